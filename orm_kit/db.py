@@ -1,0 +1,169 @@
+"""Database URLs to peewee databases, opened the same way everywhere.
+
+One URL decides the database::
+
+    from orm_kit.db import open_database, resolve_url
+    db = open_database(resolve_url())          # --database, else env, else sqlite:///orm_kit.db
+    db.bind(MODELS)                            # models are bound explicitly, never patched
+
+SQLite opens with foreign keys on, WAL, a busy timeout and ``synchronous=NORMAL``; its outermost
+transactions begin ``IMMEDIATE`` so concurrent writers queue on the busy timeout instead of failing
+with "database is locked" half-way through. PostgreSQL goes through psycopg 3.
+
+Passwords never leave this module in clear: every message names the URL through :func:`redact_url`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import peewee
+from playhouse.db_url import parseresult_to_dict
+
+from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, DriverMissingError
+
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_VARS",
+    "SQLITE_BUSY_TIMEOUT_SECONDS",
+    "is_postgres",
+    "is_sqlite",
+    "open_database",
+    "redact_url",
+    "resolve_url",
+]
+
+DEFAULT_URL = "sqlite:///orm_kit.db"
+ENV_VARS = ("ORM_KIT_DATABASE_URL", "DATABASE_URL")
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+
+_SQLITE_SCHEMES = frozenset({"sqlite"})
+_POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
+_MASK = "***"
+
+
+def resolve_url(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The URL to use: ``explicit``, else ``ORM_KIT_DATABASE_URL``, else ``DATABASE_URL``, else the default."""
+    if explicit:
+        return explicit
+    env = os.environ if environ is None else environ
+    for name in ENV_VARS:
+        value = env.get(name)
+        if value:
+            return value
+    return DEFAULT_URL
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (in the netloc or a ``password=`` query parameter) replaced by ``***``."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return _MASK
+    shown = url
+    if "@" in netloc:
+        userinfo, _, hostinfo = netloc.rpartition("@")
+        if ":" in userinfo:
+            user = userinfo.split(":", 1)[0]
+            shown = shown.replace(f"//{netloc}", f"//{user}:{_MASK}@{hostinfo}", 1)
+    return re.sub(r"(?i)([?&](?:password|passwd)=)[^&#]*", rf"\1{_MASK}", shown)
+
+
+def _secrets(url: str) -> list[str]:
+    parts = urlsplit(url)
+    found = [parts.password, unquote(parts.password)] if parts.password else []
+    found += [unquote(v) for v in re.findall(r"(?i)(?:^|&)(?:password|passwd)=([^&]*)", parts.query) if v]
+    return [s for s in found if s]
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` with every password found in ``url`` masked (driver messages can echo connection strings)."""
+    for secret in _secrets(url):
+        text = text.replace(secret, _MASK)
+    return text
+
+
+def is_sqlite(db: peewee.Database) -> bool:
+    """True when ``db`` is a SQLite database (where ALTER, locking and isolation differ)."""
+    return isinstance(db, peewee.SqliteDatabase)
+
+
+def is_postgres(db: peewee.Database) -> bool:
+    """True when ``db`` is a PostgreSQL database."""
+    return isinstance(db, peewee.PostgresqlDatabase)
+
+
+def _sqlite(path: str, options: dict[str, Any]) -> peewee.SqliteDatabase:
+    timeout = float(options.pop("timeout", SQLITE_BUSY_TIMEOUT_SECONDS))
+    pragmas = {
+        "foreign_keys": 1,
+        "journal_mode": "wal",
+        "busy_timeout": int(timeout * 1000),
+        "synchronous": "normal",
+    }
+    if path == ":memory:":
+        pragmas.pop("journal_mode")
+    # lock_type=IMMEDIATE: the outermost transaction takes the write lock at BEGIN, so a second
+    # writer waits on the busy timeout instead of failing when it upgrades a read lock mid-way.
+    return peewee.SqliteDatabase(path, pragmas=pragmas, timeout=timeout, lock_type="IMMEDIATE", **options)
+
+
+def _postgres(options: dict[str, Any], url: str) -> peewee.PostgresqlDatabase:
+    try:
+        import psycopg  # noqa: F401  (only checking that the driver is there)
+    except ImportError:
+        raise DriverMissingError(
+            f"database URL {redact_url(url)!r} needs the psycopg driver, which is not installed "
+            "(install it with: pip install 'orm-kit[postgres]')"
+        ) from None
+    database = options.pop("database")
+    options.setdefault("connect_timeout", 10)
+    return peewee.PostgresqlDatabase(database, prefer_psycopg3=True, **options)
+
+
+def open_database(url: str, *, connect: bool = True) -> peewee.Database:
+    """A peewee database for ``url``; with ``connect`` (the default) the connection is opened and checked.
+
+    Raises :class:`ConfigurationError` for an unknown scheme or a URL without a database name,
+    :class:`DriverMissingError` when the driver is not installed, and :class:`DatabaseUnavailableError`
+    when the server cannot be reached. Every message shows the URL with its password masked.
+    """
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigurationError(f"database URL {shown!r} cannot be parsed ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _SQLITE_SCHEMES | _POSTGRES_SCHEMES:
+        raise ConfigurationError(
+            f"database URL {shown!r} has scheme {scheme or '(none)'!r}; expected sqlite:///path/to/file.db "
+            "or postgresql://user:password@host:5432/dbname"
+        )
+    options = parseresult_to_dict(parts, unquote_password=True, unquote_user=True)  # type: ignore[no-untyped-call]
+    if scheme in _SQLITE_SCHEMES:
+        if parts.netloc:
+            raise ConfigurationError(
+                f"database URL {shown!r} names a host {parts.netloc!r}; a SQLite URL takes three slashes "
+                f"(sqlite:///relative.db or sqlite:////absolute/path.db)"
+            )
+        path = options.pop("database") or ":memory:"
+        db: peewee.Database = _sqlite(path, options)
+    else:
+        if not options.get("database"):
+            raise ConfigurationError(
+                f"database URL {shown!r} names no database; expected postgresql://user:password@host:5432/dbname"
+            )
+        db = _postgres(options, url)
+    if connect:
+        try:
+            db.connect(reuse_if_open=True)
+        except peewee.DatabaseError as exc:
+            reason = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
+            raise DatabaseUnavailableError(
+                f"cannot open database {shown}: {reason} (check that the server is running and the URL is right)"
+            ) from None
+    return db

@@ -1,0 +1,62 @@
+"""The one exception tree of orm-kit.
+
+Every error orm-kit raises on purpose is an :class:`OrmKitError`, so callers (and the CLI, which turns
+them into one line and a non-zero exit code) can catch the whole family at once. Messages quote the
+offending value, say what was expected, and name the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class OrmKitError(Exception):
+    """Base class of every error orm-kit raises on purpose."""
+
+
+class ConfigurationError(OrmKitError):
+    """Raised when a database URL or another setting cannot be used as given."""
+
+
+class DriverMissingError(ConfigurationError):
+    """Raised when the database driver a URL needs is not installed."""
+
+
+class DatabaseUnavailableError(OrmKitError):
+    """Raised when the database server cannot be reached or refuses the connection."""
+
+
+class ValidationError(OrmKitError):
+    """Raised before any SQL is sent when a row breaks its model's rules; carries every failing field."""
+
+    def __init__(self, model: str, errors: Mapping[str, Sequence[str]], row: int | None = None) -> None:
+        self.model = model
+        self.errors: dict[str, list[str]] = {field: list(messages) for field, messages in errors.items()}
+        self.row = row
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f"{self.model} row {self.row}" if self.row is not None else self.model
+        details = "; ".join(f"{field} {message}" for field, messages in self.errors.items() for message in messages)
+        return f"{where} is invalid: {details}"
+
+    def full_messages(self) -> list[str]:
+        """Each failure as one sentence, field first ("name is too long (maximum is 63 characters)")."""
+        return [f"{field} {message}" for field, messages in self.errors.items() for message in messages]
+
+
+class NotFoundError(OrmKitError):
+    """Raised when a row looked up by key does not exist."""
+
+    def __init__(self, model: str, key: object) -> None:
+        self.model = model
+        self.key = key
+        super().__init__(f"{model} {key!r} does not exist (check the key, or use get_or_none() to allow a miss)")
+
+
+class ConflictError(OrmKitError):
+    """Raised when a row was changed by someone else since it was read (optimistic locking)."""
+
+
+class MigrationError(OrmKitError):
+    """Raised when migrations cannot be planned or applied; the database is left as it was."""
