@@ -1,0 +1,59 @@
+"""Field types orm-kit adds to peewee's."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import peewee
+
+__all__ = ["UTCDateTimeField", "utcnow"]
+
+UTC = datetime.UTC
+_SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def utcnow() -> datetime.datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.datetime.now(UTC)
+
+
+def as_utc(value: datetime.datetime) -> datetime.datetime:
+    """``value`` as an aware UTC datetime; a naive value is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class UTCDateTimeField(peewee.DateTimeField):
+    """A point in time stored in UTC and read back as an aware UTC ``datetime``.
+
+    PostgreSQL stores ``timestamptz``. SQLite has no time type, so the value is stored as fixed-width
+    text (``YYYY-MM-DD HH:MM:SS.ffffff``, always UTC) that sorts and compares in time order and that
+    SQLite's date functions read. A naive ``datetime`` is taken to be UTC.
+    """
+
+    field_type = "TIMESTAMPTZ"
+
+    def db_value(self, value: Any) -> Any:
+        if value is None or isinstance(value, peewee.Node):
+            return value
+        if isinstance(value, str):
+            value = datetime.datetime.fromisoformat(value)
+        if not isinstance(value, datetime.datetime):
+            return value  # validation reports it; the driver refuses it
+        value = as_utc(value)
+        database = self.model._meta.database if self.model is not None else None
+        database = getattr(database, "obj", database)  # a DatabaseProxy stands for its database
+        if isinstance(database, peewee.PostgresqlDatabase):
+            return value
+        return value.strftime(_SQLITE_FORMAT)
+
+    def python_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.datetime.fromisoformat(value)
+        if isinstance(value, datetime.datetime):
+            return as_utc(value)
+        return value
