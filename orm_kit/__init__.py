@@ -1,0 +1,81 @@
+"""orm-kit: a lightweight active-record toolkit on peewee, and the deployment platform's data layer.
+
+    import orm_kit
+    db = orm_kit.connect("sqlite:///platform.db")   # opens the database and binds the platform's models
+    orm_kit.migrate_up(db)                          # creates the tables
+    team = orm_kit.Team.create(name="payments")
+"""
+
+from __future__ import annotations
+
+import peewee
+
+from orm_kit.db import open_database, redact_url, resolve_url
+from orm_kit.errors import (
+    ConfigurationError,
+    ConflictError,
+    DatabaseUnavailableError,
+    DriverMissingError,
+    MigrationError,
+    NotFoundError,
+    OrmKitError,
+    ValidationError,
+)
+from orm_kit.fields import UTCDateTimeField, utcnow
+from orm_kit.model import Model
+from orm_kit.models import (
+    MODELS,
+    Api,
+    Deployment,
+    Environment,
+    Incident,
+    Release,
+    Service,
+    ServiceApiConsumer,
+    ServiceDependency,
+    ServiceSourceConfig,
+    Team,
+)
+from orm_kit.runner import migrate_up
+from orm_kit.validation import validate, validates
+
+__all__ = [
+    "MODELS",
+    "Api",
+    "ConfigurationError",
+    "ConflictError",
+    "DatabaseUnavailableError",
+    "Deployment",
+    "DriverMissingError",
+    "Environment",
+    "Incident",
+    "MigrationError",
+    "Model",
+    "NotFoundError",
+    "OrmKitError",
+    "Release",
+    "Service",
+    "ServiceApiConsumer",
+    "ServiceDependency",
+    "ServiceSourceConfig",
+    "Team",
+    "UTCDateTimeField",
+    "ValidationError",
+    "connect",
+    "migrate_up",
+    "open_database",
+    "redact_url",
+    "resolve_url",
+    "utcnow",
+    "validate",
+    "validates",
+]
+
+__version__ = "0.1.0"
+
+
+def connect(url: str | None = None) -> peewee.Database:
+    """Open the database ``url`` resolves to (see :func:`resolve_url`) and bind the platform's models to it."""
+    db = open_database(resolve_url(url))
+    db.bind(MODELS)
+    return db

@@ -1,0 +1,65 @@
+"""The deployment platform's tables, one module per aggregate.
+
+Models carry no database. Bind them explicitly::
+
+    from orm_kit.db import open_database
+    from orm_kit.models import MODELS
+    db = open_database("sqlite:///platform.db")
+    db.bind(MODELS)
+"""
+
+from __future__ import annotations
+
+from orm_kit.models.api import API_TYPES, Api, ServiceApiConsumer
+from orm_kit.models.deployment import DEPLOYMENT_STATUSES, FINISHED_STATUSES, Deployment
+from orm_kit.models.environment import ENVIRONMENT_STATES, ENVIRONMENT_TIERS, Environment
+from orm_kit.models.incident import SEVERITIES, Incident
+from orm_kit.models.release import Release
+from orm_kit.models.service import (
+    DEPENDENCY_KINDS,
+    LIFECYCLES,
+    SYNC_POLICIES,
+    TIERS,
+    Service,
+    ServiceDependency,
+    ServiceSourceConfig,
+)
+from orm_kit.models.team import Team
+
+__all__ = [
+    "API_TYPES",
+    "DEPENDENCY_KINDS",
+    "DEPLOYMENT_STATUSES",
+    "ENVIRONMENT_STATES",
+    "ENVIRONMENT_TIERS",
+    "FINISHED_STATUSES",
+    "LIFECYCLES",
+    "MODELS",
+    "SEVERITIES",
+    "SYNC_POLICIES",
+    "TIERS",
+    "Api",
+    "Deployment",
+    "Environment",
+    "Incident",
+    "Release",
+    "Service",
+    "ServiceApiConsumer",
+    "ServiceDependency",
+    "ServiceSourceConfig",
+    "Team",
+]
+
+# Every table, parents before children (the order create_tables and seeding use).
+MODELS = (
+    Team,
+    Environment,
+    Service,
+    ServiceDependency,
+    Api,
+    ServiceApiConsumer,
+    ServiceSourceConfig,
+    Release,
+    Deployment,
+    Incident,
+)

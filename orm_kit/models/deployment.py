@@ -1,0 +1,79 @@
+"""Deployments: a release of a service going to an environment, with its outcome (GitLab's statuses)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import peewee
+
+from orm_kit.fields import UTCDateTimeField, utcnow
+from orm_kit.models._base import PlatformModel, in_check
+from orm_kit.models.environment import Environment
+from orm_kit.models.release import Release
+from orm_kit.models.service import Service
+from orm_kit.validation import length, one_of, validate, validates
+
+if TYPE_CHECKING:
+    from orm_kit.models.incident import Incident
+
+__all__ = ["DEPLOYMENT_STATUSES", "FINISHED_STATUSES", "Deployment"]
+
+DEPLOYMENT_STATUSES = ("created", "running", "success", "failed", "canceled", "skipped", "blocked")
+FINISHED_STATUSES = ("success", "failed", "canceled", "skipped")
+
+
+@validate(status=[one_of(*DEPLOYMENT_STATUSES)], triggered_by=[length(max=255)])
+class Deployment(PlatformModel):
+    """One deployment; ``rollback_of`` points at the deployment it rolled back (self one-to-one)."""
+
+    id = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
+    service = peewee.ForeignKeyField(Service, backref="deployments", on_delete="CASCADE")
+    environment = peewee.ForeignKeyField(Environment, backref="deployments", on_delete="RESTRICT")
+    release = peewee.ForeignKeyField(Release, null=True, backref="deployments", on_delete="SET NULL")
+    rollback_of = peewee.ForeignKeyField("self", null=True, unique=True, backref="rollbacks", on_delete="SET NULL")
+    status = peewee.CharField(max_length=16, default="created",
+                              constraints=[in_check("status", DEPLOYMENT_STATUSES)])
+    triggered_by = peewee.CharField(max_length=255, null=True)
+    lock_version = peewee.IntegerField(default=1)
+    created_at = UTCDateTimeField(default=utcnow)
+    started_at = UTCDateTimeField(null=True)
+    finished_at = UTCDateTimeField(null=True)
+
+    if TYPE_CHECKING:
+        service_id: uuid.UUID
+        environment_id: int
+        release_id: int | None
+        rollback_of_id: uuid.UUID | None
+        rollbacks: peewee.ModelSelect[Deployment]
+        incidents: peewee.ModelSelect[Incident]
+
+    class Meta:
+        indexes = (
+            (("environment", "status", "finished_at"), False),
+            (("service", "environment", "created_at"), False),
+        )
+        constraints = [
+            peewee.Check('"finished_at" IS NULL OR "started_at" IS NULL OR "finished_at" >= "started_at"'),
+        ]
+
+    @property
+    def rolled_back_by(self) -> Deployment | None:
+        """The deployment that rolled this one back, or ``None`` (the other side of the one-to-one)."""
+        rollback: Deployment | None = self.rollbacks.first()
+        return rollback
+
+    @validates("finished_at")
+    def _finished_after_start(self) -> str | None:
+        started: Any = self.started_at
+        finished: Any = self.finished_at
+        if started is not None and finished is not None and finished < started:
+            return f"must be at or after started_at ({started.isoformat()}, got {finished.isoformat()})"
+        return None
+
+    @validates("rollback_of")
+    def _not_own_rollback(self) -> str | None:
+        target: Any = self.__data__.get("rollback_of")
+        if target is not None and self.id is not None and str(target) == str(self.id):
+            return "cannot be the deployment itself"
+        return None

@@ -1,0 +1,73 @@
+"""The orm-kit command: thin, one-line errors, non-zero exits, no tracebacks, no passwords."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import peewee
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from orm_kit.db import open_database
+from orm_kit.models import MODELS
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_migrate_creates_the_ten_tables_and_is_idempotent(db_url: str) -> None:
+    code, out, err = run("--database", db_url, "migrate")
+    assert (code, err) == (0, "")
+    assert out == "applied 0001_initial\n"
+    code, out, _ = run("--database", db_url, "migrate")
+    assert (code, out) == (0, "nothing to apply: the database is up to date\n")
+    db = open_database(db_url)
+    assert {m._meta.table_name for m in MODELS} <= set(db.get_tables())
+    db.close()
+
+
+def test_migrate_reads_the_url_from_the_environment(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    code, out, _ = run("migrate", env={"ORM_KIT_DATABASE_URL": url, "DATABASE_URL": ""})
+    assert code == 0 and "applied 0001_initial" in out
+    assert (tmp_path / "env.db").exists()
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--database", "mysql://root:hunter2@db/x", "migrate"], "has scheme 'mysql'"),
+    (["--database", "postgresql://root:hunter2@127.0.0.1:1/x", "migrate"], "cannot open database"),
+    (["--database", "sqlite:///x.db", "migrate", "--migrations", "/nonexistent/dir"], "does not exist"),
+])
+def test_errors_are_one_line_with_exit_1_and_no_secret(args: list[str], expected: str) -> None:
+    code, out, err = run(*args)
+    assert code == 1
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("Error: ") and expected in lines[0]
+    assert "Traceback" not in err and "hunter2" not in err
+
+
+def test_bad_usage_exits_2() -> None:
+    code, _, err = run("migrate", "--no-such-flag")
+    assert code == 2 and "No such option" in err
+
+
+def test_failing_migration_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_broken.py").write_text(
+        "def up(migrator, db):\n"
+        "    db.execute_sql('CREATE TABLE half (id INTEGER)')\n"
+        "    db.execute_sql('THIS IS NOT SQL')\n"
+    )
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    code, _, err = run("--database", url, "migrate", "--migrations", str(folder))
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    db = open_database(url)
+    assert "half" not in db.get_tables()
+    assert isinstance(db, peewee.SqliteDatabase)
+    db.close()
