@@ -1,0 +1,37 @@
+"""A plain (not editable) install gives a working `orm-kit` in any folder, migrations shipped inside."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_plain_install_migrates_from_another_folder(tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(ROOT)],
+        check=True, cwd=tmp_path, capture_output=True,
+    )
+    assert (target / "orm_kit" / "migrations" / "0001_initial.py").exists()
+    assert (target / "orm_kit" / "py.typed").exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target), "ORM_KIT_DATABASE_URL": "", "DATABASE_URL": ""}
+    where = subprocess.run([sys.executable, "-c", "import orm_kit.runner as r; print(r.default_migrations_dir())"],
+                           cwd=elsewhere, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(where) == target / "orm_kit" / "migrations"
+    result = subprocess.run([sys.executable, str(target / "bin" / "orm-kit"), "migrate"],
+                            cwd=elsewhere, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "applied 0001_initial\n"
+    tables = {r[0] for r in sqlite3.connect(elsewhere / "orm_kit.db").execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"team", "service", "deployment", "incident"} <= tables

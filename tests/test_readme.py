@@ -1,0 +1,31 @@
+"""The README's tour runs as written."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def tour_blocks() -> list[str]:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    return [b for b in blocks if "orm_kit.connect(" in b]
+
+
+def test_readme_has_a_tour() -> None:
+    assert tour_blocks(), "README.md lost its runnable tour"
+
+
+@pytest.mark.parametrize("index", range(len(tour_blocks())))
+def test_readme_tour_runs(index: int, tmp_path: Path) -> None:
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        exec(compile(tour_blocks()[index], f"README.md tour {index}", "exec"), {})
+    finally:
+        os.chdir(cwd)
+    assert (tmp_path / "tour.db").exists()
