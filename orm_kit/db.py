@@ -163,7 +163,7 @@ def open_database(url: str, *, connect: bool = True) -> peewee.Database:
             db.connect(reuse_if_open=True)
         except peewee.DatabaseError as exc:
             reason = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
-            raise DatabaseUnavailableError(
-                f"cannot open database {shown}: {reason} (check that the server is running and the URL is right)"
-            ) from None
+            hint = ("check that the folder exists and is writable" if is_sqlite(db)
+                    else "check that the server is running and the URL, user and password are right")
+            raise DatabaseUnavailableError(f"cannot open database {shown}: {reason} ({hint})") from None
     return db

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -134,3 +136,25 @@ def test_threads_share_nothing_but_the_file(tmp_path: Path) -> None:
     assert errors == []
     assert db.execute_sql("SELECT COUNT(*) FROM counter").fetchone()[0] == 100
     assert isinstance(db, peewee.SqliteDatabase)
+
+
+def test_sqlite_in_a_missing_folder_says_what_to_check(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseUnavailableError) as caught:
+        open_database(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
+    assert "check that the folder exists and is writable" in str(caught.value)
+
+
+def test_missing_driver_is_a_typed_error_naming_the_extra() -> None:
+    # A fresh interpreter in which psycopg cannot be imported, as on a machine without the extra.
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from orm_kit.db import open_database\n"
+        "from orm_kit.errors import DriverMissingError\n"
+        "try:\n"
+        "    open_database('postgresql://app:topsecret@127.0.0.1:5432/platform')\n"
+        "except DriverMissingError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "pip install 'orm-kit[postgres]'" in out
+    assert "postgresql://app:***@127.0.0.1:5432/platform" in out and "topsecret" not in out
