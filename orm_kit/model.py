@@ -41,7 +41,11 @@ _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
 _PG_UNIQUE_DETAIL = re.compile(r"Key \((.+?)\)=\((.*)\) already exists")
 
 
-class _Insert(peewee.ModelInsert):
+class _TranslatesUniqueViolations:
+    """Mixed into write queries: a unique violation comes back as a ValidationError naming the field."""
+
+    model: type[peewee.Model]
+
     def _execute(self, database: peewee.Database) -> Any:
         try:
             return super()._execute(database)  # type: ignore[misc]  # missing from the stubs
@@ -49,12 +53,12 @@ class _Insert(peewee.ModelInsert):
             raise _translate(self.model, exc) from exc
 
 
-class _Update(peewee.ModelUpdate):
-    def _execute(self, database: peewee.Database) -> Any:
-        try:
-            return super()._execute(database)  # type: ignore[misc]  # missing from the stubs
-        except peewee.IntegrityError as exc:
-            raise _translate(self.model, exc) from exc
+class _Insert(_TranslatesUniqueViolations, peewee.ModelInsert):
+    pass
+
+
+class _Update(_TranslatesUniqueViolations, peewee.ModelUpdate):
+    pass
 
 
 def _translate(model: type[peewee.Model], exc: peewee.IntegrityError) -> Exception:

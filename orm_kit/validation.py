@@ -41,6 +41,7 @@ __all__ = [
     "field_type_error",
     "length",
     "matches",
+    "not_before",
     "not_blank",
     "number_range",
     "one_of",
@@ -212,6 +213,13 @@ def slug(*, max_length: int = 63) -> Validator:
         return too_long(value) or rule(value)
 
     return Validator(check, f"slug(max_length={max_length})")
+
+
+def not_before(later: Any, earlier: Any, earlier_name: str) -> str | None:
+    """For cross-field rules: why ``later`` cannot come before ``earlier``, or ``None`` when it does not."""
+    if later is not None and earlier is not None and later < earlier:
+        return f"must be at or after {earlier_name} ({earlier.isoformat()}, got {later.isoformat()})"
+    return None
 
 
 # --- type checks: what PostgreSQL would refuse, refused on SQLite too -------------------------------

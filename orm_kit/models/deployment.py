@@ -12,7 +12,7 @@ from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.environment import Environment
 from orm_kit.models.release import Release
 from orm_kit.models.service import Service
-from orm_kit.validation import length, one_of, validate, validates
+from orm_kit.validation import length, not_before, one_of, validate, validates
 
 if TYPE_CHECKING:
     from orm_kit.models.incident import Incident
@@ -65,11 +65,7 @@ class Deployment(PlatformModel):
 
     @validates("finished_at")
     def _finished_after_start(self) -> str | None:
-        started: Any = self.started_at
-        finished: Any = self.finished_at
-        if started is not None and finished is not None and finished < started:
-            return f"must be at or after started_at ({started.isoformat()}, got {finished.isoformat()})"
-        return None
+        return not_before(self.finished_at, self.started_at, "started_at")
 
     @validates("rollback_of")
     def _not_own_rollback(self) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import peewee
 
@@ -12,7 +12,7 @@ from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.deployment import Deployment
 from orm_kit.models.environment import Environment
 from orm_kit.models.service import Service
-from orm_kit.validation import length, not_blank, one_of, validate, validates
+from orm_kit.validation import length, not_before, not_blank, one_of, validate, validates
 
 __all__ = ["SEVERITIES", "Incident"]
 
@@ -42,8 +42,4 @@ class Incident(PlatformModel):
 
     @validates("resolved_at")
     def _resolved_after_opened(self) -> str | None:
-        opened: Any = self.opened_at
-        resolved: Any = self.resolved_at
-        if opened is not None and resolved is not None and resolved < opened:
-            return f"must be at or after opened_at ({opened.isoformat()}, got {resolved.isoformat()})"
-        return None
+        return not_before(self.resolved_at, self.opened_at, "opened_at")
