@@ -43,6 +43,7 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 _SQLITE_SCHEMES = frozenset({"sqlite"})
 _POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
+_SQLITE_OPTIONS = frozenset({"timeout"})
 _MASK = "***"
 
 
@@ -58,26 +59,45 @@ def resolve_url(explicit: str | None = None, environ: Mapping[str, str] | None =
     return DEFAULT_URL
 
 
+_SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_QUERY_PASSWORD = re.compile(r"(?i)([?&](?:password|passwd)=)([^&#]*)")
+
+
+def _userinfo(url: str) -> tuple[int, int] | None:
+    """Where ``user:password`` sits in ``url`` as (start, end), or ``None`` when there is no password.
+
+    The userinfo runs to the LAST ``@``: a password may hold unencoded ``/``, ``?``, ``#`` or ``@``, which
+    ``urlsplit`` would mistake for the end of the host. Masking too much is safe; too little is not.
+    """
+    prefix = _SCHEME_PREFIX.match(url)
+    if prefix is None:
+        return None
+    start = prefix.end()
+    end = url.rfind("@")
+    if end < start or ":" not in url[start:end]:
+        return None
+    return start, end
+
+
 def redact_url(url: str) -> str:
-    """``url`` with its password (in the netloc or a ``password=`` query parameter) replaced by ``***``."""
-    try:
-        netloc = urlsplit(url).netloc
-    except ValueError:
-        return _MASK
+    """``url`` with its password (in the userinfo or a ``password=`` query parameter) replaced by ``***``."""
     shown = url
-    if "@" in netloc:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        if ":" in userinfo:
-            user = userinfo.split(":", 1)[0]
-            shown = shown.replace(f"//{netloc}", f"//{user}:{_MASK}@{hostinfo}", 1)
-    return re.sub(r"(?i)([?&](?:password|passwd)=)[^&#]*", rf"\1{_MASK}", shown)
+    span = _userinfo(url)
+    if span is not None:
+        start, end = span
+        user = url[start:end].split(":", 1)[0]
+        shown = f"{url[:start]}{user}:{_MASK}{url[end:]}"
+    return _QUERY_PASSWORD.sub(rf"\1{_MASK}", shown)
 
 
 def _secrets(url: str) -> list[str]:
-    parts = urlsplit(url)
-    found = [parts.password, unquote(parts.password)] if parts.password else []
-    found += [unquote(v) for v in re.findall(r"(?i)(?:^|&)(?:password|passwd)=([^&]*)", parts.query) if v]
-    return [s for s in found if s]
+    found = []
+    span = _userinfo(url)
+    if span is not None:
+        password = url[span[0]:span[1]].split(":", 1)[1]
+        found += [password, unquote(password)]
+    found += [unquote(m.group(2)) for m in _QUERY_PASSWORD.finditer(url)]
+    return [secret for secret in found if secret]
 
 
 def scrub(text: str, url: str) -> str:
@@ -97,8 +117,13 @@ def is_postgres(db: peewee.Database) -> bool:
     return isinstance(db, peewee.PostgresqlDatabase)
 
 
-def _sqlite(path: str, options: dict[str, Any]) -> peewee.SqliteDatabase:
-    timeout = float(options.pop("timeout", SQLITE_BUSY_TIMEOUT_SECONDS))
+def _sqlite(path: str, options: dict[str, Any], shown: str) -> peewee.SqliteDatabase:
+    raw = options.pop("timeout", SQLITE_BUSY_TIMEOUT_SECONDS)
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0:
+        raise ConfigurationError(
+            f"database URL {shown!r} has timeout={raw!r}; expected a number of seconds, e.g. ?timeout=30"
+        )
+    timeout = float(raw)
     pragmas = {
         "foreign_keys": 1,
         "journal_mode": "wal",
@@ -135,15 +160,28 @@ def open_database(url: str, *, connect: bool = True) -> peewee.Database:
     shown = redact_url(url)
     try:
         parts = urlsplit(url)
-    except ValueError as exc:
-        raise ConfigurationError(f"database URL {shown!r} cannot be parsed ({exc})") from None
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        if "@" in parts.path:
+            raise ValueError("an '@' after the host: the password holds an unencoded '/', '?' or '#'")
+    except ValueError:
+        raise ConfigurationError(
+            f"database URL {shown!r} cannot be parsed: expected postgresql://user:password@host:5432/dbname "
+            "with a numeric port (percent-encode '/', '@', ':', '?' and '#' in the password, e.g. '/' as %2F)"
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in _SQLITE_SCHEMES | _POSTGRES_SCHEMES:
         raise ConfigurationError(
             f"database URL {shown!r} has scheme {scheme or '(none)'!r}; expected sqlite:///path/to/file.db "
             "or postgresql://user:password@host:5432/dbname"
         )
-    options = parseresult_to_dict(parts, unquote_password=True, unquote_user=True)  # type: ignore[no-untyped-call]
+    try:
+        options = parseresult_to_dict(parts, unquote_password=True, unquote_user=True)  # type: ignore[no-untyped-call]
+    except ValueError:
+        # The driver's message would quote part of the URL, password included: say it in our words.
+        raise ConfigurationError(
+            f"database URL {shown!r} cannot be parsed: expected postgresql://user:password@host:5432/dbname "
+            "with a numeric port (percent-encode '/', '@', ':', '?' and '#' in the password, e.g. '/' as %2F)"
+        ) from None
     if scheme in _SQLITE_SCHEMES:
         if parts.netloc:
             raise ConfigurationError(
@@ -151,7 +189,13 @@ def open_database(url: str, *, connect: bool = True) -> peewee.Database:
                 f"(sqlite:///relative.db or sqlite:////absolute/path.db)"
             )
         path = options.pop("database") or ":memory:"
-        db: peewee.Database = _sqlite(path, options)
+        unknown = sorted(set(options) - _SQLITE_OPTIONS)
+        if unknown:
+            raise ConfigurationError(
+                f"database URL {shown!r} has unknown SQLite option(s) {', '.join(unknown)}; "
+                f"the only one is timeout (seconds), e.g. sqlite:///orm_kit.db?timeout=30"
+            )
+        db: peewee.Database = _sqlite(path, options, shown)
     else:
         if not options.get("database"):
             raise ConfigurationError(
@@ -161,7 +205,7 @@ def open_database(url: str, *, connect: bool = True) -> peewee.Database:
     if connect:
         try:
             db.connect(reuse_if_open=True)
-        except peewee.DatabaseError as exc:
+        except (peewee.PeeweeException, OSError, ValueError, TypeError) as exc:
             reason = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
             hint = ("check that the folder exists and is writable" if is_sqlite(db)
                     else "check that the server is running and the URL, user and password are right")

@@ -31,6 +31,11 @@ def test_url_precedence() -> None:
     ("postgresql://app@db/platform?password=s3cret&sslmode=require",
      "postgresql://app@db/platform?password=***&sslmode=require"),
     ("sqlite:///orm_kit.db", "sqlite:///orm_kit.db"),
+    # Unencoded '/', '?', '#' or '@' in a password must not fool the masking.
+    ("postgresql://app:5432/Zx9secret@127.0.0.1:1/db", "postgresql://app:***@127.0.0.1:1/db"),
+    ("postgresql://app:a?b#c@db/platform", "postgresql://app:***@db/platform"),
+    ("postgresql://app:a@b@db/platform", "postgresql://app:***@db/platform"),
+    ("postgresql://app@db/platform?application_name=a@b", "postgresql://app@db/platform?application_name=a@b"),
 ])
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
@@ -50,6 +55,11 @@ def test_sqlite_settings(tmp_path: Path) -> None:
     ("nonsense", "has scheme '(none)'"),
     ("postgresql://u:topsecret@127.0.0.1:1/", "names no database"),
     ("sqlite://host/x.db", "takes three slashes"),
+    ("postgresql://app:5432/topsecret@127.0.0.1:1/db", "percent-encode"),
+    ("postgresql://app:top/secret@127.0.0.1/db", "percent-encode"),
+    ("postgresql://app:topsecret@127.0.0.1:99999/db", "numeric port"),
+    ("sqlite:///x.db?timeout=abc", "expected a number of seconds"),
+    ("sqlite:///x.db?foo=1", "unknown SQLite option(s) foo"),
 ])
 def test_bad_urls_give_configuration_errors_without_the_password(url: str, message: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
