@@ -44,6 +44,9 @@ def up(migrator, db):
         parent = ForeignKeyField("self", null=True, on_delete="SET NULL")
         created_at = Timestamptz()
 
+        class Meta:
+            constraints = [Check('"parent_id" IS NULL OR "parent_id" <> "id"')]
+
     class Environment(Base):
         id = AutoField()
         name = CharField(max_length=255, unique=True)
@@ -132,7 +135,10 @@ def up(migrator, db):
                 (("environment", "status", "finished_at"), False),
                 (("service", "environment", "created_at"), False),
             )
-            constraints = [Check('"finished_at" IS NULL OR "started_at" IS NULL OR "finished_at" >= "started_at"')]
+            constraints = [
+                Check('"finished_at" IS NULL OR "started_at" IS NULL OR "finished_at" >= "started_at"'),
+                Check('"rollback_of_id" IS NULL OR "rollback_of_id" <> "id"'),
+            ]
 
     class Incident(Base):
         id = AutoField()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import peewee
+
 
 class OrmKitError(Exception):
     """Base class of every error orm-kit raises on purpose."""
@@ -27,7 +29,10 @@ class DatabaseUnavailableError(OrmKitError):
 
 
 class ValidationError(OrmKitError):
-    """Raised before any SQL is sent when a row breaks its model's rules; carries every failing field."""
+    """Raised before any SQL is sent when a row breaks its model's rules; carries every failing field.
+
+    Its subclass :class:`UniqueViolationError` is the one raised after the database answered.
+    """
 
     def __init__(self, model: str, errors: Mapping[str, Sequence[str]], row: int | None = None) -> None:
         self.model = model
@@ -43,6 +48,15 @@ class ValidationError(OrmKitError):
     def full_messages(self) -> list[str]:
         """Each failure as one sentence, field first ("name is too long (maximum is 63 characters)")."""
         return [f"{field} {message}" for field, messages in self.errors.items() for message in messages]
+
+
+class UniqueViolationError(ValidationError, peewee.IntegrityError):
+    """Raised when the database refuses a duplicate of a unique field; names the field like validation does.
+
+    It is also a :class:`peewee.IntegrityError`, so code written for peewee (``get_or_create``'s race
+    handling included) keeps working. On PostgreSQL the surrounding transaction is aborted, as after
+    any failed statement: roll back to a savepoint (a nested ``atomic()``) to go on.
+    """
 
 
 class NotFoundError(OrmKitError):

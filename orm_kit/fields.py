@@ -10,7 +10,6 @@ import peewee
 __all__ = ["UTCDateTimeField", "utcnow"]
 
 UTC = datetime.UTC
-_SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def utcnow() -> datetime.datetime:
@@ -47,7 +46,8 @@ class UTCDateTimeField(peewee.DateTimeField):
         database = getattr(database, "obj", database)  # a DatabaseProxy stands for its database
         if isinstance(database, peewee.PostgresqlDatabase):
             return value
-        return value.strftime(_SQLITE_FORMAT)
+        # isoformat pads the year to four digits (strftime's %Y does not for years before 1000).
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def python_value(self, value: Any) -> Any:
         if value is None:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import contextvars
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import peewee
 
-from orm_kit.errors import ValidationError
+from orm_kit.errors import UniqueViolationError, ValidationError
 from orm_kit.fields import utcnow
 from orm_kit.validation import (
     BLANK,
@@ -34,56 +34,91 @@ from orm_kit.validation import (
 
 __all__ = ["Model"]
 
-# Set while save() runs: it validated the whole instance, so the insert()/update() it issues need not.
-_saving: contextvars.ContextVar[bool] = contextvars.ContextVar("orm_kit_saving", default=False)
+# Set while save(), bulk_create() and bulk_update() run: they validated their rows as instances (with
+# the cross-field rules), so the insert()/update() queries they issue need not validate again.
+_prevalidated: contextvars.ContextVar[bool] = contextvars.ContextVar("orm_kit_prevalidated", default=False)
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
-_PG_UNIQUE_DETAIL = re.compile(r"Key \((.+?)\)=\((.*)\) already exists")
+_PG_UNIQUE_DETAIL = re.compile(r"\((.+?)\)=\((.*)\)")
+_UNIQUE_VIOLATION = "23505"
 
 
 class _TranslatesUniqueViolations:
-    """Mixed into write queries: a unique violation comes back as a ValidationError naming the field."""
+    """Mixed into write queries: a unique violation comes back as a UniqueViolationError naming the field."""
 
     model: type[peewee.Model]
+
+    def _known_values(self) -> Mapping[Any, Any]:
+        return {}
 
     def _execute(self, database: peewee.Database) -> Any:
         try:
             return super()._execute(database)  # type: ignore[misc]  # missing from the stubs
         except peewee.IntegrityError as exc:
-            raise _translate(self.model, exc) from exc
+            raise _translate(self.model, exc, self._known_values()) from exc
 
 
 class _Insert(_TranslatesUniqueViolations, peewee.ModelInsert):
-    pass
+    def _known_values(self) -> Mapping[Any, Any]:
+        rows = getattr(self, "_insert", None)  # one row as {field: value}, or several
+        return rows if isinstance(rows, dict) else {}
+
+    def on_conflict(self, *args: Any, **kwargs: Any) -> Any:
+        # ON CONFLICT ... DO UPDATE writes values too: hold them to the same rules as update().
+        update = kwargs.get("update", args[1] if len(args) > 1 else None)
+        if isinstance(update, Mapping):
+            named = {(k if isinstance(k, str) else k.name): v for k, v in update.items()
+                     if isinstance(k, str | peewee.Field)}
+            self.model._raise_if_invalid(named, partial=True)  # type: ignore[attr-defined]
+        return super().on_conflict(*args, **kwargs)
 
 
 class _Update(_TranslatesUniqueViolations, peewee.ModelUpdate):
-    pass
+    def _known_values(self) -> Mapping[Any, Any]:
+        values = getattr(self, "_update", None)
+        return values if isinstance(values, dict) else {}
 
 
-def _translate(model: type[peewee.Model], exc: peewee.IntegrityError) -> Exception:
-    """A unique violation as a ValidationError naming the field; any other integrity error unchanged."""
+def _unique_columns(model: type[peewee.Model]) -> dict[str, list[str]]:
+    """Constraint or index name -> column names, for the unique ones PostgreSQL may report."""
+    meta = model._meta
+    found = {f"{meta.table_name}_pkey": [f.column_name for f in meta.get_primary_keys()]}  # type: ignore[no-untyped-call]
+    for index in meta.fields_to_index():
+        if index._unique:
+            found[index._name] = [getattr(e, "column_name", str(e)) for e in index._expressions]
+    return found
+
+
+def _translate(model: type[peewee.Model], exc: peewee.IntegrityError, known: Mapping[Any, Any]) -> Exception:
+    """A unique violation as a UniqueViolationError naming the field; any other integrity error unchanged."""
     columns: list[str] = []
-    value: str | None = None
-    text = str(exc)
-    pg_detail = _PG_UNIQUE_DETAIL.search(text) if "duplicate key value" in text else None
-    if pg_detail:
-        columns = [c.strip().strip('"') for c in pg_detail.group(1).split(",")]
-        value = pg_detail.group(2)
+    value: Any = None
+    original = exc.__context__
+    if getattr(original, "sqlstate", None) == _UNIQUE_VIOLATION:  # PostgreSQL, in any server language
+        diag = getattr(original, "diag", None)
+        columns = _unique_columns(model).get(getattr(diag, "constraint_name", None) or "", [])
+        detail = _PG_UNIQUE_DETAIL.search(getattr(diag, "message_detail", None) or "")
+        if detail and not columns:
+            columns = [c.strip().strip('"') for c in detail.group(1).split(",")]
+        if detail and len(columns) == 1:
+            value = detail.group(2)
     else:
-        sqlite = _SQLITE_UNIQUE.search(text)
+        sqlite = _SQLITE_UNIQUE.search(str(exc))
         if sqlite:
             columns = [c.strip().rsplit(".", 1)[-1] for c in sqlite.group(1).split(",")]
     if not columns:
         return exc
-    by_column = {f.column_name: f.name for f in model._meta.sorted_fields}
-    names = [by_column.get(c, c) for c in columns]
-    shown = f" ({value!r})" if value is not None else ""
+    fields = {f.column_name: f for f in model._meta.sorted_fields}
+    names = [fields[c].name if c in fields else c for c in columns]
     if len(names) == 1:
+        for key, given in known.items():
+            if key is fields.get(columns[0]) or key == names[0]:
+                value = given
+        shown = f" ({str(value)!r})" if value is not None and not isinstance(value, peewee.Node) else ""
         message = f"has already been taken{shown}; choose another value"
     else:
-        message = f"has already been taken{shown}: {' and '.join(names)} must be unique together"
-    return ValidationError(model.__name__, {names[-1]: [message]})
+        message = f"has already been taken: {' and '.join(names)} must be unique together"
+    return UniqueViolationError(model.__name__, {names[-1]: [message]})
 
 
 class Model(peewee.Model):
@@ -112,8 +147,9 @@ class Model(peewee.Model):
                    instance: Model | None = None) -> dict[str, list[str]]:
         """Every rule broken by ``data`` (field name -> value), as ``{field: [messages]}``.
 
-        ``partial`` checks only the fields present (an UPDATE); otherwise a missing required field
-        without a default is reported, and the cross-field ``@validates`` rules run too.
+        Without ``partial`` a missing required field without a default is reported and every
+        cross-field ``@validates`` rule runs. With ``partial`` only the fields present are checked (an
+        UPDATE); the cross-field rules aimed at those fields run when ``instance`` gives them a record.
         """
         errors: dict[str, list[str]] = {}
         rules = cls.__orm_kit_field_rules__
@@ -131,8 +167,10 @@ class Model(peewee.Model):
             if value is None:
                 if instance is not None and instance.__rel__.get(name) is not None:
                     continue  # a related object that save() will resolve to its key
+                presence = [m for rule in rules.get(name, ()) if not rule.skip_none and (m := rule(None))]
                 if not field.null and not (field is meta.primary_key and meta.auto_increment):
-                    errors.setdefault(name, []).append(BLANK)
+                    presence = presence or [BLANK]
+                errors.update({name: presence} if presence else {})
                 continue
             problem = field_type_error(field, value)
             if problem is not None:
@@ -142,11 +180,11 @@ class Model(peewee.Model):
                 message = rule(value)
                 if message is not None:
                     errors.setdefault(name, []).append(message)
-        if not partial and cls.__orm_kit_record_rules__:
+        if not partial or instance is not None:
             subject = instance if instance is not None else cls._from_data(data)
             for target, method in cls.__orm_kit_record_rules__:
-                if target in errors:
-                    continue  # the field is already wrong on its own
+                if target in errors or (partial and target not in data):
+                    continue  # already wrong on its own, or not being written
                 message = getattr(subject, method)()
                 if message is not None:
                     errors.setdefault(target, []).append(message)
@@ -158,9 +196,16 @@ class Model(peewee.Model):
         instance.__data__.update(data)
         return instance
 
-    def validation_errors(self) -> dict[str, list[str]]:
-        """Every rule this instance breaks, as ``{field: [messages]}`` (empty when valid)."""
-        return type(self).check_data(self.__data__, instance=self)
+    def validation_errors(self, only: Collection[str] | None = None) -> dict[str, list[str]]:
+        """Every rule this instance breaks, as ``{field: [messages]}`` (empty when valid).
+
+        A new instance is checked whole. One read from the database is checked on the fields it holds
+        (a partial SELECT leaves the others out), or on ``only``.
+        """
+        data = self.__data__
+        if only is not None:
+            return type(self).check_data({n: data.get(n) for n in only}, partial=True, instance=self)
+        return type(self).check_data(data, partial=self._persisted, instance=self)
 
     def validate(self) -> None:
         """Raise :class:`ValidationError` listing every failing field, or return when the instance is valid."""
@@ -173,31 +218,28 @@ class Model(peewee.Model):
     def save(self, force_insert: bool = False, only: Any = None) -> Any:
         """Validate, then insert (a new instance) or update (one read from the database)."""
         meta = self._meta
-        if only is None:
-            self.validate()
-        else:
-            names = {f if isinstance(f, str) else f.name for f in only}
-            errors = type(self).check_data({n: self.__data__.get(n) for n in names}, partial=True)
-            if errors:
-                raise ValidationError(type(self).__name__, errors)
+        names = None if only is None else [f if isinstance(f, str) else f.name for f in only]
+        errors = self.validation_errors(names)
+        if errors:
+            raise ValidationError(type(self).__name__, errors)
         if not self._persisted and not meta.auto_increment:
             force_insert = True
         if "updated_at" in meta.fields:
             self.updated_at = utcnow()
             if only is not None:
                 only = [*only, meta.fields["updated_at"]]
-        token = _saving.set(True)
+        token = _prevalidated.set(True)
         try:
             rows = super().save(force_insert=force_insert, only=only)
         finally:
-            _saving.reset(token)
+            _prevalidated.reset(token)
         self._persisted = True
         return rows
 
     @classmethod
-    def insert(cls, __data: Any = None, **insert: Any) -> peewee.ModelInsert:
+    def insert(cls, __data: Any = None, /, **insert: Any) -> peewee.ModelInsert:
         data = cls._normalize_data(__data, insert)  # type: ignore[attr-defined]
-        if not _saving.get():
+        if not _prevalidated.get():
             cls._raise_if_invalid({f.name: v for f, v in data.items() if isinstance(f, peewee.Field)})
         return _Insert(cls, data)
 
@@ -206,18 +248,52 @@ class Model(peewee.Model):
         if isinstance(rows, peewee.Node):
             return _Insert(cls, insert=rows, columns=fields)
         rows = list(rows)
-        columns = cls._columns_for(fields)
-        for index, row in enumerate(rows):
-            cls._raise_if_invalid(cls._row_data(row, columns), row=index)
+        if not _prevalidated.get():
+            columns = cls._columns_for(fields)
+            for index, row in enumerate(rows):
+                cls._raise_if_invalid(cls._row_data(row, columns), row=index)
         return _Insert(cls, insert=rows, columns=fields)
 
     @classmethod
-    def update(cls, __data: Any = None, **update: Any) -> peewee.ModelUpdate:
+    def update(cls, __data: Any = None, /, **update: Any) -> peewee.ModelUpdate:
         data = cls._normalize_data(__data, update)  # type: ignore[attr-defined]
-        if not _saving.get():
+        if not _prevalidated.get():
             named = {f.name: v for f, v in data.items() if isinstance(f, peewee.Field) and f.model is cls}
             cls._raise_if_invalid(named, partial=True)
         return _Update(cls, data)
+
+    @classmethod
+    def bulk_create(cls, model_list: Iterable[Any], batch_size: int | None = None) -> None:
+        """Validate every instance (rows numbered over the whole list), then insert them all or none."""
+        models = list(model_list)
+        for index, model in enumerate(models):
+            errors = model.validation_errors()
+            if errors:
+                raise ValidationError(cls.__name__, errors, row=index)
+        token = _prevalidated.set(True)
+        try:
+            with cls._meta.database.atomic():
+                super().bulk_create(models, batch_size)
+        finally:
+            _prevalidated.reset(token)
+        for model in models:
+            model._persisted = True
+
+    @classmethod
+    def bulk_update(cls, model_list: Iterable[Any], fields: Sequence[Any], batch_size: int | None = None) -> Any:
+        """Validate the ``fields`` of every instance, then update them all or none."""
+        models = list(model_list)
+        names = [f if isinstance(f, str) else f.name for f in fields]
+        for index, model in enumerate(models):
+            errors = model.validation_errors(names)
+            if errors:
+                raise ValidationError(cls.__name__, errors, row=index)
+        token = _prevalidated.set(True)
+        try:
+            with cls._meta.database.atomic():
+                return super().bulk_update(models, fields, batch_size)  # type: ignore[no-untyped-call]
+        finally:
+            _prevalidated.reset(token)
 
     @classmethod
     def _raise_if_invalid(cls, data: Mapping[str, Any], *, partial: bool = False, row: int | None = None) -> None:

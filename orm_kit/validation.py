@@ -34,6 +34,8 @@ from urllib.parse import urlsplit
 
 import peewee
 
+from orm_kit.fields import as_utc
+
 __all__ = [
     "Validator",
     "commit_sha",
@@ -217,6 +219,8 @@ def slug(*, max_length: int = 63) -> Validator:
 
 def not_before(later: Any, earlier: Any, earlier_name: str) -> str | None:
     """For cross-field rules: why ``later`` cannot come before ``earlier``, or ``None`` when it does not."""
+    if isinstance(later, datetime.datetime) and isinstance(earlier, datetime.datetime):
+        later, earlier = as_utc(later), as_utc(earlier)  # a naive value is UTC, as the fields store it
     if later is not None and earlier is not None and later < earlier:
         return f"must be at or after {earlier_name} ({earlier.isoformat()}, got {later.isoformat()})"
     return None
@@ -246,6 +250,10 @@ def _text_error(value: Any, max_length: int | None) -> str | None:
         return f"must be text (got {_shown(value)})"
     if "\x00" in value:
         return "must not contain a NUL byte (\\x00)"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"must be valid Unicode text (a lone surrogate at position {exc.start})"
     if max_length is not None and len(value) > max_length:
         return f"is too long (maximum is {max_length} characters, got {len(value)})"
     return None

@@ -11,8 +11,18 @@ import peewee
 import pytest
 from playhouse.test_utils import count_queries
 
-from orm_kit.errors import ValidationError
-from orm_kit.models import Deployment, Environment, Release, Service, ServiceDependency, Team
+from orm_kit.errors import UniqueViolationError, ValidationError
+from orm_kit.models import (
+    Api,
+    Deployment,
+    Environment,
+    Release,
+    Service,
+    ServiceApiConsumer,
+    ServiceDependency,
+    Team,
+)
+from orm_kit.validation import required, validate
 
 pytestmark = pytest.mark.usefixtures("migrated")
 UTC = datetime.UTC
@@ -171,3 +181,123 @@ def test_team_email_and_not_own_parent() -> None:
     t.parent = t.id
     with pytest.raises(ValidationError, match="parent cannot be the team itself"):
         t.save()
+
+
+def test_bulk_update_validates_every_instance_and_writes_none_on_failure() -> None:
+    a, b = f.service(name="a-svc"), f.service(name="b-svc")
+    a.name, b.name = "ok-name", "Bad Name"
+    with pytest.raises(ValidationError) as caught:
+        Service.bulk_update([a, b], fields=["name"])
+    assert caught.value.row == 1 and "name" in caught.value.errors
+    assert sorted(s.name for s in Service.select()) == ["a-svc", "b-svc"]
+    b.lock_version = 2**40
+    b.name = "fine-name"
+    with pytest.raises(ValidationError, match="32-bit integer"):
+        Service.bulk_update([b], fields=["lock_version"])
+
+
+def test_on_conflict_update_values_are_validated(migrated: peewee.Database) -> None:
+    t = f.team(name="payments", email="a@example.com")
+    with pytest.raises(ValidationError) as caught:
+        Team.insert(name="payments").on_conflict(
+            conflict_target=[Team.name], update={Team.email: "not an email\x00"}).execute()
+    assert "email" in caught.value.errors
+    assert Team.get_by_id(t.id).email == "a@example.com"
+    Team.insert(name="payments").on_conflict(conflict_target=[Team.name],
+                                             update={Team.email: "b@example.com"}).execute()
+    assert Team.get_by_id(t.id).email == "b@example.com"
+
+
+def test_bulk_create_is_all_or_nothing_and_numbers_rows_over_the_whole_list() -> None:
+    envs = [Environment(name=f"Env {i}", slug=f"env-{i}", tier="testing") for i in range(4)]
+    envs[3].tier = "live"
+    with pytest.raises(ValidationError) as caught:
+        Environment.bulk_create(envs, batch_size=2)
+    assert caught.value.row == 3
+    assert Environment.select().count() == 0
+
+
+def test_bulk_create_rolls_back_earlier_batches_when_the_database_refuses_a_later_one() -> None:
+    f.environment(slug="taken")
+    envs = [Environment(name=f"Env {i}", slug=f"env-{i}", tier="testing") for i in range(3)]
+    envs.append(Environment(name="Other", slug="taken", tier="testing"))
+    with pytest.raises(ValidationError, match="slug has already been taken"):
+        Environment.bulk_create(envs, batch_size=2)
+    assert Environment.select().count() == 1
+
+
+def test_required_applies_to_nullable_fields_too() -> None:
+    @validate(display_name=[required()])
+    class StrictTeam(Team):
+        class Meta:
+            table_name = "team"
+
+    with pytest.raises(ValidationError) as caught:
+        StrictTeam.create(name="strict", display_name=None)
+    assert caught.value.errors == {"display_name": ["can't be blank"]}
+
+
+def test_naive_and_aware_times_compare_as_utc() -> None:
+    svc, env = f.service(), f.environment()
+    naive_start = datetime.datetime(2026, 1, 1, 12, 0)  # taken as UTC
+    with pytest.raises(ValidationError, match="must be at or after started_at"):
+        Deployment.create(service=svc, environment=env, started_at=naive_start,
+                          finished_at=datetime.datetime(2026, 1, 1, 11, 0, tzinfo=UTC))
+    ok = Deployment.create(service=svc, environment=env, started_at=naive_start,
+                           finished_at=datetime.datetime(2026, 1, 1, 12, 5, tzinfo=UTC))
+    assert Deployment.get_by_id(ok.id).started_at == datetime.datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def test_saving_a_partly_selected_row_checks_only_what_it_holds() -> None:
+    svc = f.service()
+    partial = Service.select(Service.id, Service.description).where(Service.id == svc.id).get()
+    partial.description = "updated"
+    partial.save()
+    loaded = Service.get_by_id(svc.id)
+    assert (loaded.description, loaded.tier, loaded.name) == ("updated", "medium", svc.name)
+
+
+def test_lone_surrogates_are_refused_before_the_database() -> None:
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        f.service(description="bad \ud800 text")
+
+
+def test_save_only_runs_the_rules_aimed_at_the_fields_written() -> None:
+    t = f.team()
+    t.parent = t.id
+    with pytest.raises(ValidationError, match="parent cannot be the team itself"):
+        t.save(only=[Team.parent])
+
+
+def test_database_refuses_self_parent_and_self_rollback_written_around_validation(migrated: peewee.Database) -> None:
+    t = f.team()
+    with pytest.raises(peewee.IntegrityError), migrated.atomic():
+        Team.update(parent=t.id).where(Team.id == t.id).execute()
+    d = f.deployment(f.service(), f.environment())
+    with pytest.raises(peewee.IntegrityError), migrated.atomic():
+        Deployment.update(rollback_of=d.id).where(Deployment.id == d.id).execute()
+    assert Team.get_by_id(t.id).parent_id is None
+
+
+def test_unique_violation_is_also_a_peewee_integrity_error_and_get_or_create_still_works(
+        migrated: peewee.Database) -> None:
+    f.team(name="payments")
+    with pytest.raises(peewee.IntegrityError) as caught, migrated.atomic():
+        f.team(name="payments")
+    assert isinstance(caught.value, UniqueViolationError)
+    assert caught.value.errors == {"name": ["has already been taken ('payments'); choose another value"]}
+    team, created = Team.get_or_create(name="payments")
+    assert not created and team.name == "payments"
+
+
+def test_unique_pairs_for_dependencies_and_consumers(migrated: peewee.Database) -> None:
+    a, b = f.service(), f.service()
+    ServiceDependency.create(service=a, depends_on=b)
+    with pytest.raises(UniqueViolationError, match="service and depends_on must be unique together"), \
+            migrated.atomic():
+        ServiceDependency.create(service=a, depends_on=b, kind="build")
+    api = Api.create(name="orders-api", type="grpc", owner=a.owner)
+    ServiceApiConsumer.create(service=a, api=api)
+    with pytest.raises(UniqueViolationError, match="service and api must be unique together"), migrated.atomic():
+        ServiceApiConsumer.create(service=a, api=api)
+    assert ServiceDependency.select().count() == 1 and ServiceApiConsumer.select().count() == 1

@@ -82,6 +82,17 @@ def test_dependency_unique_pair_and_no_self_dependency_in_the_database(migrated:
     assert ServiceDependency.select().count() == 1
 
 
+def test_api_owner_and_provider_both_ways_and_owner_restrict() -> None:
+    owner, provider = f.team(name="catalog"), f.service(name="catalog-svc")
+    api = Api.create(name="catalog-api", type="graphql", owner=owner, provider=provider)
+    assert [a.name for a in owner.apis] == ["catalog-api"]
+    loaded = Api.get_by_id(api.id)
+    assert (loaded.owner.name, loaded.provider.name) == ("catalog", "catalog-svc")
+    with pytest.raises(peewee.IntegrityError):
+        owner.delete_instance()  # RESTRICT: a team that owns APIs cannot go
+    assert Team.get_or_none(Team.id == owner.id) is not None
+
+
 def test_apis_many_to_many_through_consumer() -> None:
     owner = f.team()
     provider, consumer1, consumer2 = f.service(owner=owner), f.service(owner=owner), f.service(owner=owner)
@@ -123,7 +134,12 @@ def test_releases_deployments_and_incidents_both_ways() -> None:
     assert [i.id for i in dep.incidents] == [inc.id]
     loaded = Deployment.get_by_id(dep.id)
     assert (loaded.service.name, loaded.environment.slug, loaded.release.version) == (svc.name, env.slug, "1.2.3")
-    assert Incident.get_by_id(inc.id).caused_by.id == dep.id
+    loaded_incident = Incident.get_by_id(inc.id)
+    assert loaded_incident.caused_by.id == dep.id
+    assert (loaded_incident.service.name, loaded_incident.environment.slug) == (svc.name, env.slug)
+    assert [i.id for i in svc.incidents] == [inc.id]
+    assert [i.id for i in env.incidents] == [inc.id]
+    assert Release.get_by_id(rel.id).service.name == svc.name
 
 
 def test_rollback_is_a_self_one_to_one() -> None:
@@ -197,6 +213,16 @@ def test_aware_datetimes_in_other_zones_are_stored_as_utc() -> None:
     # Comparisons in SQL follow time order on both databases.
     query = Deployment.select().where(Deployment.started_at < datetime.datetime(2026, 3, 1, 10, 30, tzinfo=UTC))
     assert [d.id for d in query] == [dep.id]
+
+
+def test_times_before_year_1000_round_trip_and_sort() -> None:
+    svc = f.service()
+    early = datetime.datetime(999, 5, 1, tzinfo=UTC)
+    late = datetime.datetime(2026, 5, 1, tzinfo=UTC)
+    f.release(svc, version="0.0.1", committed_at=early)
+    f.release(svc, version="0.0.2", committed_at=late)
+    ordered = [r.committed_at for r in Release.select().order_by(Release.committed_at)]
+    assert ordered == [early, late]
 
 
 def test_save_inserts_a_new_uuid_row_and_updates_a_loaded_one() -> None:

@@ -55,6 +55,7 @@ class Deployment(PlatformModel):
         )
         constraints = [
             peewee.Check('"finished_at" IS NULL OR "started_at" IS NULL OR "finished_at" >= "started_at"'),
+            peewee.Check('"rollback_of_id" IS NULL OR "rollback_of_id" <> "id"'),
         ]
 
     @property

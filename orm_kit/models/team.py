@@ -28,6 +28,9 @@ class Team(PlatformModel):
     parent = peewee.ForeignKeyField("self", null=True, backref="children", on_delete="SET NULL")
     created_at = UTCDateTimeField(default=utcnow)
 
+    class Meta:
+        constraints = [peewee.Check('"parent_id" IS NULL OR "parent_id" <> "id"')]
+
     if TYPE_CHECKING:
         parent_id: int | None
         children: peewee.ModelSelect[Team]
