@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import peewee
 import pytest
 from click.testing import CliRunner
 
-from cli import main
+from orm_kit.cli import main
 from orm_kit.db import open_database
 from orm_kit.models import MODELS
 
@@ -16,6 +15,12 @@ from orm_kit.models import MODELS
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     result = CliRunner().invoke(main, list(args), env=env)
     return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(autouse=True)
+def _in_a_temporary_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative sqlite:///x.db lands in the test's own folder, not the repository."""
+    monkeypatch.chdir(tmp_path)
 
 
 def test_migrate_creates_the_ten_tables_and_is_idempotent(db_url: str) -> None:
@@ -40,6 +45,9 @@ def test_migrate_reads_the_url_from_the_environment(tmp_path: Path) -> None:
     (["--database", "mysql://root:hunter2@db/x", "migrate"], "has scheme 'mysql'"),
     (["--database", "postgresql://root:hunter2@127.0.0.1:1/x", "migrate"], "cannot open database"),
     (["--database", "sqlite:///x.db", "migrate", "--migrations", "/nonexistent/dir"], "does not exist"),
+    (["--database", "postgresql://root:hun/ter2@127.0.0.1/x", "migrate"], "percent-encode"),
+    (["--database", "postgresql://root:hunter2@127.0.0.1:99999/x", "migrate"], "numeric port"),
+    (["--database", "sqlite:///x.db?timeout=abc", "migrate"], "expected a number of seconds"),
 ])
 def test_errors_are_one_line_with_exit_1_and_no_secret(args: list[str], expected: str) -> None:
     code, out, err = run(*args)
@@ -48,7 +56,7 @@ def test_errors_are_one_line_with_exit_1_and_no_secret(args: list[str], expected
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("Error: ") and expected in lines[0]
-    assert "Traceback" not in err and "hunter2" not in err
+    assert "Traceback" not in err and "hunter2" not in err and "ter2" not in err
 
 
 def test_bad_usage_exits_2() -> None:
@@ -56,7 +64,7 @@ def test_bad_usage_exits_2() -> None:
     assert code == 2 and "No such option" in err
 
 
-def test_failing_migration_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+def test_failing_migration_is_one_line_and_leaves_nothing(tmp_path: Path, db_url: str) -> None:
     folder = tmp_path / "migrations"
     folder.mkdir()
     (folder / "0001_broken.py").write_text(
@@ -64,10 +72,8 @@ def test_failing_migration_is_one_line_and_leaves_nothing(tmp_path: Path) -> Non
         "    db.execute_sql('CREATE TABLE half (id INTEGER)')\n"
         "    db.execute_sql('THIS IS NOT SQL')\n"
     )
-    url = f"sqlite:///{tmp_path / 'x.db'}"
-    code, _, err = run("--database", url, "migrate", "--migrations", str(folder))
+    code, _, err = run("--database", db_url, "migrate", "--migrations", str(folder))
     assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    db = open_database(url)
+    db = open_database(db_url)
     assert "half" not in db.get_tables()
-    assert isinstance(db, peewee.SqliteDatabase)
     db.close()

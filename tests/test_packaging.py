@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -15,13 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_plain_install_migrates_from_another_folder(tmp_path: Path) -> None:
+    # Build from a copy: building in place would leave build/ and *.egg-info in the working tree.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", "*.db", "*.db-*", ".*_cache"))
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(ROOT)],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(source)],
         check=True, cwd=tmp_path, capture_output=True,
     )
     assert (target / "orm_kit" / "migrations" / "0001_initial.py").exists()
     assert (target / "orm_kit" / "py.typed").exists()
+    assert (target / "orm_kit" / "cli.py").is_file() and not (target / "cli.py").exists()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target), "ORM_KIT_DATABASE_URL": "", "DATABASE_URL": ""}
