@@ -104,20 +104,17 @@ class ServiceRepository(Repository[Service]):
         service = root if isinstance(root, Service) else self.get_or_none(root)
         if service is None:
             raise NotFoundError("Service", root)
-        down = _walk(service.id, depth, downstream=True)
-        up = _walk(service.id, depth, downstream=False)
-        down_rows = [_edge_row(row) for row in _edges(down).execute(self.db)]
-        up_rows = [_edge_row(row) for row in _edges(up).execute(self.db)]
+        down = _reach(service.id, depth, downstream=True)
+        up = _reach(service.id, depth, downstream=False)
+        down_rows = [_edge_row(row) for row in _edges(down, depth, downstream=True).execute(self.db)]
+        up_rows = [_edge_row(row) for row in _edges(up, depth, downstream=False).execute(self.db)]
         ids = {row[0] for row in down_rows + up_rows} | {row[1] for row in down_rows + up_rows}
         ids.discard(service.id)
         nodes = {service.id: service}
         if ids:
             # The node ids come from the same walks, as subqueries: no parameter list that grows with the graph.
-            involved = (self.select().where(Service.id.in_(down.select_from(down.c.service_id))
-                                            | Service.id.in_(down.select_from(down.c.depends_on_id))
-                                            | Service.id.in_(up.select_from(up.c.service_id))
-                                            | Service.id.in_(up.select_from(up.c.depends_on_id)))
-                        .with_cte(down, up))
+            involved = self.select().where(Service.id.in_(down.select_from(down.c.id))
+                                           | Service.id.in_(up.select_from(up.c.id)))
             nodes.update({s.id: s for s in involved.execute(self.db)})
 
         def edges(rows: list[tuple[uuid.UUID, uuid.UUID, str, int]]) -> tuple[DependencyEdge, ...]:
@@ -137,28 +134,34 @@ def _as_uuid(value: object) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-def _walk(root_id: uuid.UUID, depth: int, *, downstream: bool) -> peewee.CTE:
-    """Recursive CTE of the edges reachable from ``root_id``, with the hop count of each.
+def _reach(root_id: uuid.UUID, depth: int, *, downstream: bool) -> peewee.CTE:
+    """Recursive CTE ``(id, depth)`` of the services within ``depth`` hops of ``root_id``.
 
-    A cycle cannot loop for ever: the recursion stops at ``depth`` hops, and ``UNION`` drops rows
-    already found. An edge met again at a larger depth is collapsed to its nearest by :func:`_edges`.
+    The walk is over services, not edges: ``UNION`` keeps one row per (service, hops), so a service
+    met again through a cycle is expanded once per hop count, at most ``depth`` times -- the work is
+    bounded by ``depth * edges`` whatever the cycles. (Walking edges instead re-expands a service
+    once per edge that reaches it, which is quadratic on a fan with back edges.)
     """
     name = "down" if downstream else "up"
+    base = Service.select(Service.id, peewee.SQL("0")).where(Service.id == root_id)
+    reach = base.cte(name, recursive=True, columns=("id", "depth"))
+    link = ServiceDependency.alias(f"{name}_link")
+    near, far = (link.service, link.depends_on) if downstream else (link.depends_on, link.service)
+    step = (link.select(far, reach.c.depth + peewee.SQL("1"))
+            .join(reach, on=(near == reach.c.id)).where(reach.c.depth < depth))
+    return reach.union(step)
+
+
+def _edges(reach: peewee.CTE, depth: int, *, downstream: bool) -> peewee.SelectQuery:
+    """Each edge leaving a reached service (short of ``depth``), once, at its nearest hop count."""
     link = ServiceDependency
-    start = link.depends_on if not downstream else link.service
-    base = (link.select(link.service, link.depends_on, link.kind, peewee.SQL("1"))
-            .where(start == root_id))
-    walk = base.cte(name, recursive=True, columns=("service_id", "depends_on_id", "kind", "depth"))
-    nxt = ServiceDependency.alias(f"{name}_next")
-    joined_on = (nxt.service == walk.c.depends_on_id) if downstream else (nxt.depends_on == walk.c.service_id)
-    step = (nxt.select(nxt.service, nxt.depends_on, nxt.kind, walk.c.depth + peewee.SQL("1"))
-            .join(walk, on=joined_on).where(walk.c.depth < depth))
-    return walk.union(step)
-
-
-def _edges(walk: peewee.CTE) -> peewee.SelectQuery:
-    hops = peewee.fn.MIN(walk.c.depth)
-    query: peewee.SelectQuery = (walk.select_from(walk.c.service_id, walk.c.depends_on_id, walk.c.kind, hops)
-                                 .group_by(walk.c.service_id, walk.c.depends_on_id, walk.c.kind)
-                                 .tuples())
+    near = link.service if downstream else link.depends_on
+    query: peewee.SelectQuery = (
+        link.select(link.service, link.depends_on, link.kind, peewee.fn.MIN(reach.c.depth) + peewee.SQL("1"))
+        .join(reach, on=(near == reach.c.id))
+        .where(reach.c.depth < depth)
+        .group_by(link.service, link.depends_on, link.kind)
+        .with_cte(reach)
+        .tuples()
+    )
     return query
