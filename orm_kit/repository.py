@@ -77,10 +77,13 @@ def escape_like(text: str) -> str:
     return escaped.replace("%", _LIKE_ESCAPE + "%").replace("_", _LIKE_ESCAPE + "_")
 
 
-def like(column: peewee.Node, pattern: str) -> peewee.Expression:
-    """``LOWER(column) LIKE LOWER(?) ESCAPE '\\'``: case-insensitive the same way on SQLite and PostgreSQL."""
-    rhs = peewee.NodeList((peewee.fn.LOWER(peewee.Value(pattern)), peewee.SQL(f"ESCAPE '{_LIKE_ESCAPE}'")))
-    return peewee.Expression(peewee.fn.LOWER(column), "LIKE", rhs)
+def like(column: peewee.Node, pattern: str) -> peewee.Node:
+    """``LOWER(column) LIKE LOWER(?) ESCAPE '\\'``: case-insensitive the same way on SQLite and PostgreSQL.
+
+    Spelled out as SQL words: peewee maps its LIKE operator to GLOB on SQLite, which has no ESCAPE.
+    """
+    return peewee.NodeList((peewee.fn.LOWER(column), peewee.SQL("LIKE"), peewee.fn.LOWER(peewee.Value(pattern)),
+                            peewee.SQL(f"ESCAPE '{_LIKE_ESCAPE}'")))
 
 
 @dataclass(frozen=True)
@@ -404,7 +407,7 @@ class Repository(Generic[ModelT]):
         conditions = [self._condition(key, value) for key, value in filters.items()]
         return query.where(*conditions) if conditions else query
 
-    def _condition(self, key: str, value: object) -> peewee.Expression:
+    def _condition(self, key: str, value: object) -> peewee.Node:
         name, _, op = key.partition("__")
         op = op or "eq"
         allowed = self._allowed(self.filter_fields)
@@ -436,10 +439,11 @@ class Repository(Generic[ModelT]):
                 return field.is_null(op == "eq")
             raise InvalidQueryError(f"filter {key!r} cannot compare with None; use {name}__isnull=True")
         self._check_value(key, field, value)
-        return {
+        compare: peewee.Expression = {
             "eq": field.__eq__, "ne": field.__ne__, "lt": field.__lt__,
             "lte": field.__le__, "gt": field.__gt__, "gte": field.__ge__,
         }[op](value)
+        return compare
 
     def _check_value(self, key: str, field: peewee.Field, value: object) -> None:
         problem = field_type_error(field, value)

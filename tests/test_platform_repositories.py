@@ -35,7 +35,8 @@ def names(deployments: object, data: Platform) -> list[str]:
 def test_find_by_name(migrated: peewee.Database, data: Platform) -> None:
     services = ServiceRepository(migrated)
     found = services.find_by_name("checkout")
-    assert found is not None and found.id == data.services["checkout"].id and found.owner_id == data.teams["payments"].id
+    assert found is not None and found.id == data.services["checkout"].id
+    assert found.owner_id == data.teams["payments"].id
     assert services.find_by_name("nope") is None
     assert services.find_by_name("checkout' OR '1'='1") is None
     assert TeamRepository(migrated).find_by_name("payments").id == data.teams["payments"].id  # type: ignore[union-attr]
@@ -66,8 +67,8 @@ def test_deployed_where(migrated: peewee.Database, data: Platform) -> None:
         rows = [(d.service.name, d.environment.slug, d.release.version if d.release_id else None) for d in found]
     assert counter.count == 1
     assert names(found, data) == ["d5", "d7", "d3", "d8", "d11"]
-    assert rows == [("checkout", "prod-eu", "1.0.0"), ("checkout", "prod-us", "1.1.0"), ("checkout", "staging", "1.1.0"),
-                    ("ledger", "prod-eu", "2.0.0"), ("search-api", "prod-eu", None)]
+    assert rows == [("checkout", "prod-eu", "1.0.0"), ("checkout", "prod-us", "1.1.0"),
+                    ("checkout", "staging", "1.1.0"), ("ledger", "prod-eu", "2.0.0"), ("search-api", "prod-eu", None)]
     assert names(deployments.deployed_where(environment=data.envs["prod-eu"]), data) == ["d5", "d8", "d11"]
     assert names(deployments.deployed_where(service=data.services["ledger"]), data) == ["d8"]
 
