@@ -6,7 +6,7 @@ import multiprocessing
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import factories
@@ -33,11 +33,15 @@ def team_names() -> list[str]:
 
 
 def test_nested_failure_rolls_back_only_the_inner_block(migrated: peewee.Database) -> None:
-    with transaction(migrated):
-        factories.team(name="outer-before")
-        with pytest.raises(ValidationError), transaction(migrated):
+    def inner() -> None:
+        with transaction(migrated):
             factories.team(name="inner")
             factories.team(name="Not A Slug")
+
+    with transaction(migrated):
+        factories.team(name="outer-before")
+        with pytest.raises(ValidationError):
+            inner()
         with transaction(migrated):
             factories.team(name="inner-kept")
         factories.team(name="outer-after")
@@ -45,11 +49,15 @@ def test_nested_failure_rolls_back_only_the_inner_block(migrated: peewee.Databas
 
 
 def test_outer_failure_rolls_back_released_savepoints_too(migrated: peewee.Database) -> None:
-    with pytest.raises(RuntimeError), transaction(migrated):
-        factories.team(name="a")
+    def outer() -> None:
         with transaction(migrated):
-            factories.team(name="b")
-        raise RuntimeError("boom")
+            factories.team(name="a")
+            with transaction(migrated):
+                factories.team(name="b")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        outer()
     assert team_names() == []
 
 
@@ -68,6 +76,16 @@ def test_transactional_decorator(migrated: peewee.Database) -> None:
     assert make.__name__ == "make"
 
 
+def rolled_back(db: peewee.Database, hook: Callable[[], object], *, plain: bool = False) -> None:
+    """A block that registers ``hook`` and then fails."""
+    with db.atomic() if plain else transaction(db):
+        if plain:
+            db.after_commit(hook)
+        else:
+            on_commit(db, hook)
+        raise KeyError("rolled back")
+
+
 def test_on_commit_runs_only_after_the_commit(migrated: peewee.Database, db_url: str) -> None:
     ran: list[str] = []
     seen_by_others: list[list[str]] = []
@@ -83,17 +101,15 @@ def test_on_commit_runs_only_after_the_commit(migrated: peewee.Database, db_url:
         factories.team(name="x")
         on_commit(migrated, check)
         on_commit(migrated, lambda: ran.append("outer"))
-        with pytest.raises(KeyError), transaction(migrated):
-            on_commit(migrated, lambda: ran.append("rolled-back savepoint"))
-            raise KeyError
+        with pytest.raises(KeyError):
+            rolled_back(migrated, lambda: ran.append("rolled-back savepoint"))
         with transaction(migrated):
             on_commit(migrated, lambda: ran.append("released savepoint"))
         assert ran == []
     assert ran == ["outer", "released savepoint"]
     assert seen_by_others == [["x"]]
-    with pytest.raises(ZeroDivisionError), transaction(migrated):
-        on_commit(migrated, lambda: ran.append("never"))
-        raise ZeroDivisionError
+    with pytest.raises(KeyError):
+        rolled_back(migrated, lambda: ran.append("never"))
     on_commit(migrated, lambda: ran.append("no transaction: at once"))
     assert ran == ["outer", "released savepoint", "no transaction: at once"]
 
@@ -102,33 +118,38 @@ def test_peewee_after_commit_keeps_hooks_of_a_rolled_back_savepoint(migrated: pe
     """Why on_commit keeps its own per-block lists instead of calling db.after_commit directly."""
     ran: list[str] = []
     with migrated.atomic():
-        with pytest.raises(KeyError), migrated.atomic():
-            migrated.after_commit(lambda: ran.append("rolled back, but run by peewee"))
-            raise KeyError
-        with pytest.raises(KeyError), transaction(migrated):
-            on_commit(migrated, lambda: ran.append("dropped by on_commit"))
-            raise KeyError
+        with pytest.raises(KeyError):
+            rolled_back(migrated, lambda: ran.append("rolled back, but run by peewee"), plain=True)
+        with pytest.raises(KeyError):
+            rolled_back(migrated, lambda: ran.append("dropped by on_commit"))
         on_commit(migrated, lambda: ran.append("plain atomic: handed to peewee"))
     assert ran == ["rolled back, but run by peewee", "plain atomic: handed to peewee"]
 
 
 def test_a_failing_hook_does_not_stop_the_others(migrated: peewee.Database) -> None:
     ran: list[str] = []
-    with pytest.raises(ValueError, match="first"):
+
+    def fail() -> None:
+        raise ValueError("first")
+
+    def work() -> None:
         with transaction(migrated):
             factories.team(name="kept")
-            on_commit(migrated, lambda: (_ for _ in ()).throw(ValueError("first")))
+            on_commit(migrated, fail)
             on_commit(migrated, lambda: ran.append("second"))
+
+    with pytest.raises(ValueError, match="first"):
+        work()
     assert ran == ["second"] and team_names() == ["kept"]
 
 
 def test_isolation_is_checked(migrated: peewee.Database) -> None:
-    with pytest.raises(ConfigurationError, match="not a transaction isolation level"):
-        with transaction(migrated, isolation="chaos"):
-            pass
-    with transaction(migrated), pytest.raises(ConfigurationError, match="outermost"):
-        with transaction(migrated, isolation="serializable"):
-            pass
+    with pytest.raises(ConfigurationError, match="not a transaction isolation level"), \
+            transaction(migrated, isolation="chaos"):
+        pass
+    with transaction(migrated), pytest.raises(ConfigurationError, match="outermost"), \
+            transaction(migrated, isolation="serializable"):
+        pass
     with transaction(migrated, isolation="serializable"):
         factories.team(name="ok")
     assert team_names() == ["ok"]
