@@ -59,7 +59,9 @@ def stamp() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def contenders(db: peewee.Database, raw: sqlite3.Connection, ids: list[int]) -> dict[str, dict[str, Callable[[], object]]]:
+def contenders(
+    db: peewee.Database, raw: sqlite3.Connection, ids: list[int]
+) -> dict[str, dict[str, Callable[[], object]]]:
     repo = TeamRepository(db)
     select = "SELECT id, name, display_name, email, parent_id, created_at FROM team WHERE id = ?"
     loaded = {"sqlite3": list(raw.execute(select, (ids[0],)).fetchone()),
