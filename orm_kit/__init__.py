@@ -16,12 +16,15 @@ from orm_kit.errors import (
     ConflictError,
     DatabaseUnavailableError,
     DriverMissingError,
+    InvalidQueryError,
     MigrationError,
     NotFoundError,
     OrmKitError,
+    RetryExhaustedError,
     ValidationError,
 )
 from orm_kit.fields import UTCDateTimeField, utcnow
+from orm_kit.locking import Versioned
 from orm_kit.model import Model
 from orm_kit.models import (
     MODELS,
@@ -36,7 +39,20 @@ from orm_kit.models import (
     ServiceSourceConfig,
     Team,
 )
+from orm_kit.repositories import (
+    DependencyEdge,
+    DependencyGraph,
+    DeploymentRepository,
+    DoraMetrics,
+    EnvironmentRepository,
+    ReleaseRepository,
+    ServiceDeployments,
+    ServiceRepository,
+    TeamRepository,
+)
+from orm_kit.repository import CursorPage, Page, Repository
 from orm_kit.runner import migrate_up
+from orm_kit.transactions import RetryPolicy, on_commit, run_in_transaction, transaction, transactional
 from orm_kit.validation import validate, validates
 
 __all__ = [
@@ -44,28 +60,48 @@ __all__ = [
     "Api",
     "ConfigurationError",
     "ConflictError",
+    "CursorPage",
     "DatabaseUnavailableError",
+    "DependencyEdge",
+    "DependencyGraph",
     "Deployment",
+    "DeploymentRepository",
+    "DoraMetrics",
     "DriverMissingError",
     "Environment",
+    "EnvironmentRepository",
     "Incident",
+    "InvalidQueryError",
     "MigrationError",
     "Model",
     "NotFoundError",
     "OrmKitError",
+    "Page",
     "Release",
+    "ReleaseRepository",
+    "Repository",
+    "RetryExhaustedError",
+    "RetryPolicy",
     "Service",
     "ServiceApiConsumer",
     "ServiceDependency",
+    "ServiceDeployments",
+    "ServiceRepository",
     "ServiceSourceConfig",
     "Team",
+    "TeamRepository",
     "UTCDateTimeField",
     "ValidationError",
+    "Versioned",
     "connect",
     "migrate_up",
+    "on_commit",
     "open_database",
     "redact_url",
     "resolve_url",
+    "run_in_transaction",
+    "transaction",
+    "transactional",
     "utcnow",
     "validate",
     "validates",

@@ -74,3 +74,16 @@ class ConflictError(OrmKitError):
 
 class MigrationError(OrmKitError):
     """Raised when migrations cannot be planned or applied; the database is left as it was."""
+
+
+class InvalidQueryError(OrmKitError):
+    """Raised when a filter, sort key, page or cursor names something a repository does not expose."""
+
+
+class RetryExhaustedError(OrmKitError):
+    """Raised when a transaction kept failing with a retryable error until its attempt or time bound ran out."""
+
+    def __init__(self, message: str, attempts: int, elapsed: float) -> None:
+        self.attempts = attempts
+        self.elapsed = elapsed
+        super().__init__(message)

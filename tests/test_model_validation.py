@@ -250,7 +250,7 @@ def test_naive_and_aware_times_compare_as_utc() -> None:
 
 def test_saving_a_partly_selected_row_checks_only_what_it_holds() -> None:
     svc = f.service()
-    partial = Service.select(Service.id, Service.description).where(Service.id == svc.id).get()
+    partial = Service.select(Service.id, Service.description, Service.lock_version).where(Service.id == svc.id).get()
     partial.description = "updated"
     partial.save()
     loaded = Service.get_by_id(svc.id)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import peewee
 
 from orm_kit.fields import UTCDateTimeField, utcnow
+from orm_kit.locking import Versioned
 from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.environment import Environment
 from orm_kit.models.release import Release
@@ -24,7 +25,7 @@ FINISHED_STATUSES = ("success", "failed", "canceled", "skipped")
 
 
 @validate(status=[one_of(*DEPLOYMENT_STATUSES)], triggered_by=[length(max=255)])
-class Deployment(PlatformModel):
+class Deployment(Versioned, PlatformModel):
     """One deployment; ``rollback_of`` points at the deployment it rolled back (self one-to-one)."""
 
     id = peewee.UUIDField(primary_key=True, default=uuid.uuid4)

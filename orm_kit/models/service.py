@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import peewee
 
 from orm_kit.fields import UTCDateTimeField, utcnow
+from orm_kit.locking import Versioned
 from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.team import Team
 from orm_kit.validation import length, not_blank, one_of, slug, url, validate, validates
@@ -40,7 +41,7 @@ SYNC_POLICIES = ("manual", "automated")
     tier=[one_of(*TIERS)],
     repository_url=[url()],
 )
-class Service(PlatformModel):
+class Service(Versioned, PlatformModel):
     """A deployable service, owned by a team (many-to-one, RESTRICT)."""
 
     id = peewee.UUIDField(primary_key=True, default=uuid.uuid4)

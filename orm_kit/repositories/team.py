@@ -1,0 +1,52 @@
+"""Teams and the tree they form (``Team.parent``): sub-teams to any depth with one recursive query."""
+
+from __future__ import annotations
+
+import peewee
+
+from orm_kit.errors import NotFoundError
+from orm_kit.models import Team
+from orm_kit.repository import Repository
+
+__all__ = ["TeamRepository", "team_tree"]
+
+
+def team_tree(team_id: int) -> peewee.CTE:
+    """A recursive CTE ``team_tree(id)``: the team and every team below it.
+
+    ``UNION`` (not ``UNION ALL``) drops ids already found, so a cycle of parents ends the recursion
+    instead of looping.
+    """
+    base = Team.select(Team.id).where(Team.id == team_id)
+    tree = base.cte("team_tree", recursive=True, columns=("id",))
+    child = Team.alias("child")
+    below = child.select(child.id).join(tree, on=(child.parent == tree.c.id))
+    return tree.union(below)
+
+
+class TeamRepository(Repository[Team]):
+    """Teams: by name, and the sub-teams of a team."""
+
+    model = Team
+    search_fields = ("name", "display_name")
+    default_order = ("name",)
+
+    def find_by_name(self, name: str) -> Team | None:
+        """The team called ``name``, or ``None``."""
+        return self.find_unique("name", name)
+
+    def subteams(self, team: Team | int) -> list[Team]:
+        """Every team below ``team`` (children, their children, ...), by name; one query."""
+        team_id = _team_id(team)
+        tree = team_tree(team_id)
+        query = (Team.select().where(Team.id.in_(tree.select_from(tree.c.id)), Team.id != team_id)
+                 .with_cte(tree).order_by(Team.name))
+        return list(query.execute(self.db))
+
+
+def _team_id(team: Team | int) -> int:
+    if isinstance(team, Team):
+        if team.id is None:
+            raise NotFoundError("Team", None)
+        return int(team.id)
+    return team

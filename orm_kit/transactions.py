@@ -1,0 +1,287 @@
+"""Transactions over ``db.atomic()``: nesting, retries, and work that runs only after a commit.
+
+    from orm_kit.transactions import RetryPolicy, on_commit, run_in_transaction, transaction, transactional
+
+    with transaction(db):                          # BEGIN (IMMEDIATE on SQLite) ... COMMIT
+        svc = services.create(name="checkout-api", tier="critical", owner=team)
+        try:
+            with transaction(db):                  # SAVEPOINT: a failure rolls back only this block
+                services.create(name="Bad Name", tier="critical", owner=team)
+        except ValidationError:
+            pass
+        on_commit(db, lambda: notify(svc.name))    # after the outermost COMMIT; never after a rollback
+
+    @transactional(db, retry=RetryPolicy(attempts=5, max_seconds=2.0))
+    def promote(deployment_id): ...               # run again from the top on a serialization failure
+
+Where SQLite and PostgreSQL differ, said once, here:
+
+* SQLite has one writer at a time. :func:`orm_kit.db.open_database` opens it with
+  ``lock_type=IMMEDIATE``, so the outermost ``BEGIN`` takes the write lock up front and a second
+  writer waits (up to the busy timeout) at ``BEGIN`` instead of failing half-way when it would
+  upgrade a read lock. When the wait runs out SQLite says ``SQLITE_BUSY`` ("database is locked"):
+  retryable. Transactions are serializable by construction, so ``isolation`` changes nothing there.
+* PostgreSQL runs ``READ COMMITTED`` unless ``isolation`` asks for ``"repeatable read"`` or
+  ``"serializable"``; then a transaction that conflicts with a concurrent one fails with SQLSTATE
+  40001 (serialization failure), and lock cycles fail with 40P01 (deadlock). Both are retryable: the
+  whole transaction runs again from the top, which is why retries belong to the outermost block.
+
+peewee 4.5 wraps driver errors in its own classes; the driver's exception (carrying ``sqlstate`` or
+``sqlite_errorcode``) is the wrapped error's ``__context__``. :func:`retryable_reason` looks there.
+
+``db.after_commit(fn)`` (peewee) runs ``fn`` after the outermost commit, but also keeps callbacks
+registered inside a savepoint that was rolled back. :func:`on_commit` keeps one list per
+:func:`transaction` block instead: a block that rolls back drops its hooks, one that succeeds hands
+them to its parent, and the outermost runs them after COMMIT. Inside a plain ``db.atomic()`` that
+is not a :func:`transaction`, it falls back to ``db.after_commit``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+import peewee
+
+from orm_kit.db import is_postgres
+from orm_kit.errors import ConfigurationError, RetryExhaustedError
+
+__all__ = [
+    "ISOLATION_LEVELS",
+    "RetryPolicy",
+    "on_commit",
+    "retryable_reason",
+    "run_in_transaction",
+    "transaction",
+    "transactional",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ISOLATION_LEVELS = ("read committed", "repeatable read", "serializable")
+
+_PG_RETRYABLE = {
+    "40001": "serialization failure (SQLSTATE 40001)",
+    "40P01": "deadlock detected (SQLSTATE 40P01)",
+}
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long :func:`run_in_transaction` retries: bounded in attempts AND in time.
+
+    The delay before attempt ``n + 1`` is ``min(max_delay, base_delay * 2**(n - 1))`` scaled by a
+    random factor in [0.5, 1] (so colliding writers do not collide again in lockstep). A retry whose
+    delay would end past ``max_seconds`` since the first attempt is not made.
+    """
+
+    attempts: int = 5
+    max_seconds: float = 10.0
+    base_delay: float = 0.01
+    max_delay: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ConfigurationError(f"RetryPolicy attempts is {self.attempts!r}; expected at least 1")
+        if self.max_seconds <= 0 or self.base_delay < 0 or self.max_delay < 0:
+            raise ConfigurationError(
+                f"RetryPolicy times must be positive (got max_seconds={self.max_seconds!r}, "
+                f"base_delay={self.base_delay!r}, max_delay={self.max_delay!r})"
+            )
+
+    def delay(self, attempt: int) -> float:
+        """The pause after failed attempt number ``attempt`` (1-based)."""
+        ceiling: float = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
+
+
+class _Frame:
+    """One :func:`transaction` block of one thread: the hooks registered while it was innermost."""
+
+    __slots__ = ("hooks",)
+
+    def __init__(self) -> None:
+        self.hooks: list[Callable[[], object]] = []
+
+
+def _frames(db: peewee.Database) -> list[_Frame]:
+    # peewee keeps connection state per thread (a threading.local) on the database; the frames
+    # live beside it, so each thread has its own stack and nothing is global.
+    state: Any = db._state  # type: ignore[attr-defined]  # missing from the stubs
+    frames: list[_Frame] | None = getattr(state, "orm_kit_frames", None)
+    if frames is None:
+        frames = []
+        state.orm_kit_frames = frames
+    return frames
+
+
+def _begin_options(db: peewee.Database, isolation: str | None) -> dict[str, Any]:
+    if isolation is None:
+        return {}
+    level = isolation.lower()
+    if level not in ISOLATION_LEVELS:
+        raise ConfigurationError(
+            f"isolation {isolation!r} is not a transaction isolation level; expected one of "
+            f"{', '.join(ISOLATION_LEVELS)}"
+        )
+    if db.transaction_depth() > 0:
+        raise ConfigurationError(
+            f"isolation {isolation!r} can only be set on the outermost transaction (this block is nested: "
+            "a savepoint runs at its parent's level); set it where the transaction starts"
+        )
+    # SQLite is serializable whatever is asked, and its BEGIN takes a lock type instead.
+    return {"isolation_level": level.upper()} if is_postgres(db) else {}
+
+
+@contextlib.contextmanager
+def transaction(db: peewee.Database, *, isolation: str | None = None) -> Iterator[None]:
+    """A transaction block: the outermost one is BEGIN ... COMMIT, a nested one a SAVEPOINT.
+
+    An exception leaving the block rolls back this block only (and propagates). ``isolation`` (outermost
+    block, PostgreSQL) is one of :data:`ISOLATION_LEVELS`.
+    """
+    options = _begin_options(db, isolation)
+    frames = _frames(db)
+    frame = _Frame()
+    frames.append(frame)
+    try:
+        with db.atomic(**options):
+            yield
+    finally:
+        popped = frames.pop()
+        assert popped is frame, "transaction blocks exited out of order"
+    _hand_over(db, frames, frame.hooks)
+
+
+def _hand_over(db: peewee.Database, frames: list[_Frame], hooks: list[Callable[[], object]]) -> None:
+    if not hooks:
+        return
+    if frames:
+        frames[-1].hooks.extend(hooks)  # a savepoint was released: the parent decides
+    elif db.in_transaction():
+        for hook in hooks:  # inside a plain db.atomic(): peewee runs them on its commit
+            db.after_commit(hook)
+    else:
+        _run_hooks(hooks)  # the outermost block committed
+
+
+def _run_hooks(hooks: list[Callable[[], object]]) -> None:
+    # Every hook runs even if one fails (the data is committed either way); the first failure is raised.
+    failure: BaseException | None = None
+    for hook in hooks:
+        try:
+            hook()
+        except Exception as exc:  # noqa: BLE001 - re-raised below, after the other hooks ran
+            if failure is None:
+                failure = exc
+    if failure is not None:
+        raise failure
+
+
+def on_commit(db: peewee.Database, fn: Callable[[], object]) -> None:
+    """Run ``fn`` after the outermost transaction commits; drop it if its block rolls back.
+
+    Outside any transaction ``fn`` runs at once (there is nothing to wait for).
+    """
+    frames = _frames(db)
+    if frames:
+        frames[-1].hooks.append(fn)
+    elif db.in_transaction():
+        db.after_commit(fn)
+    else:
+        fn()
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend(c for c in (current.__cause__, current.__context__) if c is not None)
+        todo.extend(a for a in current.args[:1] if isinstance(a, BaseException))
+
+
+def retryable_reason(exc: BaseException) -> str | None:
+    """Why running the transaction again could succeed (serialization failure, deadlock, busy), or None."""
+    for error in _causes(exc):
+        sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate in _PG_RETRYABLE:
+            return _PG_RETRYABLE[sqlstate]
+        code = getattr(error, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            return f"SQLite database is locked ({getattr(error, 'sqlite_errorname', 'SQLITE_BUSY')})"
+    return None
+
+
+def run_in_transaction(
+    db: peewee.Database,
+    fn: Callable[[], R],
+    *,
+    retry: RetryPolicy | None = None,
+    isolation: str | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+) -> R:
+    """``fn()`` inside :func:`transaction`, run again from the top while the database says "retry".
+
+    Retries stop at ``retry.attempts`` attempts or ``retry.max_seconds`` (whichever comes first) with
+    :class:`RetryExhaustedError`, whose ``__cause__`` is the last failure. Called inside an outer
+    transaction it cannot restart that transaction, so it runs ``fn`` once as a savepoint and lets the
+    error reach the outermost retry. ``fn`` must not have effects outside the database that cannot be
+    repeated: put those in :func:`on_commit`.
+    """
+    policy = retry or RetryPolicy()
+    if db.in_transaction():
+        with transaction(db):
+            return fn()
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            with transaction(db, isolation=isolation):
+                return fn()
+        except peewee.DatabaseError as exc:
+            reason = retryable_reason(exc)
+            if reason is None:
+                raise
+            elapsed = time.monotonic() - started
+            pause = policy.delay(attempt)
+            if attempt >= policy.attempts or elapsed + pause > policy.max_seconds:
+                raise RetryExhaustedError(
+                    f"transaction failed {attempt} time(s) in {elapsed:.2f}s, last with {reason}; gave up "
+                    f"(bounds: {policy.attempts} attempts, {policy.max_seconds}s). Reduce contention on the "
+                    "rows it writes, or allow more with RetryPolicy(attempts=..., max_seconds=...)",
+                    attempts=attempt,
+                    elapsed=elapsed,
+                ) from exc
+            sleep(pause)
+
+
+def transactional(
+    db: peewee.Database, *, retry: RetryPolicy | None = None, isolation: str | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator: each call runs in :func:`transaction` (with ``retry``, via :func:`run_in_transaction`)."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if retry is None:
+                with transaction(db, isolation=isolation):
+                    return fn(*args, **kwargs)
+            return run_in_transaction(db, lambda: fn(*args, **kwargs), retry=retry, isolation=isolation)
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,190 @@
+"""The repository base on both databases: lookups, filters, pagination, writes, and injection attempts."""
+
+from __future__ import annotations
+
+import uuid
+
+import factories
+import peewee
+import pytest
+from playhouse.test_utils import count_queries
+
+from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError, ValidationError
+from orm_kit.models import Service, Team
+from orm_kit.repositories import ServiceRepository, TeamRepository
+from orm_kit.repository import Repository, escape_like
+
+INJECTIONS = [
+    "name; DROP TABLE team; --",
+    "name DESC, (SELECT 1)",
+    "1=1",
+    "id) OR (1=1",
+    '"name"',
+    "name--",
+    "__class__",
+    "_meta",
+]
+
+
+@pytest.fixture
+def teams(migrated: peewee.Database) -> TeamRepository:
+    for name, display in [("alpha", "Alpha 100%"), ("beta", "Beta_team"), ("gamma", "100 percent"),
+                          ("delta", "a\\b"), ("epsilon", None)]:
+        factories.team(name=name, display_name=display)
+    return TeamRepository(migrated)
+
+
+def test_get_and_get_or_none(teams: TeamRepository) -> None:
+    alpha = teams.find_by_name("alpha")
+    assert alpha is not None
+    got = teams.get(alpha.id)
+    assert (got.name, got.display_name, got.created_at) == (alpha.name, alpha.display_name, alpha.created_at)
+    assert got.__data__ == Team.get_by_id(alpha.id).__data__  # the prepared path builds what peewee builds
+    assert not got.is_dirty()
+    assert teams.get_or_none(10_000) is None
+    assert teams.get_or_none("not a key") is None  # no SQL error, even on PostgreSQL
+    with pytest.raises(NotFoundError) as caught:
+        teams.get(10_000)
+    assert str(caught.value).startswith("Team 10000 does not exist")
+    assert (caught.value.model, caught.value.key) == ("Team", 10_000)
+
+
+def test_uuid_keys(migrated: peewee.Database) -> None:
+    services = ServiceRepository(migrated)
+    svc = services.create(name="billing", tier="high", owner=factories.team())
+    assert services.get(svc.id).name == "billing"
+    assert services.get(str(svc.id)).id == svc.id
+    assert services.get_or_none(uuid.uuid4()) is None
+    assert services.get_or_none("zzz") is None
+
+
+def test_find_filters_and_order(teams: TeamRepository) -> None:
+    assert [t.name for t in teams.find()] == ["alpha", "beta", "delta", "epsilon", "gamma"]
+    assert [t.name for t in teams.find(order_by=["-name"], limit=2)] == ["gamma", "epsilon"]
+    assert [t.name for t in teams.find(order_by=["name"], offset=3)] == ["epsilon", "gamma"]
+    assert [t.name for t in teams.find(name__in=["beta", "gamma", "nope"])] == ["beta", "gamma"]
+    assert [t.name for t in teams.find(name__not_in=["beta", "gamma"])] == ["alpha", "delta", "epsilon"]
+    assert [t.name for t in teams.find(display_name=None)] == ["epsilon"]
+    assert [t.name for t in teams.find(display_name__isnull=False, name__gt="c")] == ["delta", "gamma"]
+    assert [t.name for t in teams.find(name__startswith="ALP")] == ["alpha"]
+    assert teams.find_one(name="beta").name == "beta"  # type: ignore[union-attr]
+    assert teams.count() == 5 and teams.count(name__lte="beta") == 2
+    assert teams.exists(name="delta") and not teams.exists(name="zeta")
+
+
+def test_text_search_matches_wildcards_literally(teams: TeamRepository) -> None:
+    assert [t.name for t in teams.find(display_name__contains="%")] == ["alpha"]
+    assert [t.name for t in teams.find(display_name__contains="_")] == ["beta"]
+    assert [t.name for t in teams.find(display_name__contains="100%")] == ["alpha"]
+    assert [t.name for t in teams.find(display_name__contains="\\")] == ["delta"]
+    assert [t.name for t in teams.search("100")] == ["alpha", "gamma"]
+    assert [t.name for t in teams.search("%")] == ["alpha"]
+    assert teams.search("' OR 1=1 --") == []
+    assert escape_like("a%b_c\\") == "a\\%b\\_c\\\\"
+
+
+@pytest.mark.parametrize("payload", INJECTIONS)
+def test_injection_in_sort_and_filter_names_is_rejected(teams: TeamRepository, payload: str) -> None:
+    with pytest.raises(InvalidQueryError, match="cannot be sorted by"):
+        teams.find(order_by=[payload])
+    with pytest.raises(InvalidQueryError, match=r"cannot be filtered by|operator"):
+        teams.find(**{payload: "x"})
+    with pytest.raises(InvalidQueryError):
+        teams.cursor_page(order_by=[payload])
+    assert teams.count() == 5
+
+
+@pytest.mark.parametrize("payload", [*INJECTIONS, "alpha' OR '1'='1", "zz%", "q_"])
+def test_injection_in_values_is_a_parameter(teams: TeamRepository, payload: str) -> None:
+    assert teams.find(name=payload) == []
+    assert teams.find(display_name__contains=payload) == []
+    assert teams.count() == 5
+
+
+def test_bad_filter_values_are_typed_errors(teams: TeamRepository) -> None:
+    with pytest.raises(InvalidQueryError, match="must be an integer"):
+        teams.find(parent="1 OR 1=1")
+    with pytest.raises(InvalidQueryError, match="list of values"):
+        teams.find(name__in="alpha")
+    with pytest.raises(InvalidQueryError, match="operator 'like'"):
+        teams.find(name__like="a%")
+    with pytest.raises(InvalidQueryError, match="isnull=True"):
+        teams.find(name__gt=None)
+    with pytest.raises(InvalidQueryError, match="limit"):
+        teams.find(limit=-1)
+    assert teams.count() == 5  # and the (PostgreSQL) connection is still usable
+
+
+def test_page_pagination(teams: TeamRepository) -> None:
+    pages = [teams.page(n, size=2, order_by=["name"]) for n in (1, 2, 3)]
+    assert [[t.name for t in p.items] for p in pages] == [["alpha", "beta"], ["delta", "epsilon"], ["gamma"]]
+    assert [(p.total, p.pages, p.has_next) for p in pages] == [(5, 3, True), (5, 3, True), (5, 3, False)]
+    assert [t.name for t in teams.page(1, size=10, name__gt="c").items] == ["delta", "epsilon", "gamma"]
+    with pytest.raises(InvalidQueryError, match="page number"):
+        teams.page(0)
+
+
+def test_cursor_pagination(teams: TeamRepository) -> None:
+    seen, after = [], None
+    for _ in range(5):
+        page = teams.cursor_page(size=2, order_by=["-name"], after=after)
+        seen.append([t.name for t in page.items])
+        after = page.next_cursor
+        if after is None:
+            break
+    assert seen == [["gamma", "epsilon"], ["delta", "beta"], ["alpha"]]
+    first = teams.cursor_page(size=2, order_by=["-name"])
+    with pytest.raises(InvalidQueryError, match="not one this listing issued"):
+        teams.cursor_page(size=2, order_by=["name"], after=first.next_cursor)
+    for garbage in ["", "!!!", "eyJvIjogMX0", first.next_cursor[:-3] + "AAA"]:  # type: ignore[index]
+        with pytest.raises(InvalidQueryError):
+            teams.cursor_page(size=2, order_by=["-name"], after=garbage)
+    with pytest.raises(InvalidQueryError, match="can be null"):
+        teams.cursor_page(order_by=["display_name"])
+
+
+def test_create_update_delete(migrated: peewee.Database) -> None:
+    teams = TeamRepository(migrated)
+    with count_queries() as counter:
+        team = teams.create(name="ops", email="ops@example.com")
+    assert counter.count == 1 and isinstance(team.id, int)
+    assert Team.get_by_id(team.id).email == "ops@example.com"
+    child = teams.create(name="ops-child", parent=team)
+    assert Team.get_by_id(child.id).parent_id == team.id
+    teams.update(team, display_name="Operations")
+    assert Team.get_by_id(team.id).display_name == "Operations"
+    with pytest.raises(ValidationError) as caught:
+        teams.create(name="Bad Name", email="nope")
+    assert set(caught.value.errors) == {"name", "email"}
+    with pytest.raises(ValidationError, match="has already been taken"):
+        teams.create(name="ops")
+    with pytest.raises(InvalidQueryError, match="no field 'colour'"):
+        teams.create(name="x", colour="red")
+    with pytest.raises(InvalidQueryError, match="cannot be updated"):
+        teams.update(team, id=5)
+    assert teams.delete(child) is True
+    assert teams.delete(child.id) is False
+    assert teams.delete("garbage") is False
+    assert [t.name for t in teams.find()] == ["ops"]
+
+
+def test_service_writes_stamp_updated_at_and_version(migrated: peewee.Database) -> None:
+    services = ServiceRepository(migrated)
+    svc = services.create(name="api", tier="low", owner=factories.team())
+    first = svc.updated_at
+    services.update(svc, description="the API")
+    stored = Service.get_by_id(svc.id)
+    assert (stored.description, stored.lock_version) == ("the API", 2)
+    assert stored.updated_at > first
+
+
+def test_repository_needs_the_bound_database(migrated: peewee.Database, tmp_path: object) -> None:
+    other = peewee.SqliteDatabase(":memory:")
+    with pytest.raises(ConfigurationError, match="not to the database given to TeamRepository"):
+        TeamRepository(other)
+
+    class Nameless(Repository[Team]):
+        pass
+
+    with pytest.raises(ConfigurationError, match="names no model"):
+        Nameless(migrated)

@@ -1,0 +1,13 @@
+"""The typed usage example (checked by mypy --strict in CI) also runs."""
+
+from __future__ import annotations
+
+import peewee
+import typed_usage
+
+
+def test_typed_usage_runs(migrated: peewee.Database) -> None:
+    assert typed_usage.tour(migrated) == [
+        "created typed-api",
+        "typed-api v2: 1 deployment(s), 1 in history, 1 on the first cursor page, 0 in production today",
+    ]

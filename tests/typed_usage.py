@@ -1,0 +1,62 @@
+"""Code that uses the repositories the way an application would; CI runs ``mypy --strict`` on it.
+
+``assert_type`` makes mypy fail if the repositories' types drift (``find_by_name`` must stay
+``Service | None``, ``get`` must stay ``Service``); test_typed_usage.py also runs it for real.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import assert_type
+
+import peewee
+
+from orm_kit import (
+    CursorPage,
+    Deployment,
+    DeploymentRepository,
+    DoraMetrics,
+    Environment,
+    Page,
+    RetryPolicy,
+    Service,
+    ServiceDeployments,
+    ServiceRepository,
+    Team,
+    TeamRepository,
+    on_commit,
+    transaction,
+    transactional,
+)
+
+
+def tour(db: peewee.Database) -> list[str]:
+    """Create a team, a service and a deployment, then read them back through the repositories."""
+    events: list[str] = []
+    services = ServiceRepository(db)
+    deployments = DeploymentRepository(db)
+    with transaction(db):
+        team = assert_type(TeamRepository(db).create(name="typed"), Team)
+        svc = assert_type(services.create(name="typed-api", tier="low", owner=team), Service)
+        env = Environment.create(name="Typed", slug="typed", tier="production")
+        deployments.create(service=svc, environment=env, status="success")
+        on_commit(db, lambda: events.append(f"created {svc.name}"))
+
+    found = assert_type(services.find_by_name("typed-api"), Service | None)
+    assert found is not None
+    assert_type(services.get(found.id), Service)
+    detail = assert_type(services.find_with_deployments(found.id), ServiceDeployments)
+    history = assert_type(deployments.history(service=found), Page[Deployment])
+    cursor = assert_type(deployments.history_after(service=found, size=10), CursorPage[Deployment])
+    now = datetime.datetime.now(datetime.UTC)
+    metrics = assert_type(deployments.dora_metrics(now - datetime.timedelta(days=1), now), DoraMetrics)
+
+    @transactional(db, retry=RetryPolicy(attempts=3, max_seconds=1.0))
+    def rename(service: Service, description: str) -> Service:
+        return services.update(service, description=description)
+
+    renamed = assert_type(rename(found, "typed"), Service)
+    events.append(f"{renamed.name} v{renamed.lock_version}: {len(detail.deployments)} deployment(s), "
+                  f"{history.total} in history, {len(cursor.items)} on the first cursor page, "
+                  f"{metrics.deployments} in production today")
+    return events
