@@ -60,3 +60,21 @@ class ConflictError(OrmKitError):
 
 class MigrationError(OrmKitError):
     """Raised when migrations cannot be planned or applied; the database is left as it was."""
+
+
+class SeedError(OrmKitError):
+    """Raised when seed files cannot be loaded, naming the file, line, table and field; nothing is written."""
+
+    def __init__(self, reason: str, *, path: str | None = None, line: int | None = None,
+                 table: str | None = None, field: str | None = None) -> None:
+        self.reason = reason
+        self.path = path
+        self.line = line
+        self.table = table
+        self.field = field
+        where = path or ""
+        if path is not None and line is not None:
+            where += f", line {line}"
+        subject = " ".join(part for part in (table, f"field {field!r}" if field else None) if part)
+        prefix = ": ".join(part for part in (where, subject) if part)
+        super().__init__(f"{prefix}: {reason}" if prefix else reason)
