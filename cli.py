@@ -14,10 +14,12 @@ from typing import Any, TypeVar
 import click
 import peewee
 
+from orm_kit import seeding
 from orm_kit.db import open_database, redact_url, resolve_url
 from orm_kit.errors import OrmKitError
 from orm_kit.models import MODELS
 from orm_kit.runner import migrate_up
+from orm_kit.seed_registry import REGISTRY, default_seed_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,3 +98,76 @@ def up(ctx: click.Context, target: str | None) -> None:
         click.echo(f"applied {name}")
     if not applied:
         click.echo("nothing to apply: the database is up to date")
+
+
+# --- seed ---------------------------------------------------------------------------------------------
+
+
+def _seed_dir(ctx: click.Context) -> Path:
+    folder: Path | None = ctx.meta.get("seed_dir")
+    return folder or default_seed_dir()
+
+
+@main.group(invoke_without_command=True)
+@click.option("--seeds", "seed_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of seed sets (default: the ones shipped with orm-kit).")
+@click.option("--set", "sets", metavar="NAME", multiple=True, help="Load only this set (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Report what would be inserted and updated; write nothing.")
+@click.pass_context
+@library_errors
+def seed(ctx: click.Context, seed_dir: Path | None, sets: tuple[str, ...], dry_run: bool) -> None:
+    """Load seed sets into a migrated database (the same as `seed load`)."""
+    ctx.meta["seed_dir"] = seed_dir
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(load, sets=sets, dry_run=dry_run)
+
+
+@seed.command("load")
+@click.option("--set", "sets", metavar="NAME", multiple=True, help="Load only this set (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Report what would be inserted and updated; write nothing.")
+@click.pass_context
+@library_errors
+def load(ctx: click.Context, sets: tuple[str, ...], dry_run: bool) -> None:
+    """Insert and update seed rows, matched by natural key, in one transaction."""
+    state = ctx.find_object(Context)
+    assert state is not None
+    result = seeding.load(state.db, REGISTRY, _seed_dir(ctx), list(sets) or None, dry_run=dry_run)
+    for change in result.changes:
+        if change.action == "update" or dry_run:
+            fields = f": {', '.join(change.fields)}" if change.action == "update" else ""
+            click.echo(f"{'would ' if dry_run else ''}{change.action} {change.table} {change.key}{fields}")
+    for name, count in result.stale.items():
+        click.echo(f"note: {count} row(s) loaded earlier by set {name!r} are no longer in its files "
+                   f"(`orm-kit seed remove {name}` and load again to drop them)")
+    verb = "dry run, nothing written" if dry_run else "seeded"
+    click.echo(f"{verb} {', '.join(result.sets)}: {result.inserted} inserted, {result.updated} updated, "
+               f"{result.unchanged} unchanged")
+
+
+@seed.command("status")
+@click.pass_context
+@library_errors
+def seed_status(ctx: click.Context) -> None:
+    """Show which sets are loaded and whether their files changed since; exit 1 unless all are loaded."""
+    state = ctx.find_object(Context)
+    assert state is not None
+    sets = seeding.status(state.db, _seed_dir(ctx))
+    for item in sets:
+        when = f"  {item.loaded_at:%Y-%m-%d %H:%M:%S} UTC" if item.loaded_at else ""
+        click.echo(f"{item.name:<20} {item.state:<13} {item.rows:>6} rows{when}")
+    if any(item.state != "loaded" for item in sets):
+        ctx.exit(1)
+
+
+@seed.command("remove")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
+@click.pass_context
+@library_errors
+def seed_remove(ctx: click.Context, name: str, dry_run: bool) -> None:
+    """Delete the rows set NAME loaded (refused if other rows still refer to them)."""
+    state = ctx.find_object(Context)
+    assert state is not None
+    result = seeding.remove(state.db, REGISTRY, name, dry_run=dry_run)
+    counts = ", ".join(f"{count} {table}" for table, count in result.deleted.items()) or "no rows"
+    click.echo(f"{'would remove' if dry_run else 'removed'} set {name}: {counts}")
