@@ -6,8 +6,11 @@ Each command parses its options, calls one library function and prints what it r
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +22,7 @@ from orm_kit.db import open_database, redact_url, resolve_url
 from orm_kit.errors import OrmKitError
 from orm_kit.models import MODELS
 from orm_kit.runner import migrate_up
+from orm_kit.seed_generator import generate
 from orm_kit.seed_registry import REGISTRY, default_seed_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -171,3 +175,44 @@ def seed_remove(ctx: click.Context, name: str, dry_run: bool) -> None:
     result = seeding.remove(state.db, REGISTRY, name, dry_run=dry_run)
     counts = ", ".join(f"{count} {table}" for table, count in result.deleted.items()) or "no rows"
     click.echo(f"{'would remove' if dry_run else 'removed'} set {name}: {counts}")
+
+
+@seed.command("generate")
+@click.option("--deployments", "count", type=click.IntRange(min=0), default=10_000, show_default=True,
+              help="How many deployments to generate.")
+@click.option("--random-seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="The same seed gives the same history.")
+@click.option("--services", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many synthetic services deploy.")
+@click.option("--days", type=click.IntRange(min=1), default=90, show_default=True, help="How long the history spans.")
+@click.pass_context
+@library_errors
+def seed_generate(ctx: click.Context, count: int, random_seed: int, services: int, days: int) -> None:
+    """Insert a deterministic synthetic history: deployments with their releases and incidents."""
+    state = ctx.find_object(Context)
+    assert state is not None
+    started = time.perf_counter()
+    with _progress(count) as report:
+        result = generate(state.db, deployments=count, random_seed=random_seed, services=services, days=days,
+                          progress=report)
+    seconds = time.perf_counter() - started
+    click.echo(f"generated {result.deployments} deployments, {result.releases} releases and {result.incidents} "
+               f"incidents (random seed {random_seed}) in {seconds:.1f} s, {result.rows / seconds:,.0f} rows/s")
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on a terminal; plain lines (every tenth) otherwise."""
+    if sys.stdout.isatty():
+        with click.progressbar(length=total, label="deployments") as bar:
+            yield lambda done, _total: bar.update(done - bar.pos)
+        return
+    shown = [0]
+
+    def plain(done: int, all_: int) -> None:
+        tenth = done * 10 // max(all_, 1)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            click.echo(f"{done}/{all_} deployments")
+
+    yield plain
