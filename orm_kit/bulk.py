@@ -91,6 +91,7 @@ class _Buffer:
     fields: list[peewee.Field]
     names: list[str]
     chunk: int
+    defaults: list[Any]  # values (or callables) for the model's defaulted fields the rows leave out
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     statement: str | None = None  # the full-chunk INSERT, built on first use
     written: int = 0
@@ -109,9 +110,15 @@ class BulkWriter:
 
     def table(self, model: type[Model], fields: Sequence[str]) -> None:
         """Declare a table and the fields its rows give, in order; declare parents before children."""
-        resolved = [model._meta.fields[name] for name in fields]
+        meta = model._meta
+        given = [meta.fields[name] for name in fields]
+        # Like insert_many: a field the rows leave out gets its default (created_at=utcnow, ...).
+        defaulted = [f for f in meta.sorted_fields if f.name not in fields and f in meta.defaults
+                     and not (f is meta.primary_key and meta.auto_increment)]
+        resolved = given + defaulted
         chunk = rows_per_chunk(self.db, len(resolved), self.max_rows)
-        self._buffers[model] = _Buffer(model, resolved, list(fields), chunk)
+        self._buffers[model] = _Buffer(model, resolved, [f.name for f in resolved], chunk,
+                                       [meta.defaults[f] for f in defaulted])
 
     def add(self, model: type[Model], row: tuple[Any, ...]) -> None:
         """Queue one row (values in the declared field order); may flush every table."""
@@ -132,6 +139,8 @@ class BulkWriter:
 
     def _write(self, buffer: _Buffer) -> None:
         rows, buffer.rows = buffer.rows, []
+        if buffer.defaults:
+            rows = [row + tuple(d() if callable(d) else d for d in buffer.defaults) for row in rows]
         if self.validate:
             model, names = buffer.model, buffer.names
             for index, row in enumerate(rows):
