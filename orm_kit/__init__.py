@@ -19,6 +19,7 @@ from orm_kit.errors import (
     MigrationError,
     NotFoundError,
     OrmKitError,
+    SeedError,
     ValidationError,
 )
 from orm_kit.fields import UTCDateTimeField, utcnow
@@ -37,6 +38,7 @@ from orm_kit.models import (
     Team,
 )
 from orm_kit.runner import migrate_up
+from orm_kit.seeding import SeedRegistry, SeedTable
 from orm_kit.validation import validate, validates
 
 __all__ = [
@@ -54,6 +56,9 @@ __all__ = [
     "NotFoundError",
     "OrmKitError",
     "Release",
+    "SeedError",
+    "SeedRegistry",
+    "SeedTable",
     "Service",
     "ServiceApiConsumer",
     "ServiceDependency",

@@ -264,6 +264,11 @@ def _choose(available: Mapping[str, SeedSet], names: Sequence[str] | None, direc
 
 
 def _check_bound(db: peewee.Database, registry: SeedRegistry) -> None:
+    existing = set(db.get_tables())
+    missing = [t.name for t in registry.tables if t.name not in existing]
+    if missing:
+        raise SeedError(f"table {missing[0]!r} does not exist in the database: seeds load into a migrated "
+                        "database (run `orm-kit migrate` first)")
     for table in registry.tables:
         bound = table.model._meta.database
         if getattr(bound, "obj", bound) is not db:

@@ -287,6 +287,12 @@ def test_remove_refuses_when_other_rows_refer_to_the_set_and_changes_nothing(
         remove(migrated, REGISTRY, "demo")
 
 
+def test_an_unmigrated_database_names_the_fix(db: peewee.Database) -> None:
+    with pytest.raises(SeedError, match=r"table 'team' does not exist .*run `orm-kit migrate` first"):
+        load(db, REGISTRY, default_seed_dir())
+    assert db.get_tables() == []
+
+
 def test_unknown_set_and_missing_folder_are_seed_errors(migrated: peewee.Database, tmp_path: Path) -> None:
     with pytest.raises(SeedError, match=r"no seed set named 'nope' .*available: demo, reference"):
         load(migrated, REGISTRY, default_seed_dir(), ["nope"])
