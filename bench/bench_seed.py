@@ -29,7 +29,7 @@ from typing import Any
 import peewee
 
 import orm_kit
-from orm_kit.bulk import DEFAULT_MAX_ROWS, next_id, rows_per_chunk
+from orm_kit.bulk import DEFAULT_MAX_ROWS, larger_cache, next_id, rows_per_chunk
 from orm_kit.models import Deployment, Incident, Release
 from orm_kit.seed_generator import (
     DEPLOYMENT_FIELDS,
@@ -71,7 +71,7 @@ def insert_many(db: peewee.Database, n: int) -> int:
                 written += len(rows)
                 rows.clear()
 
-    with db.atomic():
+    with larger_cache(db), db.atomic():
         tracks, env_ids = _world(db, 1, 20)
         stream = _history(random.Random(1), tracks, env_ids, n, 90, next_id(db, Release))
         for model, row in stream:

@@ -29,7 +29,7 @@ from typing import Any
 
 import peewee
 
-from orm_kit.bulk import DEFAULT_MAX_ROWS, BulkWriter, next_id, sync_id_sequence
+from orm_kit.bulk import DEFAULT_MAX_ROWS, BulkWriter, larger_cache, next_id, sync_id_sequence
 from orm_kit.errors import SeedError
 from orm_kit.models import Deployment, Environment, Incident, Release, Service, Team
 
@@ -87,7 +87,7 @@ def generate(db: peewee.Database, *, deployments: int, random_seed: int = 0, ser
         raise SeedError(f"cannot generate {deployments} deployments over {days} days for {services} services "
                         f"with random seed {random_seed} (expected N >= 0, at least one service and day, seed >= 0)")
     prefix = f"synth-s{random_seed}-"
-    with db.atomic():
+    with larger_cache(db), db.atomic():
         if Service.select().where(Service.name.startswith(prefix)).exists():
             raise SeedError(f"synthetic history for random seed {random_seed} is already loaded (services "
                             f"{prefix}*); use another --random-seed, or generate into a fresh database")

@@ -92,6 +92,16 @@ def test_chunks_follow_a_lowered_sqlite_variable_limit(tmp_path: Path) -> None:
     db.close()
 
 
+def test_the_larger_cache_is_given_back(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'cache.db'}")
+    db.bind(MODELS)
+    migrate_up(db)
+    before = db.execute_sql("PRAGMA cache_size").fetchone()[0]
+    generate(db, deployments=10, random_seed=1, services=1)
+    assert db.execute_sql("PRAGMA cache_size").fetchone()[0] == before
+    db.close()
+
+
 def test_postgres_limit_is_the_protocols(backend: str, db: peewee.Database) -> None:
     expected = 65535 if backend == "postgres" else db.connection().getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     assert max_parameters(db) == expected
