@@ -122,6 +122,8 @@ def _seed_dir(ctx: click.Context) -> Path:
 def seed(ctx: click.Context, seed_dir: Path | None, sets: tuple[str, ...], dry_run: bool) -> None:
     """Load seed sets into a migrated database (the same as `seed load`)."""
     ctx.meta["seed_dir"] = seed_dir
+    if ctx.invoked_subcommand is not None and (sets or dry_run):
+        raise click.UsageError("--set and --dry-run go with `orm-kit seed` or `orm-kit seed load`")
     if ctx.invoked_subcommand is None:
         ctx.invoke(load, sets=sets, dry_run=dry_run)
 

@@ -66,3 +66,5 @@ def test_remove_and_generate(tmp_path: Path) -> None:
     assert lines[-1].startswith("generated 2000 deployments, ") and "(random seed 9)" in lines[-1]
     code, _, err = run("--database", url, "seed", "generate", "--deployments", "-1")
     assert code == 2 and "-1" in err
+    code, _, err = run("--database", url, "seed", "--set", "demo", "status")
+    assert code == 2 and "--set and --dry-run go with" in err
