@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_seed.py                    # medians of 3 runs at 100k deployments
     .venv/bin/python bench/bench_seed.py --runs 5 --deployments 200000
     .venv/bin/python bench/bench_seed.py --million          # plus one run of 1,000,000 deployments
+    .venv/bin/python bench/bench_seed.py --postgres URL     # plus the shipped path on PostgreSQL (schema reset!)
 
 Each run generates the same synthetic history (same random seed) into a fresh SQLite file, three ways:
 
@@ -96,6 +97,8 @@ def main() -> None:
     parser.add_argument("--deployments", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--million", action="store_true", help="also time one run of 1,000,000 deployments")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="also time the shipped path on this PostgreSQL database (drops its public schema)")
     args = parser.parse_args()
     variants = {"shipped": shipped, "unchecked": unchecked, "insert_many": insert_many}
     seconds: dict[str, list[float]] = {name: [] for name in variants}
@@ -117,6 +120,20 @@ def main() -> None:
         for name, times in seconds.items():
             median = statistics.median(times)
             print(f"  {name:<12} {median:6.2f} s  {rows / median:>9,.0f} rows/s  "
+                  f"{args.deployments / median:>9,.0f} deployments/s  {median / base:4.2f}x the shipped time")
+        if args.postgres:
+            times = []
+            for _ in range(args.runs):
+                db = orm_kit.connect(args.postgres)
+                db.execute_sql("DROP SCHEMA IF EXISTS public CASCADE")
+                db.execute_sql("CREATE SCHEMA public")
+                orm_kit.migrate_up(db)
+                started = time.perf_counter()
+                rows = shipped(db, args.deployments)
+                times.append(time.perf_counter() - started)
+                db.close()
+            median = statistics.median(times)
+            print(f"  {'postgres':<12} {median:6.2f} s  {rows / median:>9,.0f} rows/s  "
                   f"{args.deployments / median:>9,.0f} deployments/s  {median / base:4.2f}x the shipped time")
         if args.million:
             took, rows = timed(shipped, folder, "million.db", 1_000_000)
