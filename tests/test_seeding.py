@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import peewee
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from orm_kit.db import open_database
 from orm_kit.errors import SeedError
-from orm_kit.models import Deployment, Environment, Incident, Release, Service, ServiceDependency, Team
+from orm_kit.models import MODELS, Deployment, Environment, Incident, Release, Service, ServiceDependency, Team
+from orm_kit.runner import migrate_up
 from orm_kit.seed_registry import REGISTRY, default_seed_dir
 from orm_kit.seeding import load, remove, status, uuid_for
 
@@ -298,3 +303,33 @@ def test_unknown_set_and_missing_folder_are_seed_errors(migrated: peewee.Databas
         load(migrated, REGISTRY, default_seed_dir(), ["nope"])
     with pytest.raises(SeedError, match="does not exist"):
         load(migrated, REGISTRY, tmp_path / "absent")
+
+
+@st.composite
+def team_forests(draw: st.DrawFn) -> list[tuple[str, str | None]]:
+    """Teams named t0..tn, each under an earlier team or none, listed in a random order."""
+    count = draw(st.integers(min_value=1, max_value=25))
+    teams = [(f"t{n}", draw(st.one_of(st.none(), st.sampled_from([f"t{p}" for p in range(n)]))) if n else None)
+             for n in range(count)]
+    return draw(st.permutations(teams))
+
+
+@settings(max_examples=25, deadline=None)
+@given(forest=team_forests(), split=st.integers(min_value=0, max_value=25))
+def test_any_team_forest_in_any_order_and_files_loads_parents_first_and_idempotently(
+        forest: list[tuple[str, str | None]], split: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        rows = [f"  - name: {name}" + (f"\n    parent: {parent}" if parent else "") for name, parent in forest]
+        write_set(root, "trees", {"a.yaml": "team:\n" + "\n".join(rows[:split]) + "\n",
+                                  "b.yaml": "team:\n" + "\n".join(rows[split:]) + "\n"})
+        db = open_database("sqlite:///:memory:")
+        db.bind(MODELS)
+        migrate_up(db)
+        assert load(db, REGISTRY, root).inserted == len(forest)
+        parents = {team.name: team.parent.name if team.parent_id else None for team in Team.select()}
+        assert parents == dict(forest)
+        before = dump(db)
+        assert load(db, REGISTRY, root).changes == ()
+        assert dump(db) == before
+        db.close()
