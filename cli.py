@@ -22,7 +22,7 @@ from orm_kit.db import open_database, redact_url, resolve_url
 from orm_kit.errors import OrmKitError
 from orm_kit.models import MODELS
 from orm_kit.runner import migrate_up
-from orm_kit.seed_generator import generate
+from orm_kit.seed_generator import generate, remove_generated
 from orm_kit.seed_registry import REGISTRY, default_seed_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -200,6 +200,19 @@ def seed_generate(ctx: click.Context, count: int, random_seed: int, services: in
     seconds = time.perf_counter() - started
     click.echo(f"generated {result.deployments} deployments, {result.releases} releases and {result.incidents} "
                f"incidents (random seed {random_seed}) in {seconds:.1f} s, {result.rows / seconds:,.0f} rows/s")
+
+
+@seed.command("remove-generated")
+@click.argument("random_seed", type=click.IntRange(min=0))
+@click.pass_context
+@library_errors
+def seed_remove_generated(ctx: click.Context, random_seed: int) -> None:
+    """Delete the synthetic history `seed generate --random-seed RANDOM_SEED` made."""
+    state = ctx.find_object(Context)
+    assert state is not None
+    result = remove_generated(state.db, random_seed)
+    click.echo(f"removed {result.deployments} deployments, {result.releases} releases, {result.incidents} "
+               f"incidents and {result.services} services (random seed {random_seed})")
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ from orm_kit.bulk import DEFAULT_MAX_ROWS, BulkWriter, larger_cache, next_id, sy
 from orm_kit.errors import SeedError
 from orm_kit.models import Deployment, Environment, Incident, Release, Service, Team
 
-__all__ = ["GenerateResult", "generate"]
+__all__ = ["GenerateResult", "generate", "remove_generated"]
 
 UTC = datetime.UTC
 BASE_TIME = datetime.datetime(2026, 1, 5, tzinfo=UTC)  # a fixed start: the same seed gives the same times
@@ -110,6 +110,30 @@ def generate(db: peewee.Database, *, deployments: int, random_seed: int = 0, ser
         sync_id_sequence(db, Release)
     return GenerateResult(random_seed, services, writer.written(Deployment), writer.written(Release),
                           writer.written(Incident))
+
+
+def remove_generated(db: peewee.Database, random_seed: int) -> GenerateResult:
+    """Delete the history :func:`generate` made for ``random_seed`` (and its world, once no seed uses it)."""
+    services = Service.select(Service.id).where(Service.name.startswith(f"synth-s{random_seed}-"))
+    with db.atomic():
+        counts = GenerateResult(
+            random_seed, services.count(),
+            Deployment.select().where(Deployment.service.in_(services)).count(),
+            Release.select().where(Release.service.in_(services)).count(),
+            Incident.select().where(Incident.service.in_(services)).count())
+        if not counts.services:
+            raise SeedError(f"no synthetic history for random seed {random_seed} is loaded "
+                            "(nothing to remove; check the seed)")
+        # The schema cascades a service's releases, deployments and incidents.
+        Service.delete().where(Service.id.in_(services)).execute()
+        synthetic = Environment.select(Environment.id).where(Environment.slug.in_([s for s, _ in ENVIRONMENTS]))
+        if not Deployment.select().where(Deployment.environment.in_(synthetic)).exists() and \
+                not Incident.select().where(Incident.environment.in_(synthetic)).exists():
+            Environment.delete().where(Environment.id.in_(synthetic)).execute()
+        team = Team.get_or_none(Team.name == "synthetic")
+        if team is not None and not team.services.exists() and not team.apis.exists():
+            team.delete_instance()
+    return counts
 
 
 def _world(db: peewee.Database, random_seed: int, count: int) -> tuple[list[_Track], list[int]]:

@@ -64,6 +64,10 @@ def test_remove_and_generate(tmp_path: Path) -> None:
     lines = out.splitlines()
     assert lines[0].endswith("/2000 deployments") and "2000/2000 deployments" in lines
     assert lines[-1].startswith("generated 2000 deployments, ") and "(random seed 9)" in lines[-1]
+    code, out, _ = run("--database", url, "seed", "remove-generated", "9")
+    assert code == 0 and out.startswith("removed 2000 deployments, ") and out.endswith("(random seed 9)\n")
+    code, _, err = run("--database", url, "seed", "remove-generated", "9")
+    assert code == 1 and "no synthetic history for random seed 9" in err
     code, _, err = run("--database", url, "seed", "generate", "--deployments", "-1")
     assert code == 2 and "-1" in err
     code, _, err = run("--database", url, "seed", "--set", "demo", "status")

@@ -17,7 +17,7 @@ from orm_kit.db import open_database
 from orm_kit.errors import SeedError, ValidationError
 from orm_kit.models import MODELS, Deployment, Incident, Release, Service, Team
 from orm_kit.runner import migrate_up
-from orm_kit.seed_generator import generate
+from orm_kit.seed_generator import generate, remove_generated
 
 UTC = datetime.UTC
 
@@ -76,6 +76,20 @@ def test_a_second_run_with_the_same_seed_is_refused_and_changes_nothing(migrated
     assert dump(migrated) == before
     generate(migrated, deployments=200, random_seed=4, services=2)  # another seed lives alongside
     assert Deployment.select().count() == 400
+
+
+def test_remove_generated_takes_back_exactly_one_seeds_history(migrated: peewee.Database) -> None:
+    empty = dump(migrated)
+    first = generate(migrated, deployments=300, random_seed=1, services=2)
+    only_first = dump(migrated)
+    second = generate(migrated, deployments=300, random_seed=2, services=3)
+    assert second.releases and second.incidents
+    assert remove_generated(migrated, 2) == second
+    assert dump(migrated) == only_first  # seed 1 and the shared world stay
+    assert remove_generated(migrated, 1) == first
+    assert dump(migrated) == empty
+    with pytest.raises(SeedError, match="no synthetic history for random seed 1"):
+        remove_generated(migrated, 1)
 
 
 def test_chunks_follow_a_lowered_sqlite_variable_limit(tmp_path: Path) -> None:
