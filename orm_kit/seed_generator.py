@@ -6,6 +6,7 @@
     migrate_up(db)
     result = generate(db, deployments=1_000_000, random_seed=7, progress=lambda done, total: None)
     result.releases, result.incidents          # what came with them
+    remove_generated(db, 7)                    # and back: the schema cascades from the services
 
 The same ``random_seed`` gives the same rows (ids included) on an empty database; another seed gives
 other rows, under other service names, so several histories can live side by side. The world it
