@@ -21,6 +21,7 @@ from orm_kit.errors import (
     NotFoundError,
     OrmKitError,
     RetryExhaustedError,
+    SeedError,
     ValidationError,
 )
 from orm_kit.fields import UTCDateTimeField, utcnow
@@ -52,6 +53,7 @@ from orm_kit.repositories import (
 )
 from orm_kit.repository import CursorPage, Page, Repository
 from orm_kit.runner import migrate_up
+from orm_kit.seeding import SeedRegistry, SeedTable
 from orm_kit.transactions import RetryPolicy, on_commit, run_in_transaction, transaction, transactional
 from orm_kit.validation import validate, validates
 
@@ -82,6 +84,9 @@ __all__ = [
     "Repository",
     "RetryExhaustedError",
     "RetryPolicy",
+    "SeedError",
+    "SeedRegistry",
+    "SeedTable",
     "Service",
     "ServiceApiConsumer",
     "ServiceDependency",

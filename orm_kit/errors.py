@@ -87,3 +87,21 @@ class RetryExhaustedError(OrmKitError):
         self.attempts = attempts
         self.elapsed = elapsed
         super().__init__(message)
+
+
+class SeedError(OrmKitError):
+    """Raised when seed files cannot be loaded, naming the file, line, table and field; nothing is written."""
+
+    def __init__(self, reason: str, *, path: str | None = None, line: int | None = None,
+                 table: str | None = None, field: str | None = None) -> None:
+        self.reason = reason
+        self.path = path
+        self.line = line
+        self.table = table
+        self.field = field
+        where = path or ""
+        if path is not None and line is not None:
+            where += f", line {line}"
+        subject = " ".join(part for part in (table, f"field {field!r}" if field else None) if part)
+        prefix = ": ".join(part for part in (where, subject) if part)
+        super().__init__(f"{prefix}: {reason}" if prefix else reason)

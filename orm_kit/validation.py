@@ -87,15 +87,19 @@ def required() -> Validator:
     return Validator(lambda v: BLANK if v is None else None, "required()", skip_none=False)
 
 
-def not_blank() -> Validator:
-    """The value must be present and, for text, contain more than white space."""
+def not_blank(*, allow_none: bool = False) -> Validator:
+    """The value must be present and, for text, contain more than white space.
+
+    ``allow_none`` lets a nullable field stay empty (``None``) while refusing ``""`` or white space.
+    """
 
     def check(value: Any) -> str | None:
         if value is None or (isinstance(value, str) and not value.strip()):
             return BLANK
         return None
 
-    return Validator(check, "not_blank()", skip_none=False)
+    suffix = "allow_none=True" if allow_none else ""
+    return Validator(check, f"not_blank({suffix})", skip_none=allow_none)
 
 
 def length(*, min: int | None = None, max: int | None = None) -> Validator:

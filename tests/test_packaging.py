@@ -41,3 +41,9 @@ def test_plain_install_migrates_from_another_folder(tmp_path: Path) -> None:
     tables = {r[0] for r in sqlite3.connect(elsewhere / "orm_kit.db").execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"team", "service", "deployment", "incident"} <= tables
+    # the seed sets ship inside the package too
+    assert (target / "orm_kit" / "seed_data" / "demo" / "deployments.yaml").exists()
+    result = subprocess.run([sys.executable, str(target / "bin" / "orm-kit"), "seed"],
+                            cwd=elsewhere, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "seeded demo, reference: 232 inserted, 0 updated, 0 unchanged\n"

@@ -32,6 +32,7 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 CASES: list[tuple[Validator, list[Any], list[tuple[Any, str]]]] = [
     (required(), ["", "x", 0, False], [(None, "can't be blank")]),
     (not_blank(), ["x", " x "], [(None, "can't be blank"), ("", "can't be blank"), ("  \t", "can't be blank")]),
+    (not_blank(allow_none=True), ["x", None], [("", "can't be blank"), (" ", "can't be blank")]),
     (length(max=3), ["", "abc", None], [("abcd", "is too long (maximum is 3 characters, got 4)")]),
     (length(min=2), ["ab", "abc"], [("a", "is too short (minimum is 2 characters, got 1)")]),
     (matches(r"[a-z]+", "lowercase letters"), ["abc"], [("ABC", "must be lowercase letters (got 'ABC')"),

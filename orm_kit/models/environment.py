@@ -25,7 +25,7 @@ ENVIRONMENT_STATES = ("available", "stopping", "stopped")
     tier=[one_of(*ENVIRONMENT_TIERS)],
     state=[one_of(*ENVIRONMENT_STATES)],
     external_url=[url()],
-    region=[not_blank(), length(max=64)],
+    region=[not_blank(allow_none=True), length(max=64)],
 )
 class Environment(PlatformModel):
     """A place services are deployed to."""

@@ -1,0 +1,74 @@
+"""`orm-kit seed ...`: thin commands, one-line errors, exit codes that can gate a deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from orm_kit.cli import main
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_seed_loads_once_then_reports_nothing_to_do(db_url: str) -> None:
+    assert run("--database", db_url, "migrate")[0] == 0
+    code, out, err = run("--database", db_url, "seed")
+    assert (code, err) == (0, "")
+    assert out == "seeded demo, reference: 232 inserted, 0 updated, 0 unchanged\n"
+    code, out, _ = run("--database", db_url, "seed", "load")
+    assert (code, out) == (0, "seeded demo, reference: 0 inserted, 0 updated, 232 unchanged\n")
+    code, out, _ = run("--database", db_url, "seed", "status")
+    assert code == 0
+    assert [line.split()[:3] for line in out.splitlines()] == [["demo", "loaded", "215"], ["reference", "loaded", "17"]]
+
+
+def test_dry_run_lists_rows_and_status_gates(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    run("--database", url, "migrate")
+    code, out, _ = run("--database", url, "seed", "--set", "reference", "--dry-run")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "would insert team 'engineering'" and len(lines) == 18
+    assert lines[-1] == "dry run, nothing written reference: 17 inserted, 0 updated, 0 unchanged"
+    code, out, _ = run("--database", url, "seed", "status")
+    assert code == 1 and "reference            not loaded" in out
+
+
+def test_a_bad_seed_file_is_one_line_naming_file_and_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    run("--database", url, "migrate")
+    (tmp_path / "seeds").mkdir()
+    bad = tmp_path / "seeds" / "teams.yaml"
+    bad.write_text("team:\n  - name: ok\n  - name: Not A Slug\n")
+    code, out, err = run("--database", url, "seed", "--seeds", str(tmp_path / "seeds"))
+    assert code == 1 and out == ""
+    assert err.strip().splitlines() == [
+        f"Error: {bad}, line 3: team field 'name': must be a lowercase slug of letters, digits and '-', "
+        "starting with a letter and not ending with '-' (got 'Not A Slug')"]
+
+
+def test_remove_and_generate(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    run("--database", url, "migrate")
+    run("--database", url, "seed")
+    code, out, _ = run("--database", url, "seed", "remove", "demo", "--dry-run")
+    assert code == 0 and out.startswith("would remove set demo: 6 incident, 114 deployment")
+    code, _, err = run("--database", url, "seed", "remove", "reference")
+    assert code == 1 and "is referred to by service" in err and len(err.strip().splitlines()) == 1
+    code, out, _ = run("--database", url, "seed", "generate", "--deployments", "2000", "--random-seed", "9")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].endswith("/2000 deployments") and "2000/2000 deployments" in lines
+    assert lines[-1].startswith("generated 2000 deployments, ") and "(random seed 9)" in lines[-1]
+    code, out, _ = run("--database", url, "seed", "remove-generated", "9")
+    assert code == 0 and out.startswith("removed 2000 deployments, ") and out.endswith("(random seed 9)\n")
+    code, _, err = run("--database", url, "seed", "remove-generated", "9")
+    assert code == 1 and "no synthetic history for random seed 9" in err
+    code, _, err = run("--database", url, "seed", "generate", "--deployments", "-1")
+    assert code == 2 and "-1" in err
+    code, _, err = run("--database", url, "seed", "--set", "demo", "status")
+    assert code == 2 and "--set and --dry-run go with" in err

@@ -1,0 +1,153 @@
+"""The synthetic history and the bulk writer under it, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import peewee
+import pytest
+from conftest import reset_postgres
+from test_seeding import dump
+
+from orm_kit.bulk import BulkWriter, max_parameters, rows_per_chunk
+from orm_kit.db import open_database
+from orm_kit.errors import SeedError, ValidationError
+from orm_kit.models import MODELS, Deployment, Incident, Release, Service, Team
+from orm_kit.runner import migrate_up
+from orm_kit.seed_generator import generate, remove_generated
+
+UTC = datetime.UTC
+
+
+def fresh(backend: str, db_url: str, tmp_path: Path, name: str) -> peewee.Database:
+    """Another empty, migrated database of the same backend (PostgreSQL: the test database, reset)."""
+    url = f"sqlite:///{tmp_path / name}" if backend == "sqlite" else db_url
+    if backend == "postgres":
+        reset_postgres(url)
+    db = open_database(url)
+    db.bind(MODELS)
+    migrate_up(db)
+    return db
+
+
+def test_the_same_random_seed_gives_the_same_rows_and_another_seed_other_rows(
+        backend: str, db_url: str, tmp_path: Path) -> None:
+    dumps = []
+    for run, seed in enumerate((11, 11, 12)):
+        db = fresh(backend, db_url, tmp_path, f"run{run}.db")
+        result = generate(db, deployments=1500, random_seed=seed, services=5)
+        assert result.deployments == Deployment.select().count() == 1500
+        assert result.releases == Release.select().count() > 100
+        assert result.incidents == Incident.select().count() > 0
+        platform = {m._meta.table_name for m in MODELS}  # not the migration history: it holds times
+        dumps.append({table: rows for table, rows in dump(db).items() if table in platform})
+        db.close()
+    assert dumps[0] == dumps[1]
+    assert dumps[0]["deployment"] != dumps[2]["deployment"]
+    assert dumps[0]["release"] != dumps[2]["release"]
+
+
+def test_the_history_is_valid_and_linked(migrated: peewee.Database) -> None:
+    generate(migrated, deployments=3000, random_seed=5, services=4)
+    rollbacks = list(Deployment.select().where(Deployment.rollback_of.is_null(False)))
+    assert rollbacks, "no rollbacks generated"
+    for rollback in rollbacks:
+        target = rollback.rollback_of
+        assert target.environment.slug == "synth-prod" and target.service_id == rollback.service_id
+        assert target.incidents.count() == 1
+        assert rollback.created_at > target.finished_at
+    for row in Deployment.select().limit(200):
+        assert row.validation_errors() == {}
+        assert row.release.service_id == row.service_id
+    assert Team.get(Team.name == "synthetic").services.count() == 4
+    # a release id sequence that PostgreSQL keeps using after the explicit ids
+    svc = Service.select().first()
+    assert Release.create(service=svc, version="99.0.0", ref="main", commit_sha="c" * 40).id > 1
+
+
+def test_a_second_run_with_the_same_seed_is_refused_and_changes_nothing(migrated: peewee.Database) -> None:
+    generate(migrated, deployments=200, random_seed=3, services=2)
+    before = dump(migrated)
+    with pytest.raises(SeedError, match="random seed 3 is already loaded"):
+        generate(migrated, deployments=200, random_seed=3, services=2)
+    assert dump(migrated) == before
+    generate(migrated, deployments=200, random_seed=4, services=2)  # another seed lives alongside
+    assert Deployment.select().count() == 400
+
+
+def test_remove_generated_takes_back_exactly_one_seeds_history(migrated: peewee.Database) -> None:
+    empty = dump(migrated)
+    first = generate(migrated, deployments=300, random_seed=1, services=2)
+    only_first = dump(migrated)
+    second = generate(migrated, deployments=300, random_seed=2, services=3)
+    assert second.releases and second.incidents
+    assert remove_generated(migrated, 2) == second
+    assert dump(migrated) == only_first  # seed 1 and the shared world stay
+    assert remove_generated(migrated, 1) == first
+    assert dump(migrated) == empty
+    with pytest.raises(SeedError, match="no synthetic history for random seed 1"):
+        remove_generated(migrated, 1)
+
+
+def test_chunks_follow_a_lowered_sqlite_variable_limit(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'limit.db'}")
+    db.bind(MODELS)
+    migrate_up(db)
+    db.connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)
+    assert max_parameters(db) == 100
+    assert rows_per_chunk(db, 11) == 9
+    with pytest.raises(peewee.OperationalError, match="too many SQL variables"):
+        db.execute_sql("SELECT " + ", ".join(["?"] * 101), [1] * 101)  # the limit is real
+    generate(db, deployments=500, random_seed=1, services=3)
+    assert Deployment.select().count() == 500
+    db.close()
+
+
+def test_the_larger_cache_is_given_back(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'cache.db'}")
+    db.bind(MODELS)
+    migrate_up(db)
+    before = db.execute_sql("PRAGMA cache_size").fetchone()[0]
+    generate(db, deployments=10, random_seed=1, services=1)
+    assert db.execute_sql("PRAGMA cache_size").fetchone()[0] == before
+    db.close()
+
+
+def test_postgres_limit_is_the_protocols(backend: str, db: peewee.Database) -> None:
+    expected = 65535 if backend == "postgres" else db.connection().getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    assert max_parameters(db) == expected
+
+
+def _teams(bad_at: int | None) -> Iterator[tuple[str, str | None]]:
+    for n in range(1, 1001):
+        yield (f"team-{n}", "not-an-address" if n == bad_at else f"t{n}@example.com")
+
+
+def test_a_bad_row_500_of_a_bulk_load_loads_nothing(migrated: peewee.Database) -> None:
+    flushed = []
+    writer = BulkWriter(migrated, max_rows=64, on_flush=lambda model, n: flushed.append(n))
+    writer.table(Team, ["name", "email"])
+
+    def load_all() -> None:
+        with migrated.atomic():
+            for row in _teams(bad_at=500):
+                writer.add(Team, row)
+            writer.flush()
+
+    with pytest.raises(ValidationError) as caught:
+        load_all()
+    assert caught.value.row == 499 and "email" in caught.value.errors
+    assert flushed == [64 * k for k in range(1, 8)]  # seven chunks reached the database before row 500
+    assert Team.select().count() == 0
+
+
+def test_the_bulk_writer_streams_parents_before_children(migrated: peewee.Database) -> None:
+    writer = BulkWriter(migrated, max_rows=10)
+    writer.table(Team, ["id", "name", "parent"])
+    for n in range(1, 101):
+        writer.add(Team, (n, f"team-{n}", n - 1 if n > 1 else None))
+    writer.flush()
+    assert Team.select().count() == 100 and Team.get_by_id(100).parent.name == "team-99"
