@@ -60,3 +60,15 @@ class ConflictError(OrmKitError):
 
 class MigrationError(OrmKitError):
     """Raised when migrations cannot be planned or applied; the database is left as it was."""
+
+
+class MigrationRefusedError(MigrationError):
+    """Raised before any migration runs when the files and the recorded history disagree."""
+
+
+class MigrationLockTimeoutError(MigrationError):
+    """Raised when another runner held the migration lock for longer than the lock timeout."""
+
+
+class MigrationFailedError(MigrationError):
+    """Raised when a migration's up() or down() fails; says what was rolled back or recorded as failed."""
