@@ -62,6 +62,7 @@ __all__ = [
     "default_migrations_dir",
     "discover",
     "migrate_up",
+    "run_migration",
 ]
 
 HISTORY_TABLE = "schema_migration"
@@ -371,13 +372,7 @@ class Runner:
     # -- running ---------------------------------------------------------------------------------
 
     def _run(self, step: _Step, direction: str) -> int:
-        """Run up() or down() and the foreign-key check; return the duration in milliseconds."""
-        started = time.perf_counter()
-        getattr(step.module, direction)(migrator_for(self.db), self.db)
-        broken = foreign_key_violations(self.db)
-        if broken:
-            raise MigrationError(f"foreign keys point nowhere afterwards: {', '.join(broken)}")
-        return round((time.perf_counter() - started) * 1000)
+        return run_migration(self.db, step.module, direction)
 
     def _load(self, plan: Sequence[MigrationFile], direction: str) -> list[_Step]:
         steps = []
@@ -392,9 +387,10 @@ class Runner:
 
     def up(self, target: str | None = None) -> list[str]:
         """Apply pending migrations (or up to and including ``target``); return the names applied."""
-        return self._drive("up", lambda files, status, history: self._up_plan(files, status, target))
+        return self._drive("up", lambda files, status, history: self.plan_up(files, status, target))
 
-    def _up_plan(self, files: list[MigrationFile], status: Status, target: str | None) -> list[MigrationFile]:
+    def plan_up(self, files: list[MigrationFile], status: Status, target: str | None = None) -> list[MigrationFile]:
+        """The files ``up`` would apply, in order."""
         by_name = {f.name: f for f in files}
         pending = [by_name[name] for name in status.pending]
         if target is None:
@@ -408,19 +404,24 @@ class Runner:
             raise MigrationError("pass either a number of steps or a target, not both")
         if steps is not None and steps < 1:
             raise MigrationError(f"--steps must be 1 or more (got {steps})")
+        return self._drive("down", lambda files, status, history: self.plan_down(files, history, steps, target))
 
-        def plan(files: list[MigrationFile], status: Status, history: list[HistoryRow]) -> list[MigrationFile]:
-            by_name = {f.name: f for f in files}
-            applied = [by_name[row.name] for row in history if row.name in by_name]
-            if target is None:
-                return list(reversed(applied))[: steps or 1]
-            keep = self._resolve(files, target)
-            if keep not in applied:
-                raise MigrationError(f"{keep.name} is not applied, so there is nothing to go back to "
-                                     "(see `orm-kit migrate status`)")
-            return list(reversed(applied[applied.index(keep) + 1:]))
+    def applied_files(self, files: list[MigrationFile], history: list[HistoryRow]) -> list[MigrationFile]:
+        """The applied migrations' files, in the order they were applied."""
+        by_name = {f.name: f for f in files}
+        return [by_name[row.name] for row in history if row.name in by_name]
 
-        return self._drive("down", plan)
+    def plan_down(self, files: list[MigrationFile], history: list[HistoryRow], steps: int | None = None,
+                  target: str | None = None) -> list[MigrationFile]:
+        """The files ``down`` would revert, in order (last applied first)."""
+        applied = self.applied_files(files, history)
+        if target is None:
+            return list(reversed(applied))[: steps or 1]
+        keep = self._resolve(files, target)
+        if keep not in applied:
+            raise MigrationError(f"{keep.name} is not applied, so there is nothing to go back to "
+                                 "(see `orm-kit migrate status`)")
+        return list(reversed(applied[applied.index(keep) + 1:]))
 
     def _drive(self, direction: str,
                plan_for: Callable[[list[MigrationFile], Status, list[HistoryRow]], list[MigrationFile]]) -> list[str]:
@@ -545,6 +546,16 @@ class Runner:
         path = self.directory / f"{number:04d}_{slug}.py"
         path.write_text(body if body is not None else _TEMPLATE.format(title=name.strip().capitalize()))
         return path
+
+
+def run_migration(db: peewee.Database, module: ModuleType, direction: str) -> int:
+    """Run a loaded migration's up() or down(), then the foreign-key check; return milliseconds taken."""
+    started = time.perf_counter()
+    getattr(module, direction)(migrator_for(db), db)
+    broken = foreign_key_violations(db)
+    if broken:
+        raise MigrationError(f"foreign keys point nowhere afterwards: {', '.join(broken)}")
+    return round((time.perf_counter() - started) * 1000)
 
 
 def _unfinished_problem(row: HistoryRow) -> str:

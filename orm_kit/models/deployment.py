@@ -12,7 +12,7 @@ from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.environment import Environment
 from orm_kit.models.release import Release
 from orm_kit.models.service import Service
-from orm_kit.validation import length, one_of, validate, validates
+from orm_kit.validation import length, number_range, one_of, validate, validates
 
 if TYPE_CHECKING:
     from orm_kit.models.incident import Incident
@@ -23,7 +23,7 @@ DEPLOYMENT_STATUSES = ("created", "running", "success", "failed", "canceled", "s
 FINISHED_STATUSES = ("success", "failed", "canceled", "skipped")
 
 
-@validate(status=[one_of(*DEPLOYMENT_STATUSES)], triggered_by=[length(max=255)])
+@validate(status=[one_of(*DEPLOYMENT_STATUSES)], triggered_by=[length(max=255)], duration_seconds=[number_range(min=0)])
 class Deployment(PlatformModel):
     """One deployment; ``rollback_of`` points at the deployment it rolled back (self one-to-one)."""
 
@@ -39,6 +39,8 @@ class Deployment(PlatformModel):
     created_at = UTCDateTimeField(default=utcnow)
     started_at = UTCDateTimeField(null=True)
     finished_at = UTCDateTimeField(null=True)
+    # How long it ran, in whole seconds (migration 0002 backfilled it from finished_at - started_at).
+    duration_seconds = peewee.IntegerField(null=True)
 
     if TYPE_CHECKING:
         service_id: uuid.UUID
@@ -52,6 +54,7 @@ class Deployment(PlatformModel):
         indexes = (
             (("environment", "status", "finished_at"), False),
             (("service", "environment", "created_at"), False),
+            (("service", "duration_seconds"), False),
         )
         constraints = [
             peewee.Check('"finished_at" IS NULL OR "started_at" IS NULL OR "finished_at" >= "started_at"'),
