@@ -6,7 +6,7 @@
 On PostgreSQL this is peewee's own ``PostgresqlMigrator``. On SQLite it is :class:`CheckedSqliteMigrator`, a
 ``SqliteMigrator`` whose table rebuilds (SQLite's ALTER cannot change a column's type, nullability or
 default in place, so peewee copies the table) refuse to run with foreign keys on, and prove after the
-copy that the table kept every row and every index. ``PRAGMA foreign_key_check`` runs after every step.
+copy that the table and the tables referencing it kept every row, and the table every index. ``PRAGMA foreign_key_check`` runs after every step.
 """
 
 from __future__ import annotations
@@ -36,16 +36,20 @@ class CheckedSqliteMigrator(SqliteMigrator):
                 f"rebuilding table {table!r} with foreign keys ON would cascade-delete its child rows "
                 "(run the migration through `orm-kit migrate`, which switches them off for the rebuild)"
             )
-        rows = _count(self.database, table)
+        # The table and every table whose foreign keys point at it: a rebuild must not change a count.
+        family = [table, *_children(self.database, table)]
+        rows = {name: _count(self.database, name) for name in family}
         indexes = _user_indexes(self.database, table)
         queries = _raw_update_column(self, table, column_to_update, fn)
         return [*queries, self._check_rebuild(table, column_to_update, rows, indexes)]
 
     @operation  # type: ignore[untyped-decorator]
-    def _check_rebuild(self, table: str, column: str, rows: int, indexes: dict[str, list[str]]) -> None:
-        after = _count(self.database, table)
-        if after != rows:
-            raise MigrationError(f"rebuilding table {table!r} changed its row count from {rows} to {after}")
+    def _check_rebuild(self, table: str, column: str, rows: dict[str, int], indexes: dict[str, list[str]]) -> None:
+        for name, count in rows.items():
+            after = _count(self.database, name)
+            if after != count:
+                raise MigrationError(f"rebuilding table {table!r} changed the row count of {name!r} from {count} "
+                                     f"to {after}")
         kept = _user_indexes(self.database, table)
         # An index on a column the rebuild drops goes with the column; any other loss is a bug.
         lost = {name for name, columns in indexes.items() if name not in kept and column not in columns}
@@ -71,6 +75,11 @@ def foreign_key_violations(db: peewee.Database, limit: int = 5) -> list[str]:
 
 def _count(db: peewee.Database, table: str) -> int:
     return int(execute(db, f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])
+
+
+def _children(db: peewee.Database, table: str) -> list[str]:
+    return sorted({t for t in db.get_tables() if not t.startswith("sqlite_") and t != table
+                   and any(fk.dest_table == table for fk in db.get_foreign_keys(t))})
 
 
 def _user_indexes(db: peewee.Database, table: str) -> dict[str, list[str]]:
