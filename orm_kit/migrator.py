@@ -6,7 +6,8 @@
 On PostgreSQL this is peewee's own ``PostgresqlMigrator``. On SQLite it is :class:`CheckedSqliteMigrator`, a
 ``SqliteMigrator`` whose table rebuilds (SQLite's ALTER cannot change a column's type, nullability or
 default in place, so peewee copies the table) refuse to run with foreign keys on, and prove after the
-copy that the table and the tables referencing it kept every row, and the table every index. ``PRAGMA foreign_key_check`` runs after every step.
+copy that the table and the tables referencing it kept every row, and the table every index.
+``PRAGMA foreign_key_check`` runs after every step.
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ import shutil
 import uuid
 from pathlib import Path
 
+import factories as make
 import peewee
 import pytest
 
-import factories as make
 from orm_kit.errors import MigrationError
 from orm_kit.migrator import migrator_for
 from orm_kit.models import Api as ApiModel
