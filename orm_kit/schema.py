@@ -104,8 +104,27 @@ def scratch_database(db: peewee.Database) -> Iterator[ScratchSqlite | ScratchPos
 
 def realize_models(scratch: peewee.Database, models: Sequence[type[peewee.Model]]) -> None:
     """Create ``models``' tables, indexes and constraints on ``scratch`` with peewee's own DDL (no rebinding)."""
-    for model in peewee.sort_models(list(models)):  # type: ignore[attr-defined]
+    for model in _by_table_dependencies(models):
         peewee.SchemaManager(model, scratch).create_all(safe=False)
+
+
+def _by_table_dependencies(models: Sequence[type[peewee.Model]]) -> list[type[peewee.Model]]:
+    # By table name, not class: a model may point at a different class mapped to the same table.
+    by_table = {m._meta.table_name: m for m in models}
+    ordered: list[type[peewee.Model]] = []
+    seen: set[str] = set()
+
+    def visit(table: str) -> None:
+        if table in seen or table not in by_table:
+            return
+        seen.add(table)
+        for fk in by_table[table]._meta.refs:
+            visit(fk.rel_model._meta.table_name)
+        ordered.append(by_table[table])
+
+    for model in models:
+        visit(model._meta.table_name)
+    return ordered
 
 
 def tables(db: peewee.Database, exclude: Sequence[str] = ()) -> list[str]:
