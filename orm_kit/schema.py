@@ -77,7 +77,8 @@ def scratch_database(db: peewee.Database) -> Iterator[ScratchSqlite | ScratchPos
     """An empty database of ``db``'s kind, discarded on exit (``db`` itself is never written to)."""
     if is_sqlite(db):
         with tempfile.TemporaryDirectory(prefix="orm-kit-scratch-") as folder:
-            lite = ScratchSqlite(str(Path(folder) / "scratch.db"), pragmas={"foreign_keys": 1})
+            lite = ScratchSqlite(str(Path(folder) / "scratch.db"),  # thrown away: no durability needed
+                                 pragmas={"foreign_keys": 1, "synchronous": 0, "journal_mode": "memory"})
             lite.connect()
             try:
                 yield lite
