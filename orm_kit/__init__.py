@@ -17,6 +17,9 @@ from orm_kit.errors import (
     DatabaseUnavailableError,
     DriverMissingError,
     MigrationError,
+    MigrationFailedError,
+    MigrationLockTimeoutError,
+    MigrationRefusedError,
     NotFoundError,
     OrmKitError,
     ValidationError,
@@ -36,7 +39,7 @@ from orm_kit.models import (
     ServiceSourceConfig,
     Team,
 )
-from orm_kit.runner import migrate_up
+from orm_kit.runner import Runner, migrate_up
 from orm_kit.validation import validate, validates
 
 __all__ = [
@@ -50,10 +53,14 @@ __all__ = [
     "Environment",
     "Incident",
     "MigrationError",
+    "MigrationFailedError",
+    "MigrationLockTimeoutError",
+    "MigrationRefusedError",
     "Model",
     "NotFoundError",
     "OrmKitError",
     "Release",
+    "Runner",
     "Service",
     "ServiceApiConsumer",
     "ServiceDependency",
