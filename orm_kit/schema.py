@@ -92,7 +92,13 @@ def scratch_database(db: peewee.Database) -> Iterator[ScratchSqlite | ScratchPos
     name = f"orm_kit_scratch_{uuid.uuid4().hex[:12]}"
     try:
         with pg.atomic():
-            execute(pg, f'CREATE SCHEMA "{name}"')
+            try:
+                execute(pg, f'CREATE SCHEMA "{name}"')
+            except peewee.DatabaseError as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise MigrationError(
+                    f"cannot create a scratch schema to replay migrations in: {reason} (check, verify, sql and "
+                    "make need the CREATE privilege on the database; nothing is ever committed there)") from None
             # Only the scratch schema: an unqualified name must never reach a live table.
             execute(pg, f'SET LOCAL search_path TO "{name}"')
             yield pg
