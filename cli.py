@@ -17,6 +17,7 @@ import peewee
 
 from orm_kit.codegen import make_migration
 from orm_kit.db import open_database, redact_url, resolve_url
+from orm_kit.drift import baseline as adopt
 from orm_kit.drift import check, preview_sql, verify
 from orm_kit.errors import OrmKitError
 from orm_kit.migration_lock import DEFAULT_LOCK_TIMEOUT
@@ -245,8 +246,8 @@ def verify_command(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 @library_errors
 def baseline(ctx: click.Context, version: str) -> None:
-    """Adopt an existing database: record the migrations up to VERSION as applied, without running them."""
-    for name in _runner(ctx).baseline(version):
+    """Adopt an existing database whose schema is what the migrations up to VERSION produce."""
+    for name in adopt(_runner(ctx), version):
         click.echo(f"recorded {name} (baseline)")
 
 

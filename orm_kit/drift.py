@@ -40,6 +40,7 @@ __all__ = [
     "MigrationSql",
     "VerifyReport",
     "VerifyStep",
+    "baseline",
     "check",
     "compare",
     "models_facts",
@@ -147,6 +148,24 @@ def check(db: peewee.Database, models: Models, directory: Path | None = None) ->
         keys[key] = None
     findings = [Finding(*key, wanted.get(key), at_head.get(key), live.get(key)) for key in sorted(keys)]
     return DriftReport(findings, [f.name for f in pending])
+
+
+def baseline(runner: Runner, version: str) -> list[str]:
+    """Adopt ``runner``'s database at ``version``, once its schema is what the migrations up to it produce."""
+    files = runner.files()
+    last = runner.resolve(files, version)
+    chosen = [f for f in files if (f.number, f.name) <= (last.number, last.name)]
+    live = snapshot(runner.db, exclude=(runner.table,))
+    with scratch_database(runner.db) as scratch:
+        replay(scratch, chosen)
+        expected = snapshot(scratch)
+    differences = _describe(compare(expected, live), f"migrations up to {last.name}", "database")
+    if differences:
+        shown = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
+        raise MigrationRefusedError(
+            f"the database is not what the migrations up to {last.name} produce ({shown}): baseline at the "
+            "version it matches, or bring the schema in line first")
+    return runner.baseline(version)
 
 
 @dataclass(frozen=True)

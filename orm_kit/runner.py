@@ -323,7 +323,8 @@ class Runner:
             raise MigrationRefusedError("refusing to migrate, nothing was run: " + "; ".join(status.problems))
         return status, history
 
-    def _resolve(self, files: list[MigrationFile], target: str) -> MigrationFile:
+    def resolve(self, files: list[MigrationFile], target: str) -> MigrationFile:
+        """The file ``target`` names: a full name, or a number."""
         for f in files:
             if target == f.name or (target.isdigit() and int(target) == f.number):
                 return f
@@ -395,7 +396,7 @@ class Runner:
         pending = [by_name[name] for name in status.pending]
         if target is None:
             return pending
-        last = self._resolve(files, target)
+        last = self.resolve(files, target)
         return [f for f in pending if (f.number, f.name) <= (last.number, last.name)]
 
     def down(self, steps: int | None = None, target: str | None = None) -> list[str]:
@@ -417,7 +418,7 @@ class Runner:
         applied = self.applied_files(files, history)
         if target is None:
             return list(reversed(applied))[: steps or 1]
-        keep = self._resolve(files, target)
+        keep = self.resolve(files, target)
         if keep not in applied:
             raise MigrationError(f"{keep.name} is not applied, so there is nothing to go back to "
                                  "(see `orm-kit migrate status`)")
@@ -498,9 +499,13 @@ class Runner:
     # -- adopting and repairing ------------------------------------------------------------------
 
     def baseline(self, version: str) -> list[str]:
-        """Record the migrations up to ``version`` as applied without running them (adopt a database)."""
+        """Record the migrations up to ``version`` as applied without running them (adopt a database).
+
+        This trusts that the schema is what those migrations produce; :func:`orm_kit.drift.baseline`
+        checks it first.
+        """
         files = self.files()
-        last = self._resolve(files, version)
+        last = self.resolve(files, version)
         with migration_lock(self.db, self.lock_timeout, self.table):
             self._ensure_history(files)
             history = self._read_history()

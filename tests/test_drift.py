@@ -191,3 +191,19 @@ def test_make_writes_a_runnable_migration_for_a_new_column_and_todos_for_the_res
     assert [(f.table, f.subject, f.attribute) for f in findings] == [("team", "column email", "type")]
     assert runner.down() == ["0003_team_slack_channel"]
     assert "slack_channel" not in {c.name for c in migrated.get_columns("team")}
+
+
+def test_baseline_adopts_only_a_database_that_matches_the_migrations(db: peewee.Database) -> None:
+    from orm_kit.drift import baseline
+    from orm_kit.errors import MigrationRefusedError
+
+    with foreign_keys_off(db), db.atomic():
+        Runner(db).files()[0].load().up(migrator_for(db), db)  # 0001's tables, built without the runner
+    runner = Runner(db)
+    with pytest.raises(MigrationRefusedError, match=r"not what the migrations up to 0002_deployment_duration "
+                                                    r"produce \(deployment: column duration_seconds"):
+        baseline(runner, "0002")
+    assert runner.history() == []
+    assert baseline(runner, "0001") == ["0001_initial"]
+    assert runner.up() == ["0002_deployment_duration"]
+    assert check(db, MODELS).ok
