@@ -10,7 +10,7 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import click
 import peewee
@@ -102,8 +102,21 @@ def _runner(ctx: click.Context) -> Runner:
     return Runner(_state(ctx).db, ctx.meta.get("migrations_dir"), **ctx.meta.get("runner_options", {}))
 
 
-def _echo_json(data: object) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+class _Report(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def _finish(ctx: click.Context, report: _Report, as_json: bool, lines: Callable[[], list[str]]) -> None:
+    """Print a report as text or JSON; exit 1 unless it is ok (so the command can gate a deploy)."""
+    click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True) if as_json else "\n".join(lines()))
+    if not report.ok:
+        ctx.exit(1)
 
 
 @migrate.command()
@@ -150,18 +163,13 @@ def _status_lines(status: Status) -> list[str]:
 
 
 @migrate.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@json_option
 @click.pass_context
 @library_errors
 def status(ctx: click.Context, as_json: bool) -> None:
     """Every migration's state; exits 1 when anything is pending or wrong (to gate a deploy)."""
     result = _runner(ctx).status()
-    if as_json:
-        _echo_json(result.to_dict())
-    else:
-        click.echo("\n".join(_status_lines(result)) or "no migrations")
-    if not result.ok:
-        ctx.exit(1)
+    _finish(ctx, result, as_json, lambda: _status_lines(result) or ["no migrations"])
 
 
 @migrate.command()
@@ -185,23 +193,15 @@ def make(ctx: click.Context, name: str) -> None:
 
 
 @migrate.command("check")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@json_option
 @click.pass_context
 @library_errors
 def check_command(ctx: click.Context, as_json: bool) -> None:
     """Three-way drift: models vs migrations vs the live database; exits 1 on any difference."""
     report = check(_state(ctx).db, MODELS, ctx.meta.get("migrations_dir"))
-    if as_json:
-        _echo_json(report.to_dict())
-    else:
-        for finding in report.findings:
-            click.echo(f"drift: {finding}")
-        if report.pending:
-            click.echo(f"pending: {', '.join(report.pending)} (run `orm-kit migrate up`)")
-        if report.ok:
-            click.echo("no drift: models, migrations and the database agree")
-    if not report.ok:
-        ctx.exit(1)
+    _finish(ctx, report, as_json, lambda: [f"drift: {finding}" for finding in report.findings] + (
+        [f"pending: {', '.join(report.pending)} (run `orm-kit migrate up`)"] if report.pending else []) + (
+        ["no drift: models, migrations and the database agree"] if report.ok else []))
 
 
 @migrate.command()
@@ -222,23 +222,16 @@ def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) 
 
 
 @migrate.command("verify")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@json_option
 @click.pass_context
 @library_errors
 def verify_command(ctx: click.Context, as_json: bool) -> None:
     """On a scratch database: every migration up, down, up; the result must equal the models."""
     report = verify(_state(ctx).db, MODELS, ctx.meta.get("migrations_dir"))
-    if as_json:
-        _echo_json(report.to_dict())
-    else:
-        for step in report.steps:
-            click.echo(f"{'ok' if not step.problems else 'FAIL'} {step.name}")
-            for problem in step.problems:
-                click.echo(f"  {problem}")
-        for line in report.drift:
-            click.echo(f"drift: {line}")
-    if not report.ok:
-        ctx.exit(1)
+    _finish(ctx, report, as_json, lambda: [
+        line for step in report.steps
+        for line in [f"{'FAIL' if step.problems else 'ok'} {step.name}", *(f"  {p}" for p in step.problems)]
+    ] + [f"drift: {line}" for line in report.drift])
 
 
 @migrate.command()

@@ -65,13 +65,8 @@ class Finding:
     live: str | None = None
 
     def __str__(self) -> str:
-        def show(value: str | None) -> str:
-            return "absent" if value is None else value
-
-        what = self.table if self.subject == "table" else f"{self.table}: {self.subject}"
-        attribute = "" if self.attribute in ("exists", "kind", "references") else f" {self.attribute}"
-        return (f"{what}{attribute}: models {show(self.models)}, migrations {show(self.migrations)}, "
-                f"live {show(self.live)}")
+        sides = (("models", self.models), ("migrations", self.migrations), ("live", self.live))
+        return _label((self.table, self.subject, self.attribute), sides)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -193,13 +188,16 @@ class VerifyReport:
         return {"ok": self.ok, "steps": [asdict(s) for s in self.steps], "drift": self.drift}
 
 
+def _label(key: tuple[str, str, str], sides: Iterable[tuple[str, str | None]]) -> str:
+    """``team: column email null: models NOT NULL, migrations NULL`` (None reads "absent")."""
+    table, subject, attribute = key
+    what = table if subject == "table" else f"{table}: {subject}"
+    attr = "" if attribute in ("exists", "kind", "references") else f" {attribute}"
+    return f"{what}{attr}: " + ", ".join(f"{side} {'absent' if value is None else value}" for side, value in sides)
+
+
 def _describe(diffs: list[tuple[tuple[str, str, str], str | None, str | None]], left: str, right: str) -> list[str]:
-    out = []
-    for (table, subject, attribute), a, b in diffs:
-        what = table if subject == "table" else f"{table}: {subject}"
-        attr = "" if attribute in ("exists", "kind", "references") else f" {attribute}"
-        out.append(f"{what}{attr}: {left} {a or 'absent'}, {right} {b or 'absent'}")
-    return out
+    return [_label(key, ((left, a), (right, b))) for key, a, b in diffs]
 
 
 def verify(db: peewee.Database, models: Models | None = None, directory: Path | None = None) -> VerifyReport:
