@@ -235,3 +235,15 @@ def test_create_writes_the_next_numbered_file_that_runs_as_is(db, folder):
     path = Runner(db, folder).create("Add Slack channel!")
     assert path.name == "0008_add_slack_channel.py"
     assert migrate_up(db, folder) == ["0007_a", "0008_add_slack_channel"]
+
+
+def test_a_non_atomic_migration_applies_and_reverts_between_atomic_ones(db, folder):
+    write(folder, "0001_a", create("a"), drop("a"))
+    write(folder, "0002_outside", create("outside"), drop("outside"), header="atomic = False\n")
+    write(folder, "0003_c", create("c"), drop("c"))
+    runner = Runner(db, folder)
+    assert runner.up() == ["0001_a", "0002_outside", "0003_c"]
+    assert history(db) == [("0001_a", "applied"), ("0002_outside", "applied"), ("0003_c", "applied")]
+    assert runner.down(steps=2) == ["0003_c", "0002_outside"]
+    assert history(db) == [("0001_a", "applied")]
+    assert set(db.get_tables()) & {"a", "outside", "c"} == {"a"}

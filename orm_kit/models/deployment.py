@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import peewee
 
-from orm_kit.fields import UTCDateTimeField, utcnow
+from orm_kit.fields import UTCDateTimeField, as_utc, utcnow
 from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.environment import Environment
 from orm_kit.models.release import Release
@@ -59,6 +60,16 @@ class Deployment(PlatformModel):
         constraints = [
             peewee.Check('"finished_at" IS NULL OR "started_at" IS NULL OR "finished_at" >= "started_at"'),
         ]
+
+    def save(self, force_insert: bool = False, only: Any = None) -> Any:
+        """Save, keeping ``duration_seconds`` in step with ``started_at`` and ``finished_at``."""
+        started: Any = self.started_at
+        finished: Any = self.finished_at
+        if isinstance(started, datetime.datetime) and isinstance(finished, datetime.datetime):
+            self.duration_seconds = round((as_utc(finished) - as_utc(started)).total_seconds())
+            if only is not None:
+                only = [*only, Deployment.duration_seconds]
+        return super().save(force_insert=force_insert, only=only)
 
     @property
     def rolled_back_by(self) -> Deployment | None:

@@ -1,4 +1,4 @@
-"""Rebuilding a parent table (SQLite copies the table for most ALTERs) keeps every child row and index."""
+"""Migrations and the rows they carry: parent-table rebuilds keep every child; 0002 backfills durations."""
 
 from __future__ import annotations
 
@@ -111,3 +111,13 @@ def test_the_shipped_0002_backfills_duration_from_start_and_finish(db: peewee.Da
     got = db.execute_sql("SELECT duration_seconds FROM deployment ORDER BY duration_seconds").fetchall()
     assert sorted((r[0] for r in got), key=lambda v: (v is None, v)) == [0, 59, 3601, None, None]
     assert Deployment.select().where(Deployment.duration_seconds == 3601).count() == 1
+
+
+def test_saving_a_finished_deployment_keeps_its_duration(migrated: peewee.Database) -> None:
+    svc, env = make.service(), make.environment()
+    start = datetime.datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
+    deployment = make.deployment(svc, env, status="running", started_at=start)
+    assert Deployment.get_by_id(deployment.id).duration_seconds is None
+    deployment.status, deployment.finished_at = "success", start + datetime.timedelta(minutes=4, seconds=2)
+    deployment.save(only=[Deployment.status, Deployment.finished_at])
+    assert Deployment.get_by_id(deployment.id).duration_seconds == 242
