@@ -66,9 +66,12 @@ class Deployment(PlatformModel):
         started: Any = self.started_at
         finished: Any = self.finished_at
         if isinstance(started, datetime.datetime) and isinstance(finished, datetime.datetime):
-            self.duration_seconds = round((as_utc(finished) - as_utc(started)).total_seconds())
-            if only is not None:
-                only = [*only, Deployment.duration_seconds]
+            ran = as_utc(finished) - as_utc(started)
+            # finished before started is finished_at's error to report, not a negative duration
+            if ran >= datetime.timedelta(0):
+                self.duration_seconds = round(ran.total_seconds())
+                if only is not None:
+                    only = [*only, Deployment.duration_seconds]
         return super().save(force_insert=force_insert, only=only)
 
     @property
