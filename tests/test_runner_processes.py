@@ -105,3 +105,22 @@ def test_a_runner_killed_mid_migration_leaves_no_lock_and_no_trace(db_url: str, 
         assert runner.status().ok
     finally:
         db.close()
+
+
+def test_the_postgres_lock_lives_only_as_long_as_the_transaction(postgres_url: str, tmp_path: Path) -> None:
+    # Nothing session-level: what makes the lock safe behind a transaction pooler and gone after a crash.
+    from conftest import reset_postgres
+
+    reset_postgres(postgres_url)
+    folder = tmp_path / "pg"
+    folder.mkdir()
+    mine = "FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()"
+    (folder / "0001_look.py").write_text(
+        f'def up(migrator, db):\n    db.execute_sql("CREATE TABLE seen AS SELECT count(*) AS n {mine}")\n')
+    db = open_database(postgres_url)
+    try:
+        assert Runner(db, folder).up() == ["0001_look"]
+        assert db.execute_sql("SELECT n FROM seen").fetchone()[0] == 1
+        assert db.execute_sql(f"SELECT count(*) {mine}").fetchone()[0] == 0
+    finally:
+        db.close()
