@@ -55,8 +55,10 @@ def render_migration(diff: object, wanted: Facts, head: Facts) -> str | None:
                 up.append(f"migrator.migrate(migrator.{to}({table!r}, {column!r}))")
                 down.insert(0, f"migrator.migrate(migrator.{back}({table!r}, {column!r}))")
             else:
+                how = {"type": "migrator.alter_column_type", "default": "migrator.add_column_default / "
+                       "drop_column_default"}.get(attribute, "by hand")
                 todos.append(f"{table}.{column}: {attribute} is {migrated} in the migrations, {model_value} in the "
-                             f"models (migrator.alter_column_type / add_column_default / drop_column_default)")
+                             f"models ({how})")
         elif subject.startswith("foreign key "):
             todos.append(f"{table}.{subject.removeprefix('foreign key ')}: references {migrated} in the migrations, "
                          f"{model_value} in the models (drop and re-add the constraint; a table rebuild on SQLite)")
@@ -79,8 +81,11 @@ def render_migration(diff: object, wanted: Facts, head: Facts) -> str | None:
     down_part = _extend("def down(migrator, db):\n" + down_part, "def down(migrator, db):\n", down, at_end=False)
     if todos:
         todo_text = "".join(f"# TODO: {todo}\n" for todo in todos)
-        head_part = head_part.replace("def up(migrator, db):\n", todo_text + "\n\ndef up(migrator, db):\n", 1)
-    return head_part + "\n\n" + down_part
+        head_part = head_part.replace("def up(migrator, db):\n", todo_text + "def up(migrator, db):\n", 1)
+    before, _, after = head_part.partition("def up(migrator, db):\n")
+    head_part = before.rstrip("\n") + "\n\n\ndef up(migrator, db):\n" + after  # two blank lines, as linters want
+    # peewee's template star-imports peewee; say so to linters rather than rewrite its output.
+    return "# ruff: noqa: F403, F405, E501\n" + head_part + "\n\n" + down_part
 
 
 def _extend(text: str, header: str, lines: list[str], *, at_end: bool) -> str:
