@@ -30,7 +30,7 @@ def make_migration(db: peewee.Database, models: Sequence[type[peewee.Model]], na
                    directory: Path | None = None) -> Path | None:
     """Write ``NNNN_name.py`` for the difference between ``models`` and the migrations; None when there is none."""
     runner = Runner(db, directory)
-    files = runner.files()
+    db, files = runner.db, runner.files()
     with scratch_database(db) as scratch:
         replay(scratch, files)
         diff = diff_models(scratch, list(models))  # type: ignore[no-untyped-call]

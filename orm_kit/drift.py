@@ -127,6 +127,7 @@ def models_facts(db: peewee.Database, models: Models) -> Facts:
 def check(db: peewee.Database, models: Models, directory: Path | None = None) -> DriftReport:
     """Three-way drift between ``models``, the schema the migrations produce, and the live ``db``."""
     runner = Runner(db, directory)
+    db = runner.db
     files = runner.files()
     history = runner.history()
     applied = runner.applied_files(files, history)
@@ -202,7 +203,8 @@ def _describe(diffs: list[tuple[tuple[str, str, str], str | None, str | None]], 
 
 def verify(db: peewee.Database, models: Models | None = None, directory: Path | None = None) -> VerifyReport:
     """On a scratch database, run each migration up, down and up again; compare schemas at every turn."""
-    files = Runner(db, directory).files()
+    runner = Runner(db, directory)
+    db, files = runner.db, runner.files()
     steps = []
     with scratch_database(db) as scratch:
         for f in files:
@@ -237,6 +239,7 @@ def preview_sql(db: peewee.Database, directory: Path | None = None, target: str 
                 down: bool = False, steps: int | None = None) -> list[MigrationSql]:
     """The SQL ``up`` (or ``down``) would run now, captured on a scratch database; ``db`` is only read."""
     runner = Runner(db, directory)
+    db = runner.db
     files = runner.files()
     history = runner.history()
     status = runner.status()

@@ -226,7 +226,8 @@ class Runner:
     def __init__(self, db: peewee.Database, directory: Path | None = None, *,
                  lock_timeout: float = DEFAULT_LOCK_TIMEOUT, allow_out_of_order: bool = False,
                  history_table: str = HISTORY_TABLE) -> None:
-        self.db = db
+        # A DatabaseProxy stands for its database; locks and scratch databases need the real one.
+        self.db: peewee.Database = db.obj if isinstance(db, peewee.DatabaseProxy) else db
         self.directory = directory or default_migrations_dir()
         self.lock_timeout = lock_timeout
         self.allow_out_of_order = allow_out_of_order

@@ -247,3 +247,11 @@ def test_a_non_atomic_migration_applies_and_reverts_between_atomic_ones(db, fold
     assert runner.down(steps=2) == ["0003_c", "0002_outside"]
     assert history(db) == [("0001_a", "applied")]
     assert set(db.get_tables()) & {"a", "outside", "c"} == {"a"}
+
+
+def test_a_database_proxy_stands_for_its_database(db, folder):
+    write(folder, "0001_a", create("a"))
+    proxy = peewee.DatabaseProxy()
+    proxy.initialize(db)
+    assert migrate_up(proxy, folder) == ["0001_a"]
+    assert Runner(proxy, folder).status().ok
