@@ -18,10 +18,11 @@ import peewee
 from orm_kit.codegen import make_migration
 from orm_kit.db import open_database, redact_url, resolve_url
 from orm_kit.drift import baseline as adopt
-from orm_kit.drift import check, preview_sql, verify
+from orm_kit.drift import check, verify
 from orm_kit.errors import OrmKitError
 from orm_kit.migration_lock import DEFAULT_LOCK_TIMEOUT
 from orm_kit.models import MODELS
+from orm_kit.preview import preview_sql
 from orm_kit.runner import Runner, Status
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -1,10 +1,10 @@
-"""Three-way drift (models vs migrations vs live database), migration verification, and SQL previews.
+"""Three-way drift (models vs migrations vs live database), migration round trips, and checked adoption.
 
     report = check(db, MODELS)                 # models vs scratch-migrated schema vs the live database
     for finding in report.findings:
         print(finding)                          # deployment: column duration_seconds type: models INTEGER, ...
     verify(db).ok                               # every migration up, down, up again on a scratch database
-    preview_sql(db, down=True)                  # what `down` would run, without running it
+    baseline(Runner(db), "0001")                # adopt a database, if it is what 0001 produces
 
 Every comparison is between snapshots (:mod:`orm_kit.schema`) taken from the same backend: the models are
 realized on a scratch database with peewee's DDL, the migrations are replayed on another, so nothing that
@@ -19,9 +19,6 @@ that back UNIQUE constraints on SQLite; hence the snapshots. It still drives ``m
 
 from __future__ import annotations
 
-import datetime
-import decimal
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,15 +34,12 @@ from orm_kit.schema import Facts, realize_models, scratch_database, snapshot
 __all__ = [
     "DriftReport",
     "Finding",
-    "MigrationSql",
     "VerifyReport",
     "VerifyStep",
     "baseline",
     "check",
     "compare",
     "models_facts",
-    "preview_sql",
-    "render",
     "replay",
     "verify",
 ]
@@ -224,62 +218,3 @@ def verify(db: peewee.Database, models: Models | None = None, directory: Path | 
         final = snapshot(scratch)
     drift = _describe(compare(models_facts(db, models), final), "models", "migrations") if models else []
     return VerifyReport(steps, drift)
-
-
-@dataclass(frozen=True)
-class MigrationSql:
-    """The statements one migration's up() or down() runs, with values inlined for reading."""
-
-    name: str
-    direction: str
-    statements: list[str]
-
-
-def preview_sql(db: peewee.Database, directory: Path | None = None, target: str | None = None, *,
-                down: bool = False, steps: int | None = None) -> list[MigrationSql]:
-    """The SQL ``up`` (or ``down``) would run now, captured on a scratch database; ``db`` is only read."""
-    runner = Runner(db, directory)
-    db = runner.db
-    files = runner.files()
-    history = runner.history()
-    status = runner.status()
-    if status.problems:
-        raise MigrationRefusedError("the runner would refuse to migrate: " + "; ".join(status.problems))
-    plan = runner.plan_down(files, history, steps, target) if down else runner.plan_up(files, status, target)
-    out = []
-    with scratch_database(db) as scratch:
-        replay(scratch, runner.applied_files(files, history))
-        for f in plan:
-            scratch.captured = []
-            try:
-                replay(scratch, [f], "down" if down else "up")
-                statements = [render(sql, params, scratch.param) for sql, params in scratch.writes()]
-            finally:
-                scratch.captured = None
-            out.append(MigrationSql(f.name, "down" if down else "up", statements))
-    return out
-
-
-def render(sql: str, params: Sequence[Any], placeholder: str) -> str:
-    """``sql`` with its parameters written in as literals, for a person to read (not to execute)."""
-    parts = sql.split(placeholder)
-    if len(parts) != len(params) + 1:
-        return f"{sql} -- params: {list(params)!r}" if params else sql
-    out = [parts[0]]
-    for value, rest in zip(params, parts[1:], strict=True):
-        out.append(_literal(value))
-        out.append(rest)
-    return "".join(out)
-
-
-def _literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float | decimal.Decimal):
-        return str(value)
-    if isinstance(value, datetime.datetime | datetime.date | uuid.UUID):
-        value = str(value)
-    return "'" + str(value).replace("'", "''") + "'"
-

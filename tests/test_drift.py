@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 from cli import main
 from orm_kit.codegen import make_migration
-from orm_kit.drift import check, preview_sql, verify
+from orm_kit.drift import check, verify
 from orm_kit.migration_lock import foreign_keys_off
 from orm_kit.migrator import migrator_for
 from orm_kit.models import MODELS, Deployment, Incident, Team
+from orm_kit.preview import preview_sql
 from orm_kit.runner import Runner, default_migrations_dir, migrate_up
 from orm_kit.schema import snapshot
 
