@@ -36,6 +36,10 @@ def up(migrator, db):
     if marker:
         open(marker, "w").close()
     time.sleep(float(os.environ.get("ORM_KIT_TEST_SLEEP", "0")))
+    release = os.environ.get("ORM_KIT_TEST_RELEASE")
+    deadline = time.monotonic() + 60
+    while release and not os.path.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def down(migrator, db):
@@ -78,11 +82,13 @@ def wait_for(marker: Path, process: subprocess.Popen[str]) -> None:
 def test_a_runner_that_waits_too_long_fails_clearly_and_changes_nothing(db_url: str, folder: Path,
                                                                          tmp_path: Path) -> None:
     marker = tmp_path / "inside-0001"
-    holder = orm_kit(db_url, folder, env={"ORM_KIT_TEST_SLEEP": "2.5", "ORM_KIT_TEST_MARKER": str(marker)})
-    wait_for(marker, holder)  # the holder has the lock and sleeps inside 0001
+    release = tmp_path / "release"
+    holder = orm_kit(db_url, folder, env={"ORM_KIT_TEST_RELEASE": str(release), "ORM_KIT_TEST_MARKER": str(marker)})
+    wait_for(marker, holder)  # the holder has the lock and waits inside 0001 until released
     waiter = orm_kit(db_url, folder, "--lock-timeout", "0.5")
     code = waiter.wait(timeout=30)
     err = waiter.stderr.read() if waiter.stderr else ""
+    release.touch()
     assert holder.wait(timeout=60) == 0
     assert holder.stdout is not None and holder.stdout.read() == "applied 0001_slow\napplied 0002_after\n"
     assert code == 1
