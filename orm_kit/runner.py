@@ -19,10 +19,12 @@ What it guarantees:
   file is missing, two files share a number, a file numbered below the last applied one arrived late
   (unless ``allow_out_of_order``), the database has tables but no history (``baseline``), or an earlier
   ``atomic = False`` migration failed or never finished (``repair``).
-* Every migration runs in its own savepoint inside the locked transaction: one that fails is rolled back
-  whole, schema and history, and the ones before it stay applied. On SQLite foreign keys are off while
-  migrations run (table rebuilds must not cascade) and ``PRAGMA foreign_key_check`` must be clean
-  before each migration counts. A failing ``atomic = False`` migration is recorded as ``failed``.
+* Every migration runs in its own savepoint inside the locked transaction (one transaction per run, so
+  the lock is held to the end): one that fails is rolled back whole, schema and history, and the ones
+  before it are committed. On SQLite foreign keys are off while migrations run (table rebuilds must not
+  cascade), the migrator is :class:`orm_kit.migrator.CheckedSqliteMigrator` (peewee's SqliteMigrator,
+  checking each rebuild) and ``PRAGMA foreign_key_check`` must be clean before a migration counts.
+  A failing ``atomic = False`` migration is recorded as ``failed``.
 
 The history lives in peewee's table, ``schema_migration`` (``name``, ``applied``), extended with
 ``checksum``, ``duration_ms`` and ``outcome``. A table written by peewee's runner (or by orm-kit's
