@@ -42,6 +42,7 @@ __all__ = ["Facts", "realize_models", "scratch_database", "snapshot"]
 Facts = dict[tuple[str, str, str], str]
 
 _WS = re.compile(r"\s+")
+_CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.I)
 _READS = ("SELECT", "PRAGMA", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "SET LOCAL")
 
 
@@ -66,6 +67,15 @@ class ScratchSqlite(_Capturing, peewee.SqliteDatabase):
 
 class ScratchPostgres(_Capturing, peewee.PostgresqlDatabase):
     """A throwaway schema on the PostgreSQL server, inside a transaction that is rolled back."""
+
+    def execute_sql(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        # CONCURRENTLY cannot run inside a transaction, and the scratch schema lives in one; on an empty
+        # private schema a plain build makes the same index. The capture keeps the statement as written.
+        if _CONCURRENTLY.search(sql):
+            if self.captured is not None:
+                self.captured.append((sql, tuple(params or ())))
+            return peewee.PostgresqlDatabase.execute_sql(self, _CONCURRENTLY.sub("", sql), params)  # type: ignore[no-untyped-call]
+        return super().execute_sql(sql, params)
 
 
 class _Discard(Exception):

@@ -230,3 +230,24 @@ def test_baseline_adopts_only_a_database_that_matches_the_migrations(db: peewee.
     assert baseline(runner, "0001") == ["0001_initial"]
     assert runner.up() == ["0002_deployment_duration"]
     assert check(db, MODELS).ok
+
+
+def test_a_concurrent_index_migration_runs_outside_a_transaction_and_verifies(db: peewee.Database,
+                                                                                tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
+    (folder / "0003_team_email_index.py").write_text(
+        "import peewee\n\n"
+        "atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction\n\n\n"
+        "def up(migrator, db):\n"
+        "    how = 'CONCURRENTLY ' if isinstance(db, peewee.PostgresqlDatabase) else ''\n"
+        "    db.execute_sql(f'CREATE INDEX {how}team_email ON team (email)')\n\n\n"
+        "def down(migrator, db):\n"
+        "    db.execute_sql('DROP INDEX team_email')\n")
+    report = verify(db, None, folder)
+    assert report.ok, report.to_dict()
+    (plan,) = preview_sql(db, folder, "0003")[2:]
+    concurrently = "CONCURRENTLY " if isinstance(db, peewee.PostgresqlDatabase) else ""
+    assert plan.statements == [f"CREATE INDEX {concurrently}team_email ON team (email)"]
+    assert Runner(db, folder).up() == ["0001_initial", "0002_deployment_duration", "0003_team_email_index"]
+    assert snapshot(db)[("team", "index (email)", "kind")] == "INDEX"
