@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import click
 import peewee
 
 from orm_kit import seeding
+from orm_kit.codegen import make_migration
 from orm_kit.db import open_database, redact_url, resolve_url
+from orm_kit.drift import baseline as adopt
+from orm_kit.drift import check, verify
 from orm_kit.errors import OrmKitError
+from orm_kit.migration_lock import DEFAULT_LOCK_TIMEOUT
 from orm_kit.models import MODELS
-from orm_kit.runner import migrate_up
+from orm_kit.preview import preview_sql
+from orm_kit.runner import Runner, Status
 from orm_kit.seed_generator import generate, remove_generated
 from orm_kit.seed_registry import REGISTRY, default_seed_dir
 
@@ -80,13 +86,44 @@ def main(ctx: click.Context, database: str | None) -> None:
 @main.group(invoke_without_command=True)
 @click.option("--migrations", "migrations_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of NNNN_name.py migrations (default: the ones shipped with orm-kit).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=DEFAULT_LOCK_TIMEOUT, show_default=True,
+              help="Seconds to wait for another runner's migration lock before failing.")
+@click.option("--allow-out-of-order", is_flag=True, help="Apply a pending migration numbered below an applied one.")
 @click.pass_context
 @library_errors
-def migrate(ctx: click.Context, migrations_dir: Path | None) -> None:
+def migrate(ctx: click.Context, migrations_dir: Path | None, lock_timeout: float, allow_out_of_order: bool) -> None:
     """Apply pending migrations (the same as `migrate up`)."""
     ctx.meta["migrations_dir"] = migrations_dir
+    ctx.meta["runner_options"] = {"lock_timeout": lock_timeout, "allow_out_of_order": allow_out_of_order}
     if ctx.invoked_subcommand is None:
         ctx.invoke(up)
+
+
+def _state(ctx: click.Context) -> Context:
+    state = ctx.find_object(Context)
+    assert state is not None
+    return state
+
+
+def _runner(ctx: click.Context) -> Runner:
+    return Runner(_state(ctx).db, ctx.meta.get("migrations_dir"), **ctx.meta.get("runner_options", {}))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+class _Report(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def _finish(ctx: click.Context, report: _Report, as_json: bool, lines: Callable[[], list[str]]) -> None:
+    """Print a report as text or JSON; exit 1 unless it is ok (so the command can gate a deploy)."""
+    click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True) if as_json else "\n".join(lines()))
+    if not report.ok:
+        ctx.exit(1)
 
 
 @migrate.command()
@@ -95,13 +132,139 @@ def migrate(ctx: click.Context, migrations_dir: Path | None) -> None:
 @library_errors
 def up(ctx: click.Context, target: str | None) -> None:
     """Apply pending migrations, or those up to TARGET."""
-    state = ctx.find_object(Context)
-    assert state is not None
-    applied = migrate_up(state.db, ctx.meta.get("migrations_dir"), target)
+    applied = _runner(ctx).up(target)
     for name in applied:
         click.echo(f"applied {name}")
     if not applied:
         click.echo("nothing to apply: the database is up to date")
+
+
+@migrate.command()
+@click.argument("target", required=False)
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Revert the last N migrations.")
+@click.pass_context
+@library_errors
+def down(ctx: click.Context, target: str | None, steps: int | None) -> None:
+    """Revert the last migration, the last --steps N, or every one applied after TARGET."""
+    if target is not None and steps is not None:
+        raise click.UsageError("pass either TARGET or --steps, not both")
+    reverted = _runner(ctx).down(steps=steps, target=target)
+    for name in reverted:
+        click.echo(f"reverted {name}")
+    if not reverted:
+        click.echo("nothing to revert")
+
+
+def _status_lines(status: Status) -> list[str]:
+    marks = {"applied": "x", "baseline": "b", "pending": " ", "late": " "}
+    lines = []
+    for m in status.migrations:
+        when = m.applied_at.strftime("%Y-%m-%d %H:%M:%S UTC") if m.applied_at else ""
+        took = f"{m.duration_ms} ms" if m.duration_ms is not None else ""
+        digest = (m.recorded_checksum or m.checksum or "")[:12]
+        lines.append(f"[{marks.get(m.state, '!')}] {m.name:<40} {m.state:<10} {when:<24} {took:>9}  {digest}".rstrip())
+    lines += [f"problem: {problem}" for problem in status.problems]
+    if status.pending:
+        lines.append(f"pending: {', '.join(status.pending)} (run `orm-kit migrate up`)")
+    return lines
+
+
+@migrate.command()
+@json_option
+@click.pass_context
+@library_errors
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Every migration's state; exits 1 when anything is pending or wrong (to gate a deploy)."""
+    result = _runner(ctx).status()
+    _finish(ctx, result, as_json, lambda: _status_lines(result) or ["no migrations"])
+
+
+@migrate.command()
+@click.argument("name")
+@click.pass_context
+@library_errors
+def create(ctx: click.Context, name: str) -> None:
+    """Write the next numbered migration file from a template."""
+    click.echo(f"created {_runner(ctx).create(name)}")
+
+
+@migrate.command()
+@click.argument("name")
+@click.pass_context
+@library_errors
+def make(ctx: click.Context, name: str) -> None:
+    """Generate a migration from what the models have and the migrations do not."""
+    path = make_migration(_state(ctx).db, MODELS, name, ctx.meta.get("migrations_dir"))
+    click.echo(f"created {path} (read it, and finish every TODO, before applying it)" if path
+               else "nothing to generate: the migrations already produce the models' schema")
+
+
+@migrate.command("check")
+@json_option
+@click.pass_context
+@library_errors
+def check_command(ctx: click.Context, as_json: bool) -> None:
+    """Three-way drift: models vs migrations vs the live database; exits 1 on any difference."""
+    report = check(_state(ctx).db, MODELS, ctx.meta.get("migrations_dir"))
+    _finish(ctx, report, as_json, lambda: [f"drift: {finding}" for finding in report.findings] + (
+        [f"pending: {', '.join(report.pending)} (run `orm-kit migrate up`)"] if report.pending else []) + (
+        ["no drift: models, migrations and the database agree"] if report.ok else []))
+
+
+@migrate.command()
+@click.argument("target", required=False)
+@click.option("--down", "down_", is_flag=True, help="The SQL `migrate down` would run instead.")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="With --down: the last N migrations.")
+@click.pass_context
+@library_errors
+def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) -> None:
+    """Print the SQL `up` (or `down`) would run, captured on a scratch database; runs nothing."""
+    plans = preview_sql(_state(ctx).db, ctx.meta.get("migrations_dir"), target, down=down_, steps=steps)
+    for plan in plans:
+        click.echo(f"-- {plan.name} ({plan.direction})")
+        for statement in plan.statements:
+            click.echo(statement.rstrip().rstrip(";") + ";")
+    if not plans:
+        click.echo("-- nothing to run")
+
+
+@migrate.command("verify")
+@json_option
+@click.pass_context
+@library_errors
+def verify_command(ctx: click.Context, as_json: bool) -> None:
+    """On a scratch database: every migration up, down, up; the result must equal the models."""
+    report = verify(_state(ctx).db, MODELS, ctx.meta.get("migrations_dir"))
+    _finish(ctx, report, as_json, lambda: [
+        line for step in report.steps
+        for line in [f"{'FAIL' if step.problems else 'ok'} {step.name}", *(f"  {p}" for p in step.problems)]
+    ] + [f"drift: {line}" for line in report.drift])
+
+
+@migrate.command()
+@click.argument("version")
+@click.pass_context
+@library_errors
+def baseline(ctx: click.Context, version: str) -> None:
+    """Adopt an existing database whose schema is what the migrations up to VERSION produce."""
+    for name in adopt(_runner(ctx), version):
+        click.echo(f"recorded {name} (baseline)")
+
+
+@migrate.command()
+@click.pass_context
+@library_errors
+def repair(ctx: click.Context) -> None:
+    """Accept edited migrations' checksums and clear failed `atomic = False` runs."""
+    report = _runner(ctx).repair()
+    for name in report.rechecksummed:
+        click.echo(f"re-recorded the checksum of {name}")
+    for name in report.cleared:
+        click.echo(f"cleared the unfinished run of {name}")
+    for name in report.missing:
+        click.echo(f"cannot repair {name}: its file is missing (restore it)")
+    if not (report.rechecksummed or report.cleared or report.missing):
+        click.echo("nothing to repair")
 
 
 # --- seed ---------------------------------------------------------------------------------------------

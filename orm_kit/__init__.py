@@ -18,6 +18,9 @@ from orm_kit.errors import (
     DriverMissingError,
     InvalidQueryError,
     MigrationError,
+    MigrationFailedError,
+    MigrationLockTimeoutError,
+    MigrationRefusedError,
     NotFoundError,
     OrmKitError,
     RetryExhaustedError,
@@ -52,7 +55,7 @@ from orm_kit.repositories import (
     TeamRepository,
 )
 from orm_kit.repository import CursorPage, Page, Repository
-from orm_kit.runner import migrate_up
+from orm_kit.runner import Runner, migrate_up
 from orm_kit.seeding import SeedRegistry, SeedTable
 from orm_kit.transactions import RetryPolicy, on_commit, run_in_transaction, transaction, transactional
 from orm_kit.validation import validate, validates
@@ -75,6 +78,9 @@ __all__ = [
     "Incident",
     "InvalidQueryError",
     "MigrationError",
+    "MigrationFailedError",
+    "MigrationLockTimeoutError",
+    "MigrationRefusedError",
     "Model",
     "NotFoundError",
     "OrmKitError",
@@ -84,6 +90,7 @@ __all__ = [
     "Repository",
     "RetryExhaustedError",
     "RetryPolicy",
+    "Runner",
     "SeedError",
     "SeedRegistry",
     "SeedTable",

@@ -105,3 +105,15 @@ class SeedError(OrmKitError):
         subject = " ".join(part for part in (table, f"field {field!r}" if field else None) if part)
         prefix = ": ".join(part for part in (where, subject) if part)
         super().__init__(f"{prefix}: {reason}" if prefix else reason)
+
+
+class MigrationRefusedError(MigrationError):
+    """Raised before any migration runs when the files and the recorded history disagree."""
+
+
+class MigrationLockTimeoutError(MigrationError):
+    """Raised when another runner held the migration lock for longer than the lock timeout."""
+
+
+class MigrationFailedError(MigrationError):
+    """Raised when a migration's up() or down() fails; says what was rolled back or recorded as failed."""

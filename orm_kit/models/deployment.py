@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import peewee
 
-from orm_kit.fields import UTCDateTimeField, utcnow
+from orm_kit.fields import UTCDateTimeField, as_utc, utcnow
 from orm_kit.locking import Versioned
 from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.environment import Environment
 from orm_kit.models.release import Release
 from orm_kit.models.service import Service
-from orm_kit.validation import length, not_before, one_of, validate, validates
+from orm_kit.validation import length, not_before, number_range, one_of, validate, validates
 
 if TYPE_CHECKING:
     from orm_kit.models.incident import Incident
@@ -24,7 +25,8 @@ DEPLOYMENT_STATUSES = ("created", "running", "success", "failed", "canceled", "s
 FINISHED_STATUSES = ("success", "failed", "canceled", "skipped")
 
 
-@validate(status=[one_of(*DEPLOYMENT_STATUSES)], triggered_by=[length(max=255)])
+@validate(status=[one_of(*DEPLOYMENT_STATUSES)], triggered_by=[length(max=255)],
+          duration_seconds=[number_range(min=0)])
 class Deployment(Versioned, PlatformModel):
     """One deployment; ``rollback_of`` points at the deployment it rolled back (self one-to-one)."""
 
@@ -40,6 +42,8 @@ class Deployment(Versioned, PlatformModel):
     created_at = UTCDateTimeField(default=utcnow)
     started_at = UTCDateTimeField(null=True)
     finished_at = UTCDateTimeField(null=True)
+    # How long it ran, in whole seconds (migration 0002 backfilled it from finished_at - started_at).
+    duration_seconds = peewee.IntegerField(null=True)
 
     if TYPE_CHECKING:
         service_id: uuid.UUID
@@ -53,11 +57,25 @@ class Deployment(Versioned, PlatformModel):
         indexes = (
             (("environment", "status", "finished_at"), False),
             (("service", "environment", "created_at"), False),
+            (("service", "duration_seconds"), False),
         )
         constraints = [
             peewee.Check('"finished_at" IS NULL OR "started_at" IS NULL OR "finished_at" >= "started_at"'),
             peewee.Check('"rollback_of_id" IS NULL OR "rollback_of_id" <> "id"'),
         ]
+
+    def save(self, force_insert: bool = False, only: Any = None) -> Any:
+        """Save, keeping ``duration_seconds`` in step with ``started_at`` and ``finished_at``."""
+        started: Any = self.started_at
+        finished: Any = self.finished_at
+        if isinstance(started, datetime.datetime) and isinstance(finished, datetime.datetime):
+            ran = as_utc(finished) - as_utc(started)
+            # finished before started is finished_at's error to report, not a negative duration
+            if ran >= datetime.timedelta(0):
+                self.duration_seconds = round(ran.total_seconds())
+                if only is not None:
+                    only = [*only, Deployment.duration_seconds]
+        return super().save(force_insert=force_insert, only=only)
 
     @property
     def rolled_back_by(self) -> Deployment | None:

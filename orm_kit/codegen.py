@@ -1,0 +1,99 @@
+"""``migrate make``: write the next migration from what the models have and the migrations do not.
+
+    path = make_migration(db, MODELS, "add deployment duration")   # None when there is nothing to do
+
+The migrations are replayed on a scratch database; ``playhouse.schema_diff`` compares that schema with the
+models and peewee's ``playhouse.migrations.template`` renders new tables, new and dropped columns and
+indexes as runnable code. schema_diff does not see changed types, nullability, defaults, foreign-key
+targets or ``on_delete``, or CHECK constraints, so the same snapshot comparison ``migrate check`` uses finds
+those: a nullability change becomes ``add_not_null`` / ``drop_not_null`` code, everything else a
+``# TODO:`` line that says what to write. The file always needs a human read before it is applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import peewee
+from playhouse.migrations import template
+from playhouse.schema_diff import diff_models
+
+from orm_kit.drift import compare, models_facts, replay
+from orm_kit.runner import Runner
+from orm_kit.schema import Facts, scratch_database, snapshot
+
+__all__ = ["make_migration", "render_migration"]
+
+
+def make_migration(db: peewee.Database, models: Sequence[type[peewee.Model]], name: str,
+                   directory: Path | None = None) -> Path | None:
+    """Write ``NNNN_name.py`` for the difference between ``models`` and the migrations; None when there is none."""
+    runner = Runner(db, directory)
+    db, files = runner.db, runner.files()
+    with scratch_database(db) as scratch:
+        replay(scratch, files)
+        diff = diff_models(scratch, list(models))  # type: ignore[no-untyped-call]
+        head = snapshot(scratch)
+    body = render_migration(diff, models_facts(db, models), head)
+    return None if body is None else runner.create(name, body)
+
+
+def render_migration(diff: object, wanted: Facts, head: Facts) -> str | None:
+    """The migration file for a schema_diff result plus what only the snapshots show; None when both are empty."""
+    up: list[str] = []
+    down: list[str] = []
+    todos: list[str] = []
+    for (table, subject, attribute), model_value, migrated in compare(wanted, head):
+        if subject == "table" or subject.startswith("index ") or model_value is None or migrated is None:
+            continue  # schema_diff's ground: tables, added / dropped columns, indexes
+        if subject.startswith("column "):
+            column = subject.removeprefix("column ")
+            if attribute == "null":
+                to, back = ("add_not_null", "drop_not_null") if model_value == "NOT NULL" else (
+                    "drop_not_null", "add_not_null")
+                up.append(f"migrator.migrate(migrator.{to}({table!r}, {column!r}))")
+                down.insert(0, f"migrator.migrate(migrator.{back}({table!r}, {column!r}))")
+            else:
+                how = {"type": "migrator.alter_column_type", "default": "migrator.add_column_default / "
+                       "drop_column_default"}.get(attribute, "by hand")
+                todos.append(f"{table}.{column}: {attribute} is {migrated} in the migrations, {model_value} in the "
+                             f"models ({how})")
+        elif subject.startswith("foreign key "):
+            todos.append(f"{table}.{subject.removeprefix('foreign key ')}: references {migrated} in the migrations, "
+                         f"{model_value} in the models (drop and re-add the constraint; a table rebuild on SQLite)")
+    for (table, subject, _), model_value, migrated in compare(wanted, head):
+        if subject.startswith("check ") and (table, "table", "exists") in head:
+            where = "models only" if migrated is None else "migrations only"
+            verb = "add" if migrated is None else "drop"
+            todos.append(f"{table}: {verb} {subject.removeprefix('check ')} ({where}; migrator.add_constraint / "
+                         "drop_constraint, a table rebuild on SQLite before 3.53)")
+        elif subject.startswith("foreign key ") and (model_value is None) != (migrated is None):
+            column = subject.removeprefix("foreign key ")
+            if (table, f"column {column}", "type") in head and (table, f"column {column}", "type") in wanted:
+                todos.append(f"{table}.{column}: foreign key {model_value or migrated} exists only in the "
+                             f"{'models' if migrated is None else 'migrations'}")
+    if not diff and not up and not todos:
+        return None
+    text: str = template(diff)  # type: ignore[no-untyped-call]
+    head_part, _, down_part = text.partition("\n\ndef down(migrator, db):\n")
+    head_part = _extend(head_part, "def up(migrator, db):\n", up, at_end=True)
+    down_part = _extend("def down(migrator, db):\n" + down_part, "def down(migrator, db):\n", down, at_end=False)
+    if todos:
+        todo_text = "".join(f"# TODO: {todo}\n" for todo in todos)
+        head_part = head_part.replace("def up(migrator, db):\n", todo_text + "def up(migrator, db):\n", 1)
+    before, _, after = head_part.partition("def up(migrator, db):\n")
+    head_part = before.rstrip("\n") + "\n\n\ndef up(migrator, db):\n" + after  # two blank lines, as linters want
+    # peewee's template star-imports peewee; say so to linters rather than rewrite its output.
+    return "# ruff: noqa: F403, F405, E501\n" + head_part + "\n\n" + down_part
+
+
+def _extend(text: str, header: str, lines: list[str], *, at_end: bool) -> str:
+    if not lines:
+        return text
+    before, _, body = text.partition(header)
+    extra = "".join(f"    {line}\n" for line in lines)
+    if body.strip() == "pass":
+        return before + header + extra
+    body = body if body.endswith("\n") else body + "\n"
+    return before + header + (body + extra if at_end else extra + body)

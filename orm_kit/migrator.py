@@ -1,0 +1,87 @@
+"""The migrator handed to ``up(migrator, db)`` / ``down(migrator, db)``, and the checks around one step.
+
+    migrator = migrator_for(db)                 # playhouse.migrate's SchemaMigrator for this database
+    migrator.migrate(migrator.add_not_null("team", "email"))
+
+On PostgreSQL this is peewee's own ``PostgresqlMigrator``. On SQLite it is :class:`CheckedSqliteMigrator`, a
+``SqliteMigrator`` whose table rebuilds (SQLite's ALTER cannot change a column's type, nullability or
+default in place, so peewee copies the table) refuse to run with foreign keys on, and prove after the
+copy that the table and the tables referencing it kept every row, and the table every index.
+``PRAGMA foreign_key_check`` runs after every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import peewee
+from playhouse.migrate import SchemaMigrator, SqliteMigrator, operation
+
+from orm_kit._sql import execute
+from orm_kit.db import is_sqlite
+from orm_kit.errors import MigrationError
+
+__all__ = ["CheckedSqliteMigrator", "foreign_key_violations", "migrator_for"]
+
+_raw_update_column: Callable[..., Any] = SqliteMigrator._update_column.__wrapped__
+
+
+class CheckedSqliteMigrator(SqliteMigrator):
+    """peewee's SqliteMigrator, with table rebuilds that cannot lose child rows, rows or indexes."""
+
+    @operation  # type: ignore[untyped-decorator]
+    def _update_column(self, table: str, column_to_update: str, fn: Callable[[str, str], str | None]) -> Any:
+        if execute(self.database, "PRAGMA foreign_keys").fetchone()[0]:
+            raise MigrationError(
+                f"rebuilding table {table!r} with foreign keys ON would cascade-delete its child rows "
+                "(run the migration through `orm-kit migrate`, which switches them off for the rebuild)"
+            )
+        # The table and every table whose foreign keys point at it: a rebuild must not change a count.
+        family = [table, *_children(self.database, table)]
+        rows = {name: _count(self.database, name) for name in family}
+        indexes = _user_indexes(self.database, table)
+        queries = _raw_update_column(self, table, column_to_update, fn)
+        return [*queries, self._check_rebuild(table, column_to_update, rows, indexes)]
+
+    @operation  # type: ignore[untyped-decorator]
+    def _check_rebuild(self, table: str, column: str, rows: dict[str, int], indexes: dict[str, list[str]]) -> None:
+        for name, count in rows.items():
+            after = _count(self.database, name)
+            if after != count:
+                raise MigrationError(f"rebuilding table {table!r} changed the row count of {name!r} from {count} "
+                                     f"to {after}")
+        kept = _user_indexes(self.database, table)
+        # An index on a column the rebuild drops goes with the column; any other loss is a bug.
+        lost = {name for name, columns in indexes.items() if name not in kept and column not in columns}
+        if lost:
+            raise MigrationError(f"rebuilding table {table!r} lost indexes {sorted(lost)}")
+
+
+def migrator_for(db: peewee.Database) -> SchemaMigrator:
+    """playhouse.migrate's SchemaMigrator for ``db`` (the checked SQLite one on SQLite)."""
+    migrator: SchemaMigrator = (
+        CheckedSqliteMigrator(db) if is_sqlite(db)  # type: ignore[no-untyped-call]
+        else SchemaMigrator.from_database(db))  # type: ignore[no-untyped-call]
+    return migrator
+
+
+def foreign_key_violations(db: peewee.Database, limit: int = 5) -> list[str]:
+    """Rows whose foreign key points nowhere (SQLite's ``PRAGMA foreign_key_check``); empty elsewhere."""
+    if not is_sqlite(db):
+        return []  # PostgreSQL enforces foreign keys during the migration itself.
+    rows = execute(db, "PRAGMA foreign_key_check").fetchall()
+    return [f"{table} rowid {rowid} -> {parent}" for table, rowid, parent, _ in rows[:limit]]
+
+
+def _count(db: peewee.Database, table: str) -> int:
+    return int(execute(db, f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])
+
+
+def _children(db: peewee.Database, table: str) -> list[str]:
+    return sorted({t for t in db.get_tables() if not t.startswith("sqlite_") and t != table
+                   and any(fk.dest_table == table for fk in db.get_foreign_keys(t))})
+
+
+def _user_indexes(db: peewee.Database, table: str) -> dict[str, list[str]]:
+    return {index.name: list(index.columns) for index in db.get_indexes(table) if index.sql}

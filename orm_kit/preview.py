@@ -1,0 +1,89 @@
+"""``migrate sql``: the SQL an ``up`` or ``down`` would run now, without running it on the database.
+
+    for plan in preview_sql(db, down=True):
+        print(plan.name, plan.statements)       # ['DROP INDEX "deployment_service_id_duration_seconds"', ...]
+
+The migrations already applied are replayed on a scratch database (:func:`orm_kit.schema.scratch_database`),
+then the planned ones run there while the scratch database records its statements. The live database is
+only read (its history), so a preview takes no DDL lock on it, runs no backfill against it, and cannot
+leave anything behind. SQLite table rebuilds appear as the statements peewee really issues. Reads (catalog
+queries, SELECTs) and savepoints are left out; values are written in as literals, for a person to read.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import peewee
+
+from orm_kit.drift import replay
+from orm_kit.errors import MigrationRefusedError
+from orm_kit.runner import Runner
+from orm_kit.schema import scratch_database
+
+__all__ = ["MigrationSql", "preview_sql", "render"]
+
+
+@dataclass(frozen=True)
+class MigrationSql:
+    """The statements one migration's up() or down() runs, with values inlined for reading."""
+
+    name: str
+    direction: str
+    statements: list[str]
+
+
+def preview_sql(db: peewee.Database, directory: Path | None = None, target: str | None = None, *,
+                down: bool = False, steps: int | None = None) -> list[MigrationSql]:
+    """The SQL ``up`` (or ``down``) would run now, captured on a scratch database; ``db`` is only read."""
+    runner = Runner(db, directory)
+    db = runner.db
+    files = runner.files()
+    history = runner.history()
+    status = runner.status()
+    if status.problems:
+        raise MigrationRefusedError("the runner would refuse to migrate: " + "; ".join(status.problems))
+    plan = runner.plan_down(files, history, steps, target) if down else runner.plan_up(files, status, target)
+    out = []
+    with scratch_database(db) as scratch:
+        replay(scratch, runner.applied_files(files, history))
+        for f in plan:
+            scratch.captured = []
+            try:
+                replay(scratch, [f], "down" if down else "up")
+                statements = [render(sql, params, scratch.param) for sql, params in scratch.writes()]
+            finally:
+                scratch.captured = None
+            out.append(MigrationSql(f.name, "down" if down else "up", statements))
+    return out
+
+
+def render(sql: str, params: Sequence[Any], placeholder: str) -> str:
+    """``sql`` with its parameters written in as literals, for a person to read (not to execute)."""
+    parts = sql.split(placeholder)
+    if len(parts) != len(params) + 1:
+        return f"{sql} -- params: {list(params)!r}" if params else sql
+    out = [parts[0]]
+    for value, rest in zip(params, parts[1:], strict=True):
+        out.append(_literal(value))
+        out.append(rest)
+    return "".join(out)
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float | decimal.Decimal):
+        return str(value)
+    if isinstance(value, datetime.datetime | datetime.date | uuid.UUID):
+        value = str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+

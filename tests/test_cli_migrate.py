@@ -1,0 +1,91 @@
+"""The `orm-kit migrate ...` commands: thin wrappers, exit codes that gate a deploy, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from orm_kit.cli import main
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def migrations(tmp_path: Path) -> Path:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for n, table in ((1, "a"), (2, "b")):
+        (folder / f"000{n}_{table}.py").write_text(
+            f"def up(migrator, db):\n    db.execute_sql('CREATE TABLE {table} (id INTEGER PRIMARY KEY)')\n\n\n"
+            f"def down(migrator, db):\n    migrator.migrate(migrator.drop_table('{table}'))\n")
+    return folder
+
+
+def test_status_gates_a_deploy_up_down_and_json(db_url: str, tmp_path: Path) -> None:
+    folder = migrations(tmp_path)
+    base = ("--database", db_url, "migrate", "--migrations", str(folder))
+    code, out, _ = run(*base, "status")
+    assert code == 1 and "pending: 0001_a, 0002_b" in out
+    assert run(*base, "up", "0001") == (0, "applied 0001_a\n", "")
+    assert run(*base) == (0, "applied 0002_b\n", "")
+    code, out, _ = run(*base, "status", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["ok"] and [m["state"] for m in data["migrations"]] == ["applied", "applied"]
+    assert all(len(m["recorded_checksum"]) == 64 and m["applied_at"] for m in data["migrations"])
+    assert run(*base, "down", "--steps", "2") == (0, "reverted 0002_b\nreverted 0001_a\n", "")
+    assert run(*base, "down") == (0, "nothing to revert\n", "")
+
+
+def test_refusals_are_one_line_exit_1_and_repair_and_baseline_fix_them(db_url: str, tmp_path: Path) -> None:
+    folder = migrations(tmp_path)
+    base = ("--database", db_url, "migrate", "--migrations", str(folder))
+    assert run(*base, "up", "0001")[0] == 0
+    edited = folder / "0001_a.py"
+    edited.write_text(edited.read_text() + "# edited\n")
+    code, out, err = run(*base, "up")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "0001_a.py was edited" in err and "orm-kit migrate repair" in err
+    code, out, _ = run(*base, "status")
+    assert code == 1 and "problem: 0001_a.py was edited" in out
+    assert run(*base, "repair") == (0, "re-recorded the checksum of 0001_a\n", "")
+    assert run(*base, "up") == (0, "applied 0002_b\n", "")
+
+
+def test_baseline_adopts_a_database_built_by_hand(db_url: str, tmp_path: Path) -> None:
+    folder = migrations(tmp_path)
+    base = ("--database", db_url, "migrate", "--migrations", str(folder))
+    from orm_kit.db import open_database
+
+    db = open_database(db_url)
+    db.execute_sql("CREATE TABLE a (id INTEGER PRIMARY KEY)")
+    db.close()
+    code, _, err = run(*base, "up")
+    assert code == 1 and "orm-kit migrate baseline NNNN" in err
+    assert run(*base, "baseline", "0001_a") == (0, "recorded 0001_a (baseline)\n", "")
+    assert run(*base, "up") == (0, "applied 0002_b\n", "")
+
+
+def test_create_sql_verify_and_check_commands(db_url: str, tmp_path: Path) -> None:
+    folder = migrations(tmp_path)
+    base = ("--database", db_url, "migrate", "--migrations", str(folder))
+    code, out, _ = run(*base, "create", "add team slack")
+    assert code == 0 and out == f"created {folder / '0003_add_team_slack.py'}\n"
+    code, out, _ = run(*base, "sql", "0001")
+    assert (code, out) == (0, "-- 0001_a (up)\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n")
+    code, out, _ = run(*base, "verify")
+    assert code == 1 and "ok 0001_a\nok 0002_b\nok 0003_add_team_slack\n" in out and "drift: " in out
+    code, out, _ = run("--database", db_url, "migrate", "check")
+    assert code == 1 and out == "pending: 0001_initial, 0002_deployment_duration (run `orm-kit migrate up`)\n"
+    assert run("--database", db_url, "migrate")[0] == 0
+    assert run("--database", db_url, "migrate", "check") == (
+        0, "no drift: models, migrations and the database agree\n", "")
+    assert run("--database", db_url, "migrate", "verify")[0] == 0
+
+
+def test_down_takes_steps_or_a_target_not_both(tmp_path: Path) -> None:
+    code, _, err = run("--database", f"sqlite:///{tmp_path / 'x.db'}", "migrate", "down", "0001", "--steps", "1")
+    assert code == 2 and "not both" in err

@@ -1,0 +1,253 @@
+"""migrate check / verify / sql / make: three-way drift, round trips, SQL previews and generated migrations."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import peewee
+import pytest
+from click.testing import CliRunner
+
+from orm_kit.cli import main
+from orm_kit.codegen import make_migration
+from orm_kit.drift import check, verify
+from orm_kit.migration_lock import foreign_keys_off
+from orm_kit.migrator import migrator_for
+from orm_kit.models import MODELS, Deployment, Incident, Team
+from orm_kit.preview import preview_sql
+from orm_kit.runner import Runner, default_migrations_dir, migrate_up
+from orm_kit.schema import snapshot
+
+
+def alter(db: peewee.Database, *operations: Callable[[peewee.Database], object]) -> None:
+    """Change the live schema by hand, outside the runner (foreign keys off, as a DBA would)."""
+    with foreign_keys_off(db), db.atomic():
+        for operation in operations:
+            operation(db)
+
+
+def change_type(db: peewee.Database) -> None:
+    migrator = migrator_for(db)
+    migrator.migrate(migrator.alter_column_type("team", "email", peewee.TextField(null=True)))
+
+
+def drop_not_null(db: peewee.Database) -> None:
+    migrator = migrator_for(db)
+    migrator.migrate(migrator.drop_not_null("release", "ref"))
+
+
+def drop_index(db: peewee.Database) -> None:
+    migrator = migrator_for(db)
+    migrator.migrate(migrator.drop_index("deployment", "deployment_environment_id_status_finished_at"))
+
+
+def cascade_incidents(db: peewee.Database) -> None:
+    if isinstance(db, peewee.PostgresqlDatabase):
+        (name,) = db.execute_sql(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = 'incident'::regclass "
+            "AND pg_get_constraintdef(oid) LIKE %s", ("%caused_by_id%",)).fetchone()
+        db.execute_sql(f'ALTER TABLE "incident" DROP CONSTRAINT "{name}", ADD CONSTRAINT "{name}" FOREIGN KEY '
+                       '("caused_by_id") REFERENCES "deployment" ("id") ON DELETE CASCADE')
+        return
+    # SQLite cannot ALTER a constraint; its documented way is to edit the stored CREATE TABLE.
+    db.execute_sql("PRAGMA writable_schema = ON")
+    db.execute_sql("UPDATE sqlite_master SET sql = replace(sql, 'REFERENCES \"deployment\" (\"id\") ON DELETE SET "
+                   "NULL', 'REFERENCES \"deployment\" (\"id\") ON DELETE CASCADE') WHERE name = 'incident'")
+    db.execute_sql("PRAGMA writable_schema = OFF")
+
+
+def add_default(db: peewee.Database) -> None:
+    migrator = migrator_for(db)
+    migrator.migrate(migrator.add_column_default("service", "description", "''"))
+
+
+def drop_check(db: peewee.Database) -> None:
+    if isinstance(db, peewee.PostgresqlDatabase):
+        (name,) = db.execute_sql(
+            "SELECT conname FROM pg_constraint WHERE contype = 'c' AND conrelid = 'incident'::regclass "
+            "AND pg_get_constraintdef(oid) LIKE %s", ("%resolved_at >= opened_at%",)).fetchone()
+        db.execute_sql(f'ALTER TABLE "incident" DROP CONSTRAINT "{name}"')
+        return
+    db.execute_sql("PRAGMA writable_schema = ON")
+    db.execute_sql("UPDATE sqlite_master SET sql = replace(sql, ', CHECK (\"resolved_at\" IS NULL OR "
+                   "\"resolved_at\" >= \"opened_at\")', '') WHERE name = 'incident'")
+    db.execute_sql("PRAGMA writable_schema = OFF")
+
+
+LIVE_CHANGES = {
+    "changed type": (change_type, ("team", "column email", "type"), {"TEXT"}),
+    "dropped NOT NULL": (drop_not_null, ("release", "column ref", "null"), {"NULL"}),
+    "missing index": (drop_index, ("deployment", "index (environment_id, status, finished_at)", "kind"), {None}),
+    "changed on_delete": (cascade_incidents, ("incident", "foreign key caused_by_id", "references"),
+                          {"deployment(id) ON DELETE CASCADE ON UPDATE NO ACTION"}),
+    "added default": (add_default, ("service", "column description", "default"), {"''", "''::TEXT", "''::text"}),
+    "dropped check": (drop_check, None, {None}),
+}
+
+
+def reopened(db: peewee.Database) -> peewee.Database:
+    db.close()  # SQLite re-reads an edited schema on a new connection
+    db.connect()
+    return db
+
+
+def test_no_drift_between_shipped_models_migrations_and_a_migrated_database(migrated: peewee.Database) -> None:
+    report = check(migrated, MODELS)
+    assert report.findings == [] and report.pending == [] and report.ok
+
+
+@pytest.mark.parametrize("change", list(LIVE_CHANGES), ids=lambda c: c.replace(" ", "-"))
+def test_check_catches_a_hand_made_change_to_the_live_database(migrated: peewee.Database, change: str) -> None:
+    operation, key, live_values = LIVE_CHANGES[change]
+    alter(migrated, operation)
+    report = check(reopened(migrated), MODELS)
+    assert not report.ok
+    (finding,) = report.findings
+    assert (finding.table, finding.subject, finding.attribute) == key or (
+        key is None and finding.table == "incident" and finding.subject.startswith("check ")
+        and "resolved_at" in finding.subject)
+    assert finding.models == finding.migrations is not None
+    assert finding.live in live_values
+
+
+def test_check_names_the_models_side_when_a_model_changes(migrated: peewee.Database) -> None:
+    class ChangedIncident(Incident):
+        caused_by = peewee.ForeignKeyField(Deployment, null=True, backref="+", on_delete="CASCADE")
+
+        class Meta:
+            table_name = "incident"
+
+    class ChangedTeam(Team):
+        email = peewee.CharField(max_length=254)  # NOT NULL now
+
+        class Meta:
+            table_name = "team"
+
+    models = [ChangedTeam if m is Team else ChangedIncident if m is Incident else m for m in MODELS]
+    report = check(migrated, models)
+    assert [(str(f)) for f in report.findings] == [
+        "incident: foreign key caused_by_id: models deployment(id) ON DELETE CASCADE ON UPDATE NO ACTION, "
+        "migrations deployment(id) ON DELETE SET NULL ON UPDATE NO ACTION, live deployment(id) ON DELETE SET NULL "
+        "ON UPDATE NO ACTION",
+        "team: column email null: models NOT NULL, migrations NULL, live NULL",
+    ]
+
+
+def test_check_reports_pending_migrations(db: peewee.Database) -> None:
+    migrate_up(db, target="0001")
+    report = check(db, MODELS)
+    assert report.pending == ["0002_deployment_duration"] and report.findings == [] and not report.ok
+
+
+def test_migrate_check_command_exits_1_with_a_readable_list_and_json(migrated: peewee.Database,
+                                                                      db_url: str) -> None:
+    alter(migrated, drop_index)
+    migrated.close()
+    result = CliRunner().invoke(main, ["--database", db_url, "migrate", "check"])
+    assert result.exit_code == 1
+    assert result.stdout == ("drift: deployment: index (environment_id, status, finished_at): models INDEX, "
+                             "migrations INDEX, live absent\n")
+    result = CliRunner().invoke(main, ["--database", db_url, "migrate", "check", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["findings"][0]["live"] is None
+
+
+def test_verify_passes_on_the_shipped_migrations(db: peewee.Database) -> None:
+    report = verify(db, MODELS)
+    assert [s.name for s in report.steps] == ["0001_initial", "0002_deployment_duration"]
+    assert report.ok, report.to_dict()
+    assert db.get_tables() == []  # all of it happened on a scratch database
+
+
+def test_verify_catches_a_down_that_forgets_something(db: peewee.Database, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_t.py").write_text(
+        "def up(migrator, db):\n"
+        "    db.execute_sql('CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER)')\n"
+        "    db.execute_sql('CREATE INDEX t_x ON t (x)')\n\n"
+        "def down(migrator, db):\n"
+        "    db.execute_sql('DROP INDEX t_x')\n")
+    report = verify(db, None, folder)
+    assert not report.ok
+    assert report.steps[0].problems[0].startswith("t: before up absent, after down yes")
+
+
+def test_sql_prints_what_up_and_down_would_run_without_running_it(db: peewee.Database) -> None:
+    plans = preview_sql(db)
+    assert [(p.name, p.direction) for p in plans] == [("0001_initial", "up"), ("0002_deployment_duration", "up")]
+    assert any(s.startswith('CREATE TABLE "deployment"') for s in plans[0].statements)
+    assert db.get_tables() == []
+    migrate_up(db)
+    before = snapshot(db)
+    (down,) = preview_sql(db, down=True)
+    assert down.statements[0] == 'DROP INDEX "deployment_service_id_duration_seconds"'
+    assert down.statements[1].startswith('ALTER TABLE "deployment" DROP COLUMN "duration_seconds"')
+    assert snapshot(db) == before
+
+
+def test_make_writes_a_runnable_migration_for_a_new_column_and_todos_for_the_rest(
+        migrated: peewee.Database, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
+    assert make_migration(migrated, MODELS, "nothing", folder) is None
+
+    class SlackTeam(Team):
+        slack_channel = peewee.CharField(max_length=80, null=True, index=True)
+        email = peewee.TextField(null=True)
+
+        class Meta:
+            table_name = "team"
+
+    models = [SlackTeam if m is Team else m for m in MODELS]
+    path = make_migration(migrated, models, "team slack channel", folder)
+    assert path is not None and path.name == "0003_team_slack_channel.py"
+    text = path.read_text()
+    assert "migrator.add_column('team', 'slack_channel', CharField(index=True, null=True, max_length=80))" in text
+    assert "# TODO: team.email: type is" in text
+    runner = Runner(migrated, folder)
+    assert runner.up() == ["0003_team_slack_channel"]
+    findings = check(migrated, models, folder).findings
+    assert [(f.table, f.subject, f.attribute) for f in findings] == [("team", "column email", "type")]
+    assert runner.down() == ["0003_team_slack_channel"]
+    assert "slack_channel" not in {c.name for c in migrated.get_columns("team")}
+
+
+def test_baseline_adopts_only_a_database_that_matches_the_migrations(db: peewee.Database) -> None:
+    from orm_kit.drift import baseline
+    from orm_kit.errors import MigrationRefusedError
+
+    with foreign_keys_off(db), db.atomic():
+        Runner(db).files()[0].load().up(migrator_for(db), db)  # 0001's tables, built without the runner
+    runner = Runner(db)
+    with pytest.raises(MigrationRefusedError, match=r"not what the migrations up to 0002_deployment_duration "
+                                                    r"produce \(deployment: column duration_seconds"):
+        baseline(runner, "0002")
+    assert runner.history() == []
+    assert baseline(runner, "0001") == ["0001_initial"]
+    assert runner.up() == ["0002_deployment_duration"]
+    assert check(db, MODELS).ok
+
+
+def test_a_concurrent_index_migration_runs_outside_a_transaction_and_verifies(db: peewee.Database,
+                                                                                tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
+    (folder / "0003_team_email_index.py").write_text(
+        "import peewee\n\n"
+        "atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction\n\n\n"
+        "def up(migrator, db):\n"
+        "    how = 'CONCURRENTLY ' if isinstance(db, peewee.PostgresqlDatabase) else ''\n"
+        "    db.execute_sql(f'CREATE INDEX {how}team_email ON team (email)')\n\n\n"
+        "def down(migrator, db):\n"
+        "    db.execute_sql('DROP INDEX team_email')\n")
+    report = verify(db, None, folder)
+    assert report.ok, report.to_dict()
+    (plan,) = preview_sql(db, folder, "0003")[2:]
+    concurrently = "CONCURRENTLY " if isinstance(db, peewee.PostgresqlDatabase) else ""
+    assert plan.statements == [f"CREATE INDEX {concurrently}team_email ON team (email)"]
+    assert Runner(db, folder).up() == ["0001_initial", "0002_deployment_duration", "0003_team_email_index"]
+    assert snapshot(db)[("team", "index (email)", "kind")] == "INDEX"

@@ -1,0 +1,257 @@
+"""The migration runner on tiny migration folders: order, history, refusals, failures, down, baseline, repair."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import peewee
+import pytest
+
+from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError
+from orm_kit.runner import Runner, checksum, migrate_up
+from orm_kit.schema import snapshot
+
+
+def write(folder: Path, name: str, up: str = "pass", down: str = "pass", header: str = "") -> Path:
+    """A migration file NAME.py with the given up() and down() bodies."""
+    path = folder / f"{name}.py"
+    path.write_text(
+        textwrap.dedent(header)
+        + "\n\ndef up(migrator, db):\n" + textwrap.indent(textwrap.dedent(up).strip() or "pass", "    ")
+        + "\n\n\ndef down(migrator, db):\n" + textwrap.indent(textwrap.dedent(down).strip() or "pass", "    ")
+        + "\n"
+    )
+    return path
+
+
+def create(table: str) -> str:
+    return f'db.execute_sql(\'CREATE TABLE "{table}" ("id" INTEGER PRIMARY KEY, "label" VARCHAR(20))\')'
+
+
+def drop(table: str) -> str:
+    return f"migrator.migrate(migrator.drop_table({table!r}))"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    path = tmp_path / "migrations"
+    path.mkdir()
+    return path
+
+
+def schema(db: peewee.Database) -> dict[tuple[str, str, str], str]:
+    return snapshot(db, exclude=("schema_migration",))
+
+
+def history(db: peewee.Database) -> list[tuple[str, str]]:
+    return [(row.name, str(row.outcome)) for row in Runner(db).history()]
+
+
+def test_applies_in_numeric_order_and_records_name_checksum_time_duration_outcome(db, folder):
+    write(folder, "0010_c", create("c"))
+    write(folder, "0002_b", create("b"))
+    write(folder, "0001_a", create("a"))
+    assert migrate_up(db, folder) == ["0001_a", "0002_b", "0010_c"]
+    assert migrate_up(db, folder) == []
+    rows = Runner(db, folder).history()
+    assert [r.name for r in rows] == ["0001_a", "0002_b", "0010_c"]
+    assert [r.checksum for r in rows] == [checksum(folder / f"{r.name}.py") for r in rows]
+    assert all(r.outcome == "applied" and r.duration_ms is not None and r.applied_at is not None for r in rows)
+    assert {"a", "b", "c"} <= set(db.get_tables())
+
+
+def test_up_to_a_target_then_down_by_steps_and_to_a_target(db, folder):
+    for n, table in ((1, "a"), (2, "b"), (3, "c")):
+        write(folder, f"000{n}_{table}", create(table), drop(table))
+    runner = Runner(db, folder)
+    assert runner.up("0002") == ["0001_a", "0002_b"]
+    assert runner.up() == ["0003_c"]
+    assert runner.down() == ["0003_c"]
+    assert runner.up() == ["0003_c"]
+    assert runner.down(target="0001_a") == ["0003_c", "0002_b"]
+    assert set(db.get_tables()) & {"a", "b", "c"} == {"a"}
+    assert runner.down(steps=5) == ["0001_a"]
+    assert runner.down() == []
+    assert history(db) == []
+    with pytest.raises(MigrationError, match="unknown migration '0009'"):
+        runner.up("0009")
+
+
+def test_refuses_an_edited_applied_file_naming_it_and_repair_accepts_the_edit(db, folder):
+    first = write(folder, "0001_a", create("a"))
+    migrate_up(db, folder)
+    first.write_text(first.read_text() + "# an innocent-looking edit\n")
+    write(folder, "0002_b", create("b"))
+    with pytest.raises(MigrationRefusedError, match=r"0001_a\.py was edited after it was applied.*migrate repair"):
+        migrate_up(db, folder)
+    assert "b" not in db.get_tables()
+    assert Runner(db, folder).repair().rechecksummed == ["0001_a"]
+    assert migrate_up(db, folder) == ["0002_b"]
+
+
+def test_a_crlf_checkout_is_not_an_edit(db, folder):
+    first = write(folder, "0001_a", create("a"))
+    migrate_up(db, folder)
+    first.write_bytes(first.read_bytes().replace(b"\n", b"\r\n"))
+    assert Runner(db, folder).status().ok
+
+
+def test_refuses_when_an_applied_file_is_missing(db, folder):
+    write(folder, "0001_a", create("a"))
+    write(folder, "0002_b", create("b"))
+    migrate_up(db, folder)
+    (folder / "0001_a.py").unlink()
+    write(folder, "0003_c", create("c"))
+    with pytest.raises(MigrationRefusedError, match=r"0001_a is recorded as applied but 0001_a\.py is not in"):
+        migrate_up(db, folder)
+    assert "c" not in db.get_tables()
+
+
+def test_refuses_two_files_with_one_number_before_running_either(db, folder):
+    write(folder, "0001_a", create("a"))
+    write(folder, "0001_b", create("b"))
+    with pytest.raises(MigrationRefusedError, match=r"0001_a\.py and 0001_b\.py share number 0001"):
+        migrate_up(db, folder)
+    assert not {"a", "b"} & set(db.get_tables())
+    assert history(db) == []
+
+
+def test_refuses_a_late_file_unless_out_of_order_is_allowed(db, folder):
+    write(folder, "0001_a", create("a"))
+    write(folder, "0003_c", create("c"))
+    migrate_up(db, folder)
+    write(folder, "0002_b", create("b"))
+    with pytest.raises(MigrationRefusedError, match=r"0002_b\.py is numbered below 0003_c.*--allow-out-of-order"):
+        migrate_up(db, folder)
+    assert "b" not in db.get_tables()
+    assert Runner(db, folder, allow_out_of_order=True).up() == ["0002_b"]
+    assert [name for name, _ in history(db)] == ["0001_a", "0003_c", "0002_b"]
+
+
+def test_refuses_tables_without_history_then_baseline_adopts_the_database(db, folder):
+    db.execute_sql('CREATE TABLE "a" ("id" INTEGER PRIMARY KEY, "label" VARCHAR(20))')
+    write(folder, "0001_a", create("a"))
+    write(folder, "0002_b", create("b"))
+    with pytest.raises(MigrationRefusedError, match=r"tables \(a\) but no migration history.*migrate baseline"):
+        migrate_up(db, folder)
+    runner = Runner(db, folder)
+    assert runner.baseline("0001") == ["0001_a"]
+    assert history(db) == [("0001_a", "baseline")]
+    with pytest.raises(MigrationRefusedError, match="already has a migration history"):
+        runner.baseline("0001")
+    assert migrate_up(db, folder) == ["0002_b"]
+
+
+def test_a_failing_migration_leaves_schema_data_and_history_as_before_it(db, folder):
+    write(folder, "0001_a", create("a") + "\ndb.execute_sql(\"INSERT INTO a (id, label) VALUES (1, 'x')\")")
+    write(folder, "0002_breaks", """
+        import peewee
+        migrator.migrate(migrator.add_column("a", "extra", peewee.IntegerField(null=True)))
+        migrator.migrate(migrator.add_index("a", ("label",), True))
+        db.execute_sql("UPDATE a SET label = 'changed'")
+        migrator.migrate(migrator.add_not_null("a", "label"))  # a table rebuild on SQLite
+        raise RuntimeError("the backfill found something unexpected")
+    """)
+    runner = Runner(db, folder)
+    assert runner.up("0001") == ["0001_a"]
+    before = schema(db)
+    with pytest.raises(MigrationFailedError) as failure:
+        runner.up()
+    assert "0002_breaks up() failed: RuntimeError: the backfill found something unexpected" in str(failure.value)
+    assert "rolled back" in str(failure.value)
+    assert schema(db) == before
+    assert db.execute_sql("SELECT label FROM a").fetchall() == [("x",)]
+    assert history(db) == [("0001_a", "applied")]
+
+
+def test_earlier_migrations_of_a_failed_run_stay_applied(db, folder):
+    write(folder, "0001_a", create("a"))
+    write(folder, "0002_breaks", create("b") + "\nraise ValueError('no')")
+    with pytest.raises(MigrationFailedError, match=r"0002_breaks up\(\) failed.*0001_a applied before it stay so"):
+        migrate_up(db, folder)
+    assert history(db) == [("0001_a", "applied")]
+    assert "a" in db.get_tables() and "b" not in db.get_tables()
+
+
+def test_a_failed_non_atomic_migration_is_recorded_and_blocks_until_repaired(db, folder):
+    flaky = write(folder, "0001_flaky", create("half") + "\nraise RuntimeError('server went away')",
+                  header="atomic = False\n")
+    write(folder, "0002_b", create("b"))
+    with pytest.raises(MigrationFailedError, match=r"atomic = False.*recorded as failed.*migrate repair"):
+        migrate_up(db, folder)
+    assert "half" in db.get_tables()  # no transaction: it really is half done
+    assert history(db) == [("0001_flaky", "failed")]
+    with pytest.raises(MigrationRefusedError, match=r"0001_flaky \(atomic = False\) failed.*migrate repair"):
+        migrate_up(db, folder)
+    # The fix: a human puts the schema back and corrects the file; repair forgets the failed attempt.
+    db.execute_sql('DROP TABLE "half"')
+    write(folder, "0001_flaky", create("half"), header="atomic = False\n")
+    assert flaky.exists()
+    assert Runner(db, folder).repair().cleared == ["0001_flaky"]
+    assert migrate_up(db, folder) == ["0001_flaky", "0002_b"]
+    assert history(db) == [("0001_flaky", "applied"), ("0002_b", "applied")]
+
+
+def test_a_migration_without_down_cannot_be_reverted_and_nothing_runs(db, folder):
+    write(folder, "0001_a", create("a"), drop("a"))
+    (folder / "0002_b.py").write_text(f"def up(migrator, db):\n    {create('b')}\n")
+    migrate_up(db, folder)
+    with pytest.raises(MigrationRefusedError, match=r"0002_b\.py defines no down"):
+        Runner(db, folder).down(steps=2)
+    assert {"a", "b"} <= set(db.get_tables())
+
+
+def test_a_history_table_written_by_peewees_runner_is_adopted(db, folder):
+    from playhouse.migrations import Runner as PeeweeRunner
+
+    write(folder, "0001_a", create("a"))
+    assert PeeweeRunner(db, str(folder)).up() == ["0001_a"]
+    write(folder, "0002_b", create("b"))
+    assert migrate_up(db, folder) == ["0002_b"]
+    rows = Runner(db, folder).history()
+    assert [(r.name, r.outcome, r.checksum) for r in rows] == [
+        ("0001_a", "applied", checksum(folder / "0001_a.py")),
+        ("0002_b", "applied", checksum(folder / "0002_b.py")),
+    ]
+    # and peewee's runner still reads the table orm-kit writes
+    assert {m.name for m in PeeweeRunner(db, str(folder)).status() if m.applied} == {"0001_a", "0002_b"}
+
+
+def test_status_names_pending_and_problems(db, folder):
+    write(folder, "0001_a", create("a"))
+    runner = Runner(db, folder)
+    assert runner.status().pending == ["0001_a"] and not runner.status().ok
+    runner.up()
+    assert runner.status().ok
+    (folder / "0001_a.py").write_text("# gone\n")
+    status = runner.status()
+    assert [m.state for m in status.migrations] == ["edited"]
+    assert not status.ok and "was edited" in status.problems[0]
+
+
+def test_create_writes_the_next_numbered_file_that_runs_as_is(db, folder):
+    write(folder, "0007_a", create("a"))
+    path = Runner(db, folder).create("Add Slack channel!")
+    assert path.name == "0008_add_slack_channel.py"
+    assert migrate_up(db, folder) == ["0007_a", "0008_add_slack_channel"]
+
+
+def test_a_non_atomic_migration_applies_and_reverts_between_atomic_ones(db, folder):
+    write(folder, "0001_a", create("a"), drop("a"))
+    write(folder, "0002_outside", create("outside"), drop("outside"), header="atomic = False\n")
+    write(folder, "0003_c", create("c"), drop("c"))
+    runner = Runner(db, folder)
+    assert runner.up() == ["0001_a", "0002_outside", "0003_c"]
+    assert history(db) == [("0001_a", "applied"), ("0002_outside", "applied"), ("0003_c", "applied")]
+    assert runner.down(steps=2) == ["0003_c", "0002_outside"]
+    assert history(db) == [("0001_a", "applied")]
+    assert set(db.get_tables()) & {"a", "outside", "c"} == {"a"}
+
+
+def test_a_database_proxy_stands_for_its_database(db, folder):
+    write(folder, "0001_a", create("a"))
+    proxy = peewee.DatabaseProxy()
+    proxy.initialize(db)
+    assert migrate_up(proxy, folder) == ["0001_a"]
+    assert Runner(proxy, folder).status().ok

@@ -1,0 +1,132 @@
+"""Runners as real processes: three racing `orm-kit migrate`, a lock timeout, and a runner killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orm_kit.db import open_database
+from orm_kit.runner import Runner
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def orm_kit(url: str, folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`orm-kit --database URL migrate --migrations FOLDER ARGS...` as a separate process."""
+    command = [sys.executable, "-c", "import cli; cli.main()", "--database", url, "migrate", "--migrations",
+               str(folder), *args]
+    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+SLOW = '''
+import os
+import time
+
+
+def up(migrator, db):
+    db.execute_sql('CREATE TABLE "slow" ("id" INTEGER PRIMARY KEY)')
+    marker = os.environ.get("ORM_KIT_TEST_MARKER")
+    if marker:
+        open(marker, "w").close()
+    time.sleep(float(os.environ.get("ORM_KIT_TEST_SLEEP", "0")))
+    release = os.environ.get("ORM_KIT_TEST_RELEASE")
+    deadline = time.monotonic() + 60
+    while release and not os.path.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def down(migrator, db):
+    db.execute_sql('DROP TABLE "slow"')
+'''
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    path = tmp_path / "migrations"
+    path.mkdir()
+    (path / "0001_slow.py").write_text(SLOW)
+    (path / "0002_after.py").write_text(
+        "def up(migrator, db):\n    db.execute_sql('CREATE TABLE \"after\" (\"id\" INTEGER PRIMARY KEY)')\n")
+    return path
+
+
+def test_three_racing_runners_apply_everything_exactly_once(db_url: str, folder: Path) -> None:
+    runners = [orm_kit(db_url, folder, env={"ORM_KIT_TEST_SLEEP": "1"}) for _ in range(3)]
+    results = [(p.wait(timeout=60), p.stdout.read(), p.stderr.read()) for p in runners if p.stdout and p.stderr]
+    assert [code for code, _, _ in results] == [0, 0, 0], results
+    outputs = sorted(out for _, out, _ in results)
+    assert outputs == ["applied 0001_slow\napplied 0002_after\n"] + [
+        "nothing to apply: the database is up to date\n"] * 2
+    db = open_database(db_url)
+    try:
+        assert [row.name for row in Runner(db, folder).history()] == ["0001_slow", "0002_after"]
+    finally:
+        db.close()
+
+
+def wait_for(marker: Path, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the runner never reached the middle of 0001"
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        time.sleep(0.05)
+
+
+def test_a_runner_that_waits_too_long_fails_clearly_and_changes_nothing(db_url: str, folder: Path,
+                                                                         tmp_path: Path) -> None:
+    marker = tmp_path / "inside-0001"
+    release = tmp_path / "release"
+    holder = orm_kit(db_url, folder, env={"ORM_KIT_TEST_RELEASE": str(release), "ORM_KIT_TEST_MARKER": str(marker)})
+    wait_for(marker, holder)  # the holder has the lock and waits inside 0001 until released
+    waiter = orm_kit(db_url, folder, "--lock-timeout", "0.5")
+    code = waiter.wait(timeout=30)
+    err = waiter.stderr.read() if waiter.stderr else ""
+    release.touch()
+    assert holder.wait(timeout=60) == 0
+    assert holder.stdout is not None and holder.stdout.read() == "applied 0001_slow\napplied 0002_after\n"
+    assert code == 1
+    assert err.startswith("Error: another migration runner has held") and "--lock-timeout" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_runner_killed_mid_migration_leaves_no_lock_and_no_trace(db_url: str, folder: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "inside-0001"
+    victim = orm_kit(db_url, folder, env={"ORM_KIT_TEST_SLEEP": "60", "ORM_KIT_TEST_MARKER": str(marker)})
+    wait_for(marker, victim)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(timeout=30) == -signal.SIGKILL
+    db = open_database(db_url)
+    try:
+        runner = Runner(db, folder, lock_timeout=10)
+        assert "slow" not in db.get_tables()  # the killed transaction took its half-made table with it
+        assert runner.history() == []
+        assert runner.up() == ["0001_slow", "0002_after"]
+        assert runner.status().ok
+    finally:
+        db.close()
+
+
+def test_the_postgres_lock_lives_only_as_long_as_the_transaction(postgres_url: str, tmp_path: Path) -> None:
+    # Nothing session-level: what makes the lock safe behind a transaction pooler and gone after a crash.
+    from conftest import reset_postgres
+
+    reset_postgres(postgres_url)
+    folder = tmp_path / "pg"
+    folder.mkdir()
+    mine = "FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()"
+    (folder / "0001_look.py").write_text(
+        f'def up(migrator, db):\n    db.execute_sql("CREATE TABLE seen AS SELECT count(*) AS n {mine}")\n')
+    db = open_database(postgres_url)
+    try:
+        assert Runner(db, folder).up() == ["0001_look"]
+        assert db.execute_sql("SELECT n FROM seen").fetchone()[0] == 1
+        assert db.execute_sql(f"SELECT count(*) {mine}").fetchone()[0] == 0
+    finally:
+        db.close()
