@@ -112,6 +112,7 @@ class _Buffer:
     names: list[str]
     chunk: int
     defaults: list[Any]  # values (or callables) for the model's defaulted fields the rows leave out
+    derived: list[str]  # fields the model derives from the others (Model.derive), filled per row
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     statement: str | None = None  # the full-chunk INSERT, built on first use
     written: int = 0
@@ -135,10 +136,15 @@ class BulkWriter:
         # Like insert_many: a field the rows leave out gets its default (created_at=utcnow, ...).
         defaulted = [f for f in meta.sorted_fields if f.name not in fields and f in meta.defaults
                      and not (f is meta.primary_key and meta.auto_increment)]
-        resolved = given + defaulted
+        # Which fields Model.derive fills from these (a duration from two times, say): ask it once.
+        probe: dict[str, Any] = dict.fromkeys(f.name for f in given + defaulted)
+        model.derive(probe)
+        known = {f.name for f in given + defaulted}  # by name: a Field's == builds SQL, so `in` on Fields lies
+        derived = [meta.fields[name] for name in probe if name not in known]
+        resolved = given + defaulted + derived
         chunk = rows_per_chunk(self.db, len(resolved), self.max_rows)
         self._buffers[model] = _Buffer(model, resolved, [f.name for f in resolved], chunk,
-                                       [meta.defaults[f] for f in defaulted])
+                                       [meta.defaults[f] for f in defaulted], [f.name for f in derived])
 
     def add(self, model: type[Model], row: tuple[Any, ...]) -> None:
         """Queue one row (values in the declared field order); may flush every table."""
@@ -161,6 +167,8 @@ class BulkWriter:
         rows, buffer.rows = buffer.rows, []
         if buffer.defaults:
             rows = [row + tuple(d() if callable(d) else d for d in buffer.defaults) for row in rows]
+        if buffer.derived:
+            rows = [self._derive(buffer, row) for row in rows]
         if self.validate:
             model, names = buffer.model, buffer.names
             for index, row in enumerate(rows):
@@ -180,6 +188,12 @@ class BulkWriter:
         buffer.written += len(rows)
         if self.on_flush is not None:
             self.on_flush(buffer.model, buffer.written)
+
+    @staticmethod
+    def _derive(buffer: _Buffer, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        data = dict(zip(buffer.names, row, strict=False))  # the derived fields are not in the row yet
+        buffer.model.derive(data)
+        return row + tuple(data[name] for name in buffer.derived)
 
     def _statement(self, buffer: _Buffer, count: int) -> str:
         param: str = self.db.param

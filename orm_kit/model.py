@@ -213,12 +213,36 @@ class Model(peewee.Model):
         if errors:
             raise ValidationError(type(self).__name__, errors)
 
+    # --- derived fields ----------------------------------------------------------------------------
+
+    @classmethod
+    def derive(cls, data: dict[str, Any], *, partial: bool = False) -> None:
+        """Fill ``data`` (field name -> value) with fields computed from others, before it is written.
+
+        Every write path calls it: ``save()``, ``insert()``, ``insert_many()``/``bulk_create()``,
+        ``update()`` (with ``partial``: only the fields being written are there, so a derived value may
+        have to be an SQL expression over the row's other columns), and the repositories' fast paths.
+        The default derives nothing.
+        """
+
+    @classmethod
+    def _derives(cls) -> bool:
+        return cls.derive.__func__ is not Model.derive.__func__  # type: ignore[attr-defined]
+
     # --- write paths -------------------------------------------------------------------------------
 
     def save(self, force_insert: bool = False, only: Any = None) -> Any:
         """Validate, then insert (a new instance) or update (one read from the database)."""
         meta = self._meta
         names = None if only is None else [f if isinstance(f, str) else f.name for f in only]
+        if self._derives():
+            before = dict(self.__data__)
+            type(self).derive(self.__data__)
+            changed = [n for n, v in self.__data__.items() if before.get(n, v) != v or n not in before]
+            if names is not None:
+                extra = [n for n in changed if n not in names]
+                names += extra
+                only = [*only, *(meta.fields[n] for n in extra)]
         errors = self.validation_errors(names)
         if errors:
             raise ValidationError(type(self).__name__, errors)
@@ -239,6 +263,8 @@ class Model(peewee.Model):
     @classmethod
     def insert(cls, __data: Any = None, /, **insert: Any) -> peewee.ModelInsert:
         data = cls._normalize_data(__data, insert)  # type: ignore[attr-defined]
+        if cls._derives() and isinstance(data, dict):
+            data = cls._derived(data, partial=False)
         if not _prevalidated.get():
             cls._raise_if_invalid({f.name: v for f, v in data.items() if isinstance(f, peewee.Field)})
         return _Insert(cls, data)
@@ -248,6 +274,11 @@ class Model(peewee.Model):
         if isinstance(rows, peewee.Node):
             return _Insert(cls, insert=rows, columns=fields)
         rows = list(rows)
+        if cls._derives():
+            # Rows become dicts so a derived column can be added to rows that did not name it.
+            columns = cls._columns_for(fields)
+            rows = [cls._derived_row(cls._row_data(row, columns)) for row in rows]
+            fields = None
         if not _prevalidated.get():
             columns = cls._columns_for(fields)
             for index, row in enumerate(rows):
@@ -257,6 +288,8 @@ class Model(peewee.Model):
     @classmethod
     def update(cls, __data: Any = None, /, **update: Any) -> peewee.ModelUpdate:
         data = cls._normalize_data(__data, update)  # type: ignore[attr-defined]
+        if cls._derives() and isinstance(data, dict):
+            data = cls._derived(data, partial=True)
         if not _prevalidated.get():
             named = {f.name: v for f, v in data.items() if isinstance(f, peewee.Field) and f.model is cls}
             cls._raise_if_invalid(named, partial=True)
@@ -267,6 +300,8 @@ class Model(peewee.Model):
         """Validate every instance (rows numbered over the whole list), then insert them all or none."""
         models = list(model_list)
         for index, model in enumerate(models):
+            if cls._derives():
+                cls.derive(model.__data__)
             errors = model.validation_errors()
             if errors:
                 raise ValidationError(cls.__name__, errors, row=index)
@@ -294,6 +329,22 @@ class Model(peewee.Model):
                 return super().bulk_update(models, fields, batch_size)  # type: ignore[no-untyped-call]
         finally:
             _prevalidated.reset(token)
+
+    @classmethod
+    def _derived(cls, data: Mapping[Any, Any], *, partial: bool) -> dict[Any, Any]:
+        """``data`` keyed by Field (as peewee normalises it) with the derived fields filled in."""
+        combined = cls._meta.combined
+        named = {k.name: v for k, v in data.items() if isinstance(k, peewee.Field) and k.model is cls}
+        cls.derive(named, partial=partial)
+        out = dict(data)
+        for name, value in named.items():
+            out[combined[name]] = value
+        return out
+
+    @classmethod
+    def _derived_row(cls, row: dict[str, Any]) -> dict[str, Any]:
+        cls.derive(row)
+        return row
 
     @classmethod
     def _raise_if_invalid(cls, data: Mapping[str, Any], *, partial: bool = False, row: int | None = None) -> None:

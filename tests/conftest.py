@@ -19,11 +19,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import pgserver
-
 from orm_kit.db import open_database
 from orm_kit.models import MODELS
 from orm_kit.runner import migrate_up
+
+import pgserver
 
 BACKENDS = ("sqlite", "postgres")
 

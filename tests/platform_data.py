@@ -30,9 +30,9 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-import factories
-
 from orm_kit.models import Deployment, Environment, Incident, Release, Service, ServiceDependency, Team
+
+import factories
 
 UTC = datetime.UTC
 

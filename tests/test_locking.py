@@ -5,14 +5,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-import factories
 import peewee
 import pytest
-from counter import Counter, CounterRepository
 
 from orm_kit.errors import ConflictError
 from orm_kit.models import Deployment, Service
 from orm_kit.repositories import DeploymentRepository, ServiceRepository
+
+import factories
+from counter import Counter, CounterRepository
 
 
 def stored(svc: Service) -> tuple[str, int]:

@@ -7,7 +7,6 @@ import shutil
 import uuid
 from pathlib import Path
 
-import factories as make
 import peewee
 import pytest
 
@@ -17,6 +16,8 @@ from orm_kit.models import Api as ApiModel
 from orm_kit.models import Deployment, ServiceApiConsumer, ServiceDependency, ServiceSourceConfig
 from orm_kit.runner import Runner, default_migrations_dir, migrate_up
 from orm_kit.schema import snapshot
+
+import factories as make
 
 UTC = datetime.UTC
 CHILDREN = ("release", "deployment", "incident", "service_dependency", "service_source_config", "api",
@@ -104,9 +105,13 @@ def test_the_shipped_0002_backfills_duration_from_start_and_finish(db: peewee.Da
     start = datetime.datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
     spans = [(start, start + datetime.timedelta(seconds=s)) for s in (0, 59, 3601)] + [(start, None), (None, None)]
     for started_at, finished_at in spans:
-        # Only 0001's columns: the model already has duration_seconds, the table does not yet.
-        Deployment.insert(id=uuid.uuid4(), service=svc, environment=env, status="success", lock_version=1,
-                          created_at=start, started_at=started_at, finished_at=finished_at).execute()
+        # Raw SQL with only 0001's columns: today's model writes duration_seconds, the table lacks it yet.
+        columns = {"id": uuid.uuid4(), "service_id": svc.id, "environment_id": env.id, "status": "success",
+                   "lock_version": 1, "created_at": start, "started_at": started_at, "finished_at": finished_at}
+        fields = {f.column_name: f for f in Deployment._meta.sorted_fields}
+        marks = ", ".join([db.param] * len(columns))
+        db.execute_sql(f'INSERT INTO "deployment" ({", ".join(columns)}) VALUES ({marks})',
+                       [fields[c].db_value(v) for c, v in columns.items()])
     assert migrate_up(db) == ["0002_deployment_duration"]
     got = db.execute_sql("SELECT duration_seconds FROM deployment ORDER BY duration_seconds").fetchall()
     assert sorted((r[0] for r in got), key=lambda v: (v is None, v)) == [0, 59, 3601, None, None]

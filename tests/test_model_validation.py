@@ -6,7 +6,6 @@ import datetime
 import math
 from typing import Any
 
-import factories as f
 import peewee
 import pytest
 from playhouse.test_utils import count_queries
@@ -23,6 +22,8 @@ from orm_kit.models import (
     Team,
 )
 from orm_kit.validation import required, validate
+
+import factories as f
 
 pytestmark = pytest.mark.usefixtures("migrated")
 UTC = datetime.UTC

@@ -6,7 +6,6 @@ import datetime
 import time
 import uuid
 
-import factories as f
 import peewee
 import pytest
 
@@ -24,6 +23,8 @@ from orm_kit.models import (
     ServiceSourceConfig,
     Team,
 )
+
+import factories as f
 
 pytestmark = pytest.mark.usefixtures("migrated")
 UTC = datetime.UTC

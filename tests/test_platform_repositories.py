@@ -6,9 +6,7 @@ import datetime
 import uuid
 
 import peewee
-import platform_data
 import pytest
-from platform_data import SHA_A, SHA_B, SHA_C, Platform, at
 from playhouse.test_utils import count_queries
 
 from orm_kit.errors import InvalidQueryError, NotFoundError
@@ -20,6 +18,9 @@ from orm_kit.repositories import (
     ServiceRepository,
     TeamRepository,
 )
+
+import platform_data
+from platform_data import SHA_A, SHA_B, SHA_C, Platform, at
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import factories as f
 import peewee
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +15,8 @@ from hypothesis import strategies as st
 
 from orm_kit.errors import ValidationError
 from orm_kit.models import Service
+
+import factories as f
 
 pytestmark = pytest.mark.usefixtures("migrated")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import factories
 import peewee
 import pytest
 from playhouse.test_utils import count_queries
@@ -13,6 +12,8 @@ from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError,
 from orm_kit.models import Service, Team
 from orm_kit.repositories import ServiceRepository, TeamRepository
 from orm_kit.repository import Repository, escape_like
+
+import factories
 
 INJECTIONS = [
     "name; DROP TABLE team; --",

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import peewee
 import pytest
-from conftest import reset_postgres
-from test_seeding import dump
 
 from orm_kit.bulk import BulkWriter, max_parameters, rows_per_chunk
 from orm_kit.db import open_database
@@ -18,6 +16,9 @@ from orm_kit.errors import SeedError, ValidationError
 from orm_kit.models import MODELS, Deployment, Incident, Release, Service, Team
 from orm_kit.runner import migrate_up
 from orm_kit.seed_generator import generate, remove_generated
+
+from conftest import reset_postgres
+from test_seeding import dump
 
 UTC = datetime.UTC
 

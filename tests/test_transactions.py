@@ -9,11 +9,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import factories
 import peewee
 import psycopg
 import pytest
-from counter import Counter, CounterRepository, increment, worker
 
 from orm_kit.db import open_database
 from orm_kit.errors import ConfigurationError, RetryExhaustedError, ValidationError
@@ -26,6 +24,9 @@ from orm_kit.transactions import (
     transaction,
     transactional,
 )
+
+import factories
+from counter import Counter, CounterRepository, increment, worker
 
 
 def team_names() -> list[str]:

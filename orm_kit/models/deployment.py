@@ -64,18 +64,17 @@ class Deployment(Versioned, PlatformModel):
             peewee.Check('"rollback_of_id" IS NULL OR "rollback_of_id" <> "id"'),
         ]
 
-    def save(self, force_insert: bool = False, only: Any = None) -> Any:
-        """Save, keeping ``duration_seconds`` in step with ``started_at`` and ``finished_at``."""
-        started: Any = self.started_at
-        finished: Any = self.finished_at
-        if isinstance(started, datetime.datetime) and isinstance(finished, datetime.datetime):
-            ran = as_utc(finished) - as_utc(started)
-            # finished before started is finished_at's error to report, not a negative duration
-            if ran >= datetime.timedelta(0):
-                self.duration_seconds = round(ran.total_seconds())
-                if only is not None:
-                    only = [*only, Deployment.duration_seconds]
-        return super().save(force_insert=force_insert, only=only)
+    @classmethod
+    def derive(cls, data: dict[str, Any], *, partial: bool = False) -> None:
+        """Keep ``duration_seconds`` in step with ``started_at`` and ``finished_at`` on every write path."""
+        if "started_at" not in data and "finished_at" not in data:
+            return  # a value given for duration_seconds itself is overwritten below, never trusted
+        if "started_at" in data and "finished_at" in data:
+            data["duration_seconds"] = _seconds_between(data["started_at"], data["finished_at"])
+        elif partial:  # an UPDATE of one end: the other end is the row's own column
+            start = _param(cls.started_at, data["started_at"]) if "started_at" in data else cls.started_at
+            end = _param(cls.finished_at, data["finished_at"]) if "finished_at" in data else cls.finished_at
+            data["duration_seconds"] = _sql_seconds_between(cls._meta.database, start, end)
 
     @property
     def rolled_back_by(self) -> Deployment | None:
@@ -93,3 +92,25 @@ class Deployment(Versioned, PlatformModel):
         if target is not None and self.id is not None and str(target) == str(self.id):
             return "cannot be the deployment itself"
         return None
+
+
+def _seconds_between(start: Any, end: Any) -> int | None:
+    if not isinstance(start, datetime.datetime) or not isinstance(end, datetime.datetime):
+        return None
+    ran = as_utc(end) - as_utc(start)
+    # finished before started is finished_at's error to report, not a negative duration
+    return round(ran.total_seconds()) if ran >= datetime.timedelta(0) else None
+
+
+def _param(field: peewee.Field, value: Any) -> peewee.Node:
+    return value if isinstance(value, peewee.Node) else peewee.Value(value, converter=field.db_value)
+
+
+def _sql_seconds_between(database: Any, start: Any, end: Any) -> peewee.Node:
+    """Whole seconds from ``start`` to ``end`` in SQL; the one place the two backends' date arithmetic differs."""
+    seconds: peewee.Node
+    if isinstance(getattr(database, "obj", database), peewee.PostgresqlDatabase):
+        seconds = peewee.fn.EXTRACT(peewee.NodeList((peewee.SQL("EPOCH FROM"), end - start)))
+    else:  # SQLite stores UTC timestamps as ISO text, which julianday() reads
+        seconds = (peewee.fn.julianday(end) - peewee.fn.julianday(start)) * 86400
+    return peewee.fn.CAST(peewee.NodeList((peewee.fn.ROUND(seconds), peewee.SQL("AS INTEGER"))))
