@@ -46,6 +46,7 @@ import peewee
 
 from orm_kit.errors import ConfigurationError, SeedError, ValidationError
 from orm_kit.fields import UTCDateTimeField, as_utc, utcnow
+from orm_kit.locking import Versioned
 from orm_kit.model import Model
 from orm_kit.seed_files import SeedRow, SeedSet, discover_sets, read_rows
 
@@ -336,6 +337,11 @@ def _writable(table: SeedTable) -> set[str]:
     return names
 
 
+def _version_field(model: type[Model]) -> str | None:
+    """The optimistic-locking column of a :class:`~orm_kit.locking.Versioned` model, else None."""
+    return model.version_field if issubclass(model, Versioned) else None
+
+
 def _shown_key(natural: tuple[Any, ...]) -> str:
     def part(value: Any) -> str:
         if isinstance(value, tuple):
@@ -534,7 +540,7 @@ class _Loader:
             if changed:
                 if table.touch and table.touch not in changed:
                     changed[table.touch] = utcnow()
-                self._write(table, row, lambda: model.update(changed).where(meta.primary_key == pk).execute())
+                self._update(table, row, existing, changed)
                 written = tuple(n for n in row.values if n in changed)
                 self.changes.append(RowChange(set_name, table.name, shown, "update", written))
                 self.changed_sets.add(set_name)
@@ -542,6 +548,25 @@ class _Loader:
                 self.unchanged += 1
         self.pks[(table.name, natural)] = pk
         self.touched[set_name].add(f"{table.name}:{pk}")
+
+    def _update(self, table: SeedTable, row: SeedRow, existing: Model, changed: dict[str, Any]) -> None:
+        """Write ``changed``; a versioned row gets its version bumped, so an application's stale copy conflicts."""
+        model = table.model
+        meta = model._meta
+        where = meta.primary_key == _pk(existing)
+        version = _version_field(model)
+        if version is not None:
+            # Like Versioned.save(): only the version this load read may be replaced, and it moves on, so a
+            # copy an application read before the load fails its save instead of silently undoing the seed.
+            read = existing.__data__.get(version)
+            column = meta.fields[version]
+            changed[version] = column + 1
+            where &= column == read
+        count = self._write(table, row, lambda: model.update(changed).where(where).execute())
+        if version is not None and count != 1:
+            raise SeedError(f"was changed or deleted by someone else while the seed loaded ({version} {read!r} "
+                            "is stale); nothing was written: run the load again",
+                            path=row.path, line=row.line, table=table.name)
 
     def _raise_invalid(self, table: SeedTable, row: SeedRow, errors: Mapping[str, Sequence[str]]) -> None:
         if not errors:

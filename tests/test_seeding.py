@@ -14,11 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orm_kit.db import open_database
-from orm_kit.errors import SeedError
+from orm_kit.errors import ConflictError, SeedError
+from orm_kit.locking import Versioned
+from orm_kit.model import Model
 from orm_kit.models import MODELS, Deployment, Environment, Incident, Release, Service, ServiceDependency, Team
 from orm_kit.runner import migrate_up
 from orm_kit.seed_registry import REGISTRY, default_seed_dir
-from orm_kit.seeding import load, remove, status, uuid_for
+from orm_kit.seeding import SeedRegistry, SeedTable, load, remove, status, uuid_for
 
 UTC = datetime.UTC
 
@@ -131,6 +133,55 @@ def test_an_edit_updates_exactly_the_rows_it_changed(migrated: peewee.Database, 
     assert cart.description == "Shopping carts and saved baskets."
     assert cart.updated_at > cart.created_at  # touched
     assert Environment.get(Environment.slug == "prod-us").region == "us-east-2"
+
+
+def test_a_seed_update_moves_the_version_so_an_applications_stale_copy_conflicts(
+        migrated: peewee.Database, seeds: Path) -> None:
+    load(migrated, REGISTRY, seeds)
+    stale = Service.get(Service.name == "cart-service")
+    assert stale.lock_version == 1
+    services = seeds / "demo" / "services.yaml"
+    services.write_text(services.read_text().replace("description: Shopping carts.", "description: Baskets."))
+    load(migrated, REGISTRY, seeds)
+    assert Service.get(Service.name == "cart-service").lock_version == 2
+    stale.description = "an edit made on a copy read before the seed"
+    with pytest.raises(ConflictError):
+        stale.save()
+    assert Service.get(Service.name == "cart-service").description == "Baskets."
+    assert load(migrated, REGISTRY, seeds).changes == ()  # the version is the loader's, never a difference
+
+
+class Gadget(Versioned, Model):
+    """A versioned table whose UPDATE path lets the test change the row under the loader's feet."""
+
+    name = peewee.CharField(unique=True)
+    note = peewee.CharField(null=True)
+    lock_version = peewee.IntegerField(default=1)
+    interfere = False
+
+    @classmethod
+    def derive(cls, data: dict[str, Any], *, partial: bool = False) -> None:
+        if partial and cls.interfere:  # another writer commits between the loader's read and its UPDATE
+            cls._meta.database.execute_sql('UPDATE "gadget" SET "lock_version" = "lock_version" + 1')
+
+
+def test_a_row_changed_between_the_loaders_read_and_write_is_a_seed_error(
+        migrated: peewee.Database, tmp_path: Path) -> None:
+    migrated.bind([Gadget])
+    migrated.create_tables([Gadget])
+    registry = SeedRegistry([SeedTable(Gadget, key=("name",))])
+    root = write_set(tmp_path / "seeds", "gadgets", {"g.yaml": "gadget:\n  - {name: g1, note: one}\n"})
+    load(migrated, registry, root)
+    write_set(root, "gadgets", {"g.yaml": "gadget:\n  - {name: g1, note: two}\n"})
+    Gadget.interfere = True
+    try:
+        with pytest.raises(SeedError, match=r"changed or deleted by someone else .*lock_version 1 is stale"):
+            load(migrated, registry, root)
+    finally:
+        Gadget.interfere = False
+    assert [(g.note, g.lock_version) for g in Gadget.select()] == [("one", 1)]  # rolled back, interference too
+    load(migrated, registry, root)
+    assert [(g.note, g.lock_version) for g in Gadget.select()] == [("two", 2)]
 
 
 GOOD_TEAMS = "team:\n  - name: platform\n  - name: payments\n    parent: platform\n"
