@@ -320,7 +320,7 @@ def seed_status(ctx: click.Context) -> None:
     """Show which sets are loaded and whether their files changed since; exit 1 unless all are loaded."""
     state = ctx.find_object(Context)
     assert state is not None
-    sets = seeding.status(state.db, _seed_dir(ctx))
+    sets = seeding.status(state.db, REGISTRY, _seed_dir(ctx))
     for item in sets:
         when = f"  {item.loaded_at:%Y-%m-%d %H:%M:%S} UTC" if item.loaded_at else ""
         click.echo(f"{item.name:<20} {item.state:<13} {item.rows:>6} rows{when}")
@@ -340,6 +340,9 @@ def seed_remove(ctx: click.Context, name: str, dry_run: bool) -> None:
     result = seeding.remove(state.db, REGISTRY, name, dry_run=dry_run)
     counts = ", ".join(f"{count} {table}" for table, count in result.deleted.items()) or "no rows"
     click.echo(f"{'would remove' if dry_run else 'removed'} set {name}: {counts}")
+    if result.gone:
+        gone = ", ".join(f"{count} {table}" for table, count in result.gone.items())
+        click.echo(f"note: {gone} row(s) it inserted were already deleted or their ids reused; left alone")
 
 
 @seed.command("generate")

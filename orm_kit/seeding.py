@@ -11,7 +11,7 @@ dependency order, and the natural key of each). The platform supplies its own re
     ])
     result = load(db, registry, Path("seed_data"))             # every set, one transaction
     result = load(db, registry, Path("seed_data"), sets=["demo"], dry_run=True)
-    [s.state for s in status(db, Path("seed_data"))]           # ["loaded", "changed", ...]
+    [s.state for s in status(db, registry, Path("seed_data"))] # ["loaded", "changed", ...]
     remove(db, registry, "demo")                               # deletes exactly what "demo" inserted
 
 How rows are matched: each row's natural key (``Team.name``; ``(service, version)`` for a release)
@@ -29,12 +29,15 @@ and the transaction is rolled back: the database is left exactly as it was.
 
 Bookkeeping lives in two small tables created on first load (like a migration runner's history):
 ``orm_kit_seed`` (set name, checksum of its files, loaded_at) and ``orm_kit_seed_row`` (which rows
-each set inserted), so ``status`` can tell changed files and ``remove`` deletes only a set's own rows.
+each set inserted: primary key and natural key), so ``status`` can tell changed files and ``remove``
+deletes only a set's own rows: a row whose id now holds another row (SQLite reuses the ids of deleted
+rows) is left alone, because its natural key no longer leads to that id.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -189,11 +192,15 @@ class SetStatus:
 
 @dataclass(frozen=True)
 class RemoveResult:
-    """What removing a set deleted (rows per table) or, with ``dry_run``, would delete."""
+    """What removing a set deleted (rows per table) or, with ``dry_run``, would delete.
+
+    ``gone``: rows the set inserted that were already deleted, or whose id now holds another row (left alone).
+    """
 
     name: str
     deleted: Mapping[str, int]
     dry_run: bool
+    gone: Mapping[str, int] = field(default_factory=dict)
 
 
 # --- bookkeeping ------------------------------------------------------------------------------------
@@ -216,6 +223,7 @@ class _Book:
             set_name = peewee.CharField(max_length=255)
             table_name = peewee.CharField(max_length=255)
             row_key = peewee.CharField(max_length=255)
+            natural_key = peewee.TextField(null=True)  # JSON; NULL in rows recorded before it existed
 
             class Meta:
                 database = db
@@ -232,15 +240,20 @@ class _Book:
 
     def create(self) -> None:
         self.db.create_tables([self.sets, self.rows], safe=True)
+        if not self._has_natural_key():  # a table from before natural keys were recorded
+            self.db.execute_sql('ALTER TABLE "orm_kit_seed_row" ADD COLUMN "natural_key" TEXT')  # type: ignore[no-untyped-call]
 
-    def owned(self, set_name: str | None = None) -> dict[tuple[str, str], set[str]]:
-        """``{(set, table): {row keys}}``, for one set or all."""
-        query = self.rows.select()
-        if set_name is not None:
-            query = query.where(self.rows.set_name == set_name)
-        found: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for row in query.tuples().iterator():
-            found[(row[0], row[1])].add(row[2])
+    def _has_natural_key(self) -> bool:
+        return "natural_key" in {c.name for c in self.db.get_columns("orm_kit_seed_row")}
+
+    def owned(self) -> dict[tuple[str, str], dict[str, str | None]]:
+        """``{(set, table): {primary key as text: natural key as JSON, or None}}``."""
+        rows = self.rows
+        natural = rows.natural_key if self._has_natural_key() else peewee.Value(None)
+        found: dict[tuple[str, str], dict[str, str | None]] = defaultdict(dict)
+        query = rows.select(rows.set_name, rows.table_name, rows.row_key, natural)
+        for set_name, table, key, natural_key in query.tuples().iterator():
+            found[(set_name, table)][key] = natural_key
         return found
 
 
@@ -353,6 +366,35 @@ def _shown_key(natural: tuple[Any, ...]) -> str:
     return repr(part(natural))
 
 
+def _encode(natural: tuple[Any, ...]) -> str:
+    """A natural key as JSON text (tuples as lists, dates tagged) for the bookkeeping table."""
+    def part(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [part(v) for v in value]
+        if isinstance(value, datetime.datetime):
+            return {"datetime": value.isoformat()}
+        if isinstance(value, datetime.date):
+            return {"date": value.isoformat()}
+        return value
+
+    return json.dumps(part(natural), sort_keys=True)
+
+
+def _decode(text: str) -> tuple[Any, ...]:
+    """The natural key :func:`_encode` wrote."""
+    def part(value: Any) -> Any:
+        if isinstance(value, list):
+            return tuple(part(v) for v in value)
+        if isinstance(value, dict):
+            if "datetime" in value:
+                return datetime.datetime.fromisoformat(value["datetime"])
+            return datetime.date.fromisoformat(value["date"])
+        return value
+
+    decoded: tuple[Any, ...] = part(json.loads(text))
+    return decoded
+
+
 def _hashable(value: Any) -> Any:
     if isinstance(value, datetime.datetime):
         return as_utc(value)
@@ -370,7 +412,7 @@ class _Loader:
         self.pks: dict[tuple[str, tuple[Any, ...]], Any] = {}   # (table, natural key) -> primary key
         self.seen: dict[tuple[str, tuple[Any, ...]], SeedRow] = {}
         self.touched: dict[str, set[str]] = defaultdict(set)     # set -> "table:pk" it matched
-        self.owned: list[tuple[str, str, str]] = []
+        self.owned: list[tuple[str, str, str, str]] = []  # set, table, primary key, natural key (JSON)
         self.changes: list[RowChange] = []
         self.unchanged = 0
         self.changed_sets: set[str] = set()
@@ -429,6 +471,15 @@ class _Loader:
         if pk is not None:
             self.pks[cache_key] = pk
         return pk
+
+    def still_theirs(self, table: SeedTable, key: str, natural: str | None) -> bool:
+        """Whether the row recorded as ``key`` still exists and its natural key still leads to it."""
+        pk_field = _pk_field(table.model)
+        pk = pk_field.python_value(key)  # type: ignore[no-untyped-call]
+        if natural is None:  # recorded before natural keys were: the id is all there is to go on
+            return table.model.select().where(pk_field == pk).exists()
+        row = self.find(table, _decode(natural))
+        return row is not None and str(_pk(row)) == key
 
     def find(self, table: SeedTable, natural: tuple[Any, ...]) -> Model | None:
         model = table.model
@@ -529,7 +580,7 @@ class _Loader:
             pk = self._write(table, row, lambda: model.insert(data).execute())
             pk = data.get(pk_field.name, pk)
             self.changes.append(RowChange(set_name, table.name, shown, "insert", tuple(row.values)))
-            self.owned.append((set_name, table.name, str(pk)))
+            self.owned.append((set_name, table.name, str(pk), _encode(natural)))
             self.changed_sets.add(set_name)
         else:
             pk = _pk(existing)
@@ -603,8 +654,14 @@ class _Loader:
         return found
 
     def record_sets(self, chosen: Sequence[SeedSet]) -> None:
-        for set_name, table, key in self.owned:
-            self.book.rows.insert(set_name=set_name, table_name=table, row_key=key).on_conflict_ignore().execute()
+        rows = self.book.rows
+        for set_name, table, key, natural in self.owned:
+            # The same row inserted again (someone deleted it): its old id is no longer the set's.
+            rows.delete().where(rows.set_name == set_name, rows.table_name == table, rows.natural_key == natural,
+                                rows.row_key != key).execute()
+            rows.insert(set_name=set_name, table_name=table, row_key=key, natural_key=natural).on_conflict(
+                conflict_target=[rows.set_name, rows.table_name, rows.row_key],
+                update={rows.natural_key: natural}).execute()
         now = utcnow()
         for seed_set in chosen:
             current = self.book.sets.get_or_none(self.book.sets.name == seed_set.name)
@@ -618,15 +675,16 @@ class _Loader:
 # --- status and remove ------------------------------------------------------------------------------
 
 
-def status(db: peewee.Database, directory: Path) -> list[SetStatus]:
-    """Every set in ``directory`` or in the database, and whether its files changed since it was loaded."""
+def status(db: peewee.Database, registry: SeedRegistry, directory: Path) -> list[SetStatus]:
+    """Every set in ``directory`` or in the database, whether its files changed since it was loaded, and how
+    many of the rows it inserted are still there."""
     available = discover_sets(directory) if directory.is_dir() else {}
     book = _Book(db)
     loaded: dict[str, Any] = {}
     counts: dict[str, int] = defaultdict(int)
     if book.exists():
         loaded = {row.name: row for row in book.sets.select()}
-        for (set_name, _table), keys in book.owned().items():
+        for (set_name, _table), keys in _still_owned(db, registry, book).items():
             counts[set_name] += len(keys)
     found = []
     for name in sorted(set(available) | set(loaded)):
@@ -655,11 +713,16 @@ def remove(db: peewee.Database, registry: SeedRegistry, name: str, *, dry_run: b
         raise SeedError(f"seed set {name!r} is not loaded (loaded: {', '.join(loaded) or 'none'})")
     try:
         with db.atomic():
-            everyone = book.owned()
+            recorded = book.owned()
+            everyone = _still_owned(db, registry, book, recorded)
             mine: dict[str, set[str]] = defaultdict(set)
+            gone: dict[str, int] = {}
             for (owner, table_name), keys in everyone.items():
                 if owner == name:
                     mine[table_name] |= keys
+                    missing = len(recorded[(owner, table_name)]) - len(keys)
+                    if missing:
+                        gone[table_name] = missing
             for (owner, table_name), keys in everyone.items():
                 if owner != name:
                     mine[table_name] -= keys  # shared with another set: stays
@@ -677,12 +740,32 @@ def remove(db: peewee.Database, registry: SeedRegistry, name: str, *, dry_run: b
                     deleted[table.name] = count
             book.rows.delete().where(book.rows.set_name == name).execute()
             book.sets.delete().where(book.sets.name == name).execute()
-            result = RemoveResult(name, deleted, dry_run)
+            result = RemoveResult(name, deleted, dry_run, gone)
             if dry_run:
                 raise _DryRun(result)
     except _DryRun as rolled_back:
         return rolled_back.result  # type: ignore[no-any-return]
     return result
+
+
+def _still_owned(db: peewee.Database, registry: SeedRegistry, book: _Book,
+                 recorded: Mapping[tuple[str, str], Mapping[str, str | None]] | None = None,
+                 ) -> dict[tuple[str, str], set[str]]:
+    """``{(set, table): {primary keys}}`` of the recorded rows that still exist as the rows the set inserted.
+
+    A row deleted since, or whose id now holds another row (SQLite hands a deleted row's id to the next
+    insert), is not the set's any more: ``remove`` must not delete it and ``status`` must not count it.
+    """
+    checker = _Loader(db, registry, book)
+    found: dict[tuple[str, str], set[str]] = {}
+    for (set_name, table_name), keys in (book.owned() if recorded is None else recorded).items():
+        table = registry.by_name.get(table_name)
+        if table is None:  # a table the registry no longer lists: nothing to check it with
+            found[(set_name, table_name)] = set(keys)
+            continue
+        found[(set_name, table_name)] = {key for key, natural in keys.items()
+                                         if checker.still_theirs(table, key, natural)}
+    return found
 
 
 def _refuse_outside_references(registry: SeedRegistry, name: str, doomed: Mapping[str, list[Any]]) -> None:

@@ -304,18 +304,18 @@ def test_dry_run_reports_and_writes_nothing(migrated: peewee.Database, seeds: Pa
 
 
 def test_status_tells_loaded_changed_and_new_sets(migrated: peewee.Database, seeds: Path) -> None:
-    assert [(s.name, s.state, s.rows) for s in status(migrated, seeds)] == [
+    assert [(s.name, s.state, s.rows) for s in status(migrated, REGISTRY, seeds)] == [
         ("demo", "not loaded", 0), ("reference", "not loaded", 0)]
     load(migrated, REGISTRY, seeds, ["reference"])
     teams = seeds / "reference" / "teams.yaml"
     teams.write_text(teams.read_text() + "  - name: newcomers\n    parent: data\n")
     write_set(seeds, "later", {"x.yaml": "team:\n  - name: later\n"})
-    assert [(s.name, s.state, s.rows) for s in status(migrated, seeds)] == [
+    assert [(s.name, s.state, s.rows) for s in status(migrated, REGISTRY, seeds)] == [
         ("demo", "not loaded", 0), ("later", "not loaded", 0), ("reference", "changed", 17)]
     load(migrated, REGISTRY, seeds, ["reference"])
-    assert [(s.name, s.state, s.rows) for s in status(migrated, seeds)][2] == ("reference", "loaded", 18)
+    assert [(s.name, s.state, s.rows) for s in status(migrated, REGISTRY, seeds)][2] == ("reference", "loaded", 18)
     shutil.rmtree(seeds / "reference")
-    assert [s.state for s in status(migrated, seeds)][2] == "files missing"
+    assert [s.state for s in status(migrated, REGISTRY, seeds)][2] == "files missing"
 
 
 def test_remove_deletes_only_the_sets_own_rows(migrated: peewee.Database, seeds: Path) -> None:
@@ -327,7 +327,52 @@ def test_remove_deletes_only_the_sets_own_rows(migrated: peewee.Database, seeds:
     assert result.deleted == {"incident": 6, "deployment": 114, "release": 34, "service_source_config": 10,
                               "service_api_consumer": 13, "api": 9, "service_dependency": 17, "service": 12}
     assert dump(migrated) == before_demo
-    assert [s.state for s in status(migrated, seeds)] == ["not loaded", "loaded"]
+    assert [s.state for s in status(migrated, REGISTRY, seeds)] == ["not loaded", "loaded"]
+
+
+def test_remove_leaves_alone_a_row_that_took_over_the_id_of_a_row_the_set_inserted(
+        migrated: peewee.Database, tmp_path: Path) -> None:
+    root = write_set(tmp_path / "seeds", "base", {"teams.yaml": GOOD_TEAMS})
+    write_set(root, "later", {"x.yaml": "team:\n  - name: later\n"})
+    load(migrated, REGISTRY, root)
+    taken = Team.get(Team.name == "later").id
+    Team.delete().where(Team.id == taken).execute()  # by hand; SQLite gives the id to the next insert
+    Team.create(id=taken, name="hand-made")
+    assert [(s.name, s.rows) for s in status(migrated, REGISTRY, root)] == [("base", 2), ("later", 0)]
+    before = dump(migrated)
+    assert remove(migrated, REGISTRY, "later", dry_run=True).gone == {"team": 1}
+    result = remove(migrated, REGISTRY, "later")
+    assert (result.deleted, result.gone) == ({}, {"team": 1})
+    assert Team.get_by_id(taken).name == "hand-made"
+    assert changed_rows(before, dump(migrated)).keys() == {"orm_kit_seed", "orm_kit_seed_row"}  # bookkeeping only
+    # loaded again, the row is inserted anew; the set owns the new id only
+    load(migrated, REGISTRY, root, ["later"])
+    Team.delete().where(Team.name == "later").execute()
+    load(migrated, REGISTRY, root, ["later"])
+    assert [(s.name, s.rows) for s in status(migrated, REGISTRY, root)] == [("base", 2), ("later", 1)]
+    result = remove(migrated, REGISTRY, "later")
+    assert (result.deleted, result.gone) == ({"team": 1}, {})
+    assert sorted(t.name for t in Team.select()) == ["hand-made", "payments", "platform"]
+
+
+def test_bookkeeping_from_before_natural_keys_still_works_and_is_upgraded(
+        migrated: peewee.Database, tmp_path: Path) -> None:
+    migrated.execute_sql('CREATE TABLE "orm_kit_seed" ("name" VARCHAR(255) PRIMARY KEY, '
+                         '"checksum" VARCHAR(64) NOT NULL, "loaded_at" TEXT NOT NULL)')
+    migrated.execute_sql('CREATE TABLE "orm_kit_seed_row" ("set_name" VARCHAR(255) NOT NULL, "table_name" '
+                         'VARCHAR(255) NOT NULL, "row_key" VARCHAR(255) NOT NULL, '
+                         'PRIMARY KEY ("set_name", "table_name", "row_key"))')
+    old = Team.create(name="old")
+    migrated.execute_sql('INSERT INTO "orm_kit_seed" VALUES (?, ?, ?)'.replace("?", migrated.param),
+                         ["old", "x", "2026-01-01T00:00:00+00:00"])
+    migrated.execute_sql('INSERT INTO "orm_kit_seed_row" VALUES (?, ?, ?)'.replace("?", migrated.param),
+                         ["old", "team", str(old.id)])
+    root = write_set(tmp_path / "seeds", "base", {"teams.yaml": GOOD_TEAMS})
+    assert [(s.name, s.rows) for s in status(migrated, REGISTRY, root)] == [("base", 0), ("old", 1)]
+    load(migrated, REGISTRY, root)
+    assert [(s.name, s.rows) for s in status(migrated, REGISTRY, root)] == [("base", 2), ("old", 1)]
+    assert remove(migrated, REGISTRY, "old").deleted == {"team": 1}
+    assert remove(migrated, REGISTRY, "base").deleted == {"team": 2}
 
 
 def test_remove_refuses_when_other_rows_refer_to_the_set_and_changes_nothing(
