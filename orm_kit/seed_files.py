@@ -117,7 +117,7 @@ def _rows(loader: Any, root: yaml.Node, shown: str) -> Iterable[SeedRow]:
                         path=shown, line=_line(root))
     for table_node, rows_node in root.value:
         table = _key(loader, table_node, shown)
-        if isinstance(rows_node, yaml.ScalarNode) and loader.construct_object(rows_node) is None:
+        if isinstance(rows_node, yaml.ScalarNode) and _construct(loader, rows_node, shown, table) is None:
             continue  # `team:` with no rows yet
         if not isinstance(rows_node, yaml.SequenceNode):
             raise SeedError("must be a list of rows (each row starts with '- ')",
@@ -133,13 +133,23 @@ def _rows(loader: Any, root: yaml.Node, shown: str) -> Iterable[SeedRow]:
                 if name in values:
                     raise SeedError(f"is given twice in one row (also on line {lines[name]}); keep one",
                                     path=shown, line=_line(field_node), table=table, field=name)
-                values[name] = loader.construct_object(value_node, deep=True)
+                values[name] = _construct(loader, value_node, shown, table, name)
                 lines[name] = _line(value_node)
             yield SeedRow(shown, _line(row_node), table, values, lines)
 
 
+def _construct(loader: Any, node: yaml.Node, shown: str, table: str | None = None, name: str | None = None) -> Any:
+    # YAML types a value by its look, and building it can fail: `2026-13-45` looks like a date, but
+    # datetime refuses month 13 with a bare ValueError that names neither the file nor the field.
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise SeedError(f"{getattr(node, 'value', '')!r} is not a valid value: {exc} (fix it, or quote it to "
+                        "give text)", path=shown, line=_line(node), table=table, field=name) from None
+
+
 def _key(loader: Any, node: yaml.Node, shown: str) -> str:
-    value = loader.construct_object(node) if isinstance(node, yaml.ScalarNode) else None
+    value = _construct(loader, node, shown) if isinstance(node, yaml.ScalarNode) else None
     if not isinstance(value, str) or not value:
         raise SeedError(f"a table or field name must be plain text (got {getattr(node, 'value', node)!r})",
                         path=shown, line=_line(node))

@@ -51,6 +51,19 @@ def test_a_bad_seed_file_is_one_line_naming_file_and_line(tmp_path: Path) -> Non
         "starting with a letter and not ending with '-' (got 'Not A Slug')"]
 
 
+def test_an_impossible_date_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    run("--database", url, "migrate")
+    (tmp_path / "seeds").mkdir()
+    bad = tmp_path / "seeds" / "teams.yaml"
+    bad.write_text("team:\n  - name: ok\n    created_at: 2026-13-45\n")
+    code, out, err = run("--database", url, "seed", "--seeds", str(tmp_path / "seeds"))
+    assert (code, out) == (1, "")
+    assert err.strip().splitlines() == [
+        f"Error: {bad}, line 3: team field 'created_at': '2026-13-45' is not a valid value: month must be in "
+        "1..12 (fix it, or quote it to give text)"]
+
+
 def test_remove_and_generate(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     run("--database", url, "migrate")

@@ -212,6 +212,10 @@ BAD_FILES = [
     ("missing natural key", "team:\n  - display_name: Nobody\n", 2, "name", "part of the natural key"),
     ("reference cycle", "team:\n  - name: aa\n    parent: bb\n  - name: bb\n    parent: aa\n", 2, "parent", "cycle"),
     ("not a list", "team:\n  name: fresh\n", 2, None, "must be a list of rows"),
+    ("impossible date", "team:\n  - name: fresh\n    created_at: 2026-13-45\n", 3, "created_at",
+     "'2026-13-45' is not a valid value: month must be in 1..12"),
+    ("impossible time", "team:\n  - name: fresh\n  - name: other\n    created_at: 2026-01-01 25:00:00Z\n", 4,
+     "created_at", "is not a valid value: hour must be in 0..23"),
     ("field twice", "team:\n  - name: fresh\n    name: again\n", 3, "name", "given twice"),
 ]
 
