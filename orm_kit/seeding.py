@@ -24,8 +24,11 @@ then in the database. A table without a natural key of its own can name its rows
 ``uuid_key``; the row's UUID primary key is derived from it (uuid5), so it is the same on every database.
 
 Every row goes through the model's own validation (:meth:`orm_kit.model.Model.check_data`) before it
-is written. Any problem is one :class:`~orm_kit.errors.SeedError` naming the file, line, table and field,
-and the transaction is rolled back: the database is left exactly as it was.
+is written. Files may not give what the library computes: fields ``Model.derive`` fills, and the
+version column of a :class:`~orm_kit.locking.Versioned` model, which an update moves on (``SET ...,
+lock_version = lock_version + 1 WHERE id = ? AND lock_version = <read>``) like ``save()`` does.
+Any problem is one :class:`~orm_kit.errors.SeedError` naming the file, line, table and field, and the
+transaction is rolled back: the database is left exactly as it was.
 
 Bookkeeping lives in two small tables created on first load (like a migration runner's history):
 ``orm_kit_seed`` (set name, checksum of its files, loaded_at) and ``orm_kit_seed_row`` (which rows
@@ -37,6 +40,7 @@ rows) is left alone, because its natural key no longer leads to that id.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import uuid
 from collections import defaultdict
@@ -326,10 +330,13 @@ def load(db: peewee.Database, registry: SeedRegistry, directory: Path, sets: Seq
 def _check_fields(table: SeedTable, row: SeedRow) -> None:
     meta = table.model._meta
     allowed = _writable(table)
+    computed = _computed(table.model)
     for name in row.values:
         if name in allowed:
             continue
-        if name in meta.fields:
+        if name in computed:
+            why = computed[name]
+        elif name in meta.fields:
             why = ("is the numeric/generated primary key; seed rows refer to each other by natural key "
                    f"({', '.join(table.natural_key)}), remove it")
         elif name.endswith("_id") and name[:-3] in allowed:
@@ -345,9 +352,39 @@ def _writable(table: SeedTable) -> set[str]:
     pk = _pk_field(table.model)
     if not isinstance(pk, peewee.ForeignKeyField):
         names.discard(pk.name)
+    names -= _computed(table.model).keys()
     if table.uuid_key:
         names.add(table.uuid_key)
     return names
+
+
+@functools.cache
+def _computed(model: type[Model]) -> dict[str, str]:
+    """Fields a file must not give, each with why: the version column, and what ``Model.derive`` fills.
+
+    A derived field is found the way :class:`~orm_kit.bulk.BulkWriter` finds it, by asking ``derive``:
+    left out of a row of every other field, does it come back? Its inputs are the fields whose absence
+    stops that. (A derived value in a file would contradict its inputs, and an update that changed only
+    it would not be derived again.)
+    """
+    names = [f.name for f in model._meta.sorted_fields]
+
+    def derives(name: str, without: str | None = None) -> bool:
+        probe: dict[str, Any] = dict.fromkeys(n for n in names if n not in (name, without))
+        model.derive(probe)
+        return name in probe
+
+    found: dict[str, str] = {}
+    version = _version_field(model)
+    if version is not None:
+        found[version] = ("is the optimistic-locking version: the loader moves it on every update, so a copy "
+                          "read before the load conflicts; remove it")
+    for name in names:
+        if name != version and derives(name):
+            inputs = [n for n in names if n != name and not derives(name, without=n)]
+            source = " and ".join(inputs) if inputs else "the other fields"
+            found[name] = f"is computed from {source} whenever the row is written; remove it"
+    return found
 
 
 def _version_field(model: type[Model]) -> str | None:

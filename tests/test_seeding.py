@@ -216,6 +216,13 @@ BAD_FILES = [
      "'2026-13-45' is not a valid value: month must be in 1..12"),
     ("impossible time", "team:\n  - name: fresh\n  - name: other\n    created_at: 2026-01-01 25:00:00Z\n", 4,
      "created_at", "is not a valid value: hour must be in 0..23"),
+    ("derived field", "deployment:\n  - key: d1\n    service: api\n    environment: e1\n"
+     "    started_at: 2026-01-01 10:00:00Z\n    finished_at: 2026-01-01 10:05:00Z\n    duration_seconds: 5\n"
+     "environment:\n  - {slug: e1, name: E1, tier: other}\nservice:\n  - {name: api, owner: platform, tier: low}\n",
+     7, "duration_seconds", "is computed from started_at and finished_at whenever the row is written; remove it"),
+    ("version field", "environment:\n  - {slug: e1, name: E1, tier: other}\nservice:\n  - name: api\n"
+     "    owner: platform\n    tier: low\n    lock_version: 7\n", 7, "lock_version",
+     "is the optimistic-locking version"),
     ("field twice", "team:\n  - name: fresh\n    name: again\n", 3, "name", "given twice"),
 ]
 
