@@ -153,6 +153,10 @@ class BulkWriter:
         if len(buffer.rows) >= buffer.chunk:
             self.flush()
 
+    def columns(self, model: type[Model]) -> list[str]:
+        """The fields each row of ``model`` is written with: the declared ones, then defaulted and derived ones."""
+        return list(self._buffers[model].names)
+
     def written(self, model: type[Model]) -> int:
         """How many rows of ``model`` have reached the database so far."""
         return self._buffers[model].written

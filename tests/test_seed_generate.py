@@ -60,9 +60,15 @@ def test_the_history_is_valid_and_linked(migrated: peewee.Database) -> None:
         assert target.environment.slug == "synth-prod" and target.service_id == rollback.service_id
         assert target.incidents.count() == 1
         assert rollback.created_at > target.finished_at
-    for row in Deployment.select().limit(200):
-        assert row.validation_errors() == {}
-        assert row.release.service_id == row.service_id
+    # Whole rows, as an insert would check them (a row read back validates only as a partial update).
+    releases = {r.id: r for r in Release.select()}
+    for model, rows in ((Release, releases.values()), (Incident, Incident.select()), (Deployment, Deployment.select())):
+        for row in rows:
+            assert model.check_data(row.__data__) == {}, row.__data__
+    for row in Deployment.select():
+        assert releases[row.release_id].service_id == row.service_id
+        assert row.duration_seconds is not None
+        assert row.duration_seconds == round((row.finished_at - row.started_at).total_seconds())
     assert Team.get(Team.name == "synthetic").services.count() == 4
     # a release id sequence that PostgreSQL keeps using after the explicit ids
     svc = Service.select().first()
@@ -117,9 +123,30 @@ def test_the_larger_cache_is_given_back(tmp_path: Path) -> None:
     db.close()
 
 
-def test_postgres_limit_is_the_protocols(backend: str, db: peewee.Database) -> None:
-    expected = 65535 if backend == "postgres" else db.connection().getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    assert max_parameters(db) == expected
+def test_a_full_chunk_uses_the_real_parameter_limit(backend: str, migrated: peewee.Database) -> None:
+    if backend == "sqlite":
+        migrated.connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 99)
+    limit = max_parameters(migrated)
+    assert limit == (65535 if backend == "postgres" else 99)
+
+    def statement(parameters: int) -> None:
+        marks = ", ".join([migrated.param] * parameters)
+        migrated.execute_sql(f"SELECT 1 WHERE 1 IN ({marks})", [1] * parameters)
+
+    statement(limit)
+    with pytest.raises(peewee.OperationalError):  # the limit is the database's, not a guess
+        statement(limit + 1)
+    flushed: list[int] = []
+    writer = BulkWriter(migrated, max_rows=10**6, on_flush=lambda model, n: flushed.append(n))
+    writer.table(Team, ["name"])
+    columns = len(writer.columns(Team))  # the name and the defaulted fields filled per row
+    assert columns > 1 and writer.columns(Team)[0] == "name"
+    chunk = limit // columns
+    for n in range(chunk + 1):
+        writer.add(Team, (f"team-{n}",))
+    writer.flush()
+    assert flushed == [chunk, chunk + 1]  # the largest chunk that fits, then the rest
+    assert Team.select().count() == chunk + 1
 
 
 def _teams(bad_at: int | None) -> Iterator[tuple[str, str | None]]:
