@@ -566,9 +566,13 @@ class _Loader:
             natural = self.natural(table, row)
             other = self.seen.get((table.name, natural))
             if other is not None:
+                # Blame a part written differently (10:00Z and 11:00+01:00 are one instant), else the first.
+                differs = [p for p in table.natural_key if repr(row.values.get(p)) != repr(other.values.get(p))]
+                blamed = (differs or list(table.natural_key))[0]
                 raise SeedError(f"duplicate natural key {_shown_key(natural)}: {table.name} is already defined "
                                 f"at {other.path}, line {other.line} (keep one of the two)",
-                                path=row.path, line=row.line, table=table.name, field=table.natural_key[0])
+                                path=row.path, line=row.line_of(blamed) if differs else row.line,
+                                table=table.name, field=blamed)
             self.seen[(table.name, natural)] = row
             keyed[natural] = entry
         self_refs = [f for f in table.model._meta.refs if f.rel_model is table.model and f.name in _writable(table)]

@@ -223,6 +223,11 @@ BAD_FILES = [
     ("version field", "environment:\n  - {slug: e1, name: E1, tier: other}\nservice:\n  - name: api\n"
      "    owner: platform\n    tier: low\n    lock_version: 7\n", 7, "lock_version",
      "is the optimistic-locking version"),
+    ("duplicate in another spelling", "environment:\n  - {slug: e1, name: E1, tier: other}\nincident:\n"
+     "  - {service: api, environment: e1, severity: sev2, title: a, opened_at: 2026-01-02 10:00:00Z}\n"
+     "  - service: api\n    environment: e1\n    severity: sev3\n    title: b\n"
+     "    opened_at: 2026-01-02 11:00:00+01:00\nservice:\n  - {name: api, owner: platform, tier: low}\n",
+     9, "opened_at", "duplicate natural key"),
     ("field twice", "team:\n  - name: fresh\n    name: again\n", 3, "name", "given twice"),
 ]
 
