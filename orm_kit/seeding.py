@@ -103,6 +103,8 @@ class SeedTable:
     ``uuid_key``: a text attribute, only in files, that names the row; the UUID primary key is derived
     from it and it is the natural key. ``scopes``: for a reference whose target key has several parts,
     ``{field: {target part: this row's field}}`` lets a file give just the remaining part.
+    A scoped reference may also be spelled out in full, but its scoped parts must then match the row's
+    own (a deployment's ``release: {service: web, ...}`` on service ``api`` is refused).
     ``touch``: a timestamp field set to now whenever the loader updates the row.
     """
 
@@ -475,6 +477,7 @@ class _Loader:
             parts = target.natural_key
             if isinstance(raw, Mapping):
                 given = dict(raw)
+                self.check_scope(table, row, name, target, given)
             elif len(parts) == 1:
                 given = {parts[0]: raw}
             elif name in table.scopes:
@@ -497,6 +500,20 @@ class _Loader:
         except TypeError:
             raise SeedError(f"cannot be part of a key (got {raw!r}); give text, a number or a date",
                             path=row.path, line=row.line_of(name), table=table.name, field=name) from None
+
+    def check_scope(self, table: SeedTable, row: SeedRow, name: str, target: SeedTable,
+                    given: Mapping[str, Any]) -> None:
+        """A scoped reference spelled out in full must stay in scope (a deployment's release, of its service)."""
+        for part, mine in table.scopes.get(name, {}).items():
+            own = row.values.get(mine)
+            if part not in given or own is None:
+                continue
+            theirs = self.reference_key(target, row, part, given[part])
+            if theirs != self.reference_key(table, row, mine, own):
+                rest = [p for p in target.natural_key if p not in table.scopes[name]]
+                raise SeedError(f"must be a {target.name} of this row's own {mine} {own!r} (got {part} "
+                                f"{given[part]!r}); give just its {', '.join(rest)}, or correct one of the two",
+                                path=row.path, line=row.line_of(name), table=table.name, field=name)
 
     def pk_of(self, table: SeedTable, natural: tuple[Any, ...]) -> Any:
         """The primary key of the row ``natural`` names: loaded in this run, else in the database, else None."""

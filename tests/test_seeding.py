@@ -228,6 +228,11 @@ BAD_FILES = [
      "  - service: api\n    environment: e1\n    severity: sev3\n    title: b\n"
      "    opened_at: 2026-01-02 11:00:00+01:00\nservice:\n  - {name: api, owner: platform, tier: low}\n",
      9, "opened_at", "duplicate natural key"),
+    ("release of another service", "environment:\n  - {slug: e1, name: E1, tier: other}\n"
+     "service:\n  - {name: api, owner: platform, tier: low}\n  - {name: web, owner: platform, tier: low}\n"
+     "release:\n  - {service: web, version: 1.0.0, ref: main, commit_sha: " + "a" * 40 + "}\n"
+     "deployment:\n  - key: d1\n    service: api\n    environment: e1\n    release: {service: web, version: 1.0.0}\n",
+     12, "release", "must be a release of this row's own service 'api' (got service 'web'); give just its version"),
     ("field twice", "team:\n  - name: fresh\n    name: again\n", 3, "name", "given twice"),
 ]
 
