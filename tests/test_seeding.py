@@ -72,6 +72,7 @@ def test_shipped_sets_load_everything_then_a_second_load_changes_nothing(migrate
 
 
 def test_demo_data_gives_every_platform_question_an_answer(migrated: peewee.Database) -> None:
+    first_load = datetime.datetime.now(UTC)
     load(migrated, REGISTRY, default_seed_dir())
     # every environment tier, a team tree at least three levels deep
     assert {e.tier for e in Environment.select()} == {"production", "staging", "testing", "development", "other"}
@@ -100,6 +101,15 @@ def test_demo_data_gives_every_platform_question_an_answer(migrated: peewee.Data
     release = Release.get((Release.service == checkout) & (Release.version == "1.3.2"))
     assert {d.environment.slug for d in release.deployments} == {"dev", "staging", "prod", "prod-us"}
     assert Deployment.get_by_id(uuid_for("deployment", "checkout-api/prod/1")).release.version == "1.3.0"
+    # the history reads in order: a team before its sub-teams and services, a service before its work
+    for team in Team.select().where(Team.parent.is_null(False)):
+        assert team.parent.created_at < team.created_at, team.name
+    for svc in Service.select():
+        assert svc.owner.created_at < svc.created_at < first_load, svc.name
+        for release in svc.releases:
+            assert svc.created_at < min(t for t in (release.committed_at, release.created_at) if t), release.version
+        for deployment in svc.deployments:
+            assert svc.created_at < deployment.created_at, svc.name
 
 
 def _ancestry(team: Team) -> list[str]:
