@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TextIO, TypeVar
 
 import click
 import peewee
@@ -382,10 +382,11 @@ def seed_remove_generated(ctx: click.Context, random_seed: int) -> None:
 
 
 @contextlib.contextmanager
-def _progress(total: int) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on a terminal; plain lines (every tenth) otherwise."""
-    if sys.stdout.isatty():
-        with click.progressbar(length=total, label="deployments") as bar:
+def _progress(total: int, stream: TextIO | None = None) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on a terminal; plain lines (every tenth) otherwise. ``stream``: stdout unless given."""
+    out = stream if stream is not None else sys.stdout  # looked up now: click's test runner swaps sys.stdout
+    if out.isatty():
+        with click.progressbar(length=total, label="deployments", file=out) as bar:
             yield lambda done, _total: bar.update(done - bar.pos)
         return
     shown = [0]
@@ -394,6 +395,6 @@ def _progress(total: int) -> Iterator[Callable[[int, int], None]]:
         tenth = done * 10 // max(all_, 1)
         if tenth > shown[0]:
             shown[0] = tenth
-            click.echo(f"{done}/{all_} deployments")
+            click.echo(f"{done}/{all_} deployments", file=out)
 
     yield plain

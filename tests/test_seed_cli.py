@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
+from typing import TextIO
 
 from click.testing import CliRunner
 
-from orm_kit.cli import main
+from orm_kit.cli import _progress, main
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -85,3 +88,24 @@ def test_remove_and_generate(tmp_path: Path) -> None:
     assert code == 2 and "-1" in err
     code, _, err = run("--database", url, "seed", "--set", "demo", "status")
     assert code == 2 and "--set and --dry-run go with" in err
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_plain_lines() -> None:
+    def feed(stream: TextIO) -> None:
+        with _progress(1000, stream) as report:
+            for done in range(250, 1001, 250):
+                report(done, 1000)
+
+    pipe = io.StringIO()
+    feed(pipe)
+    assert pipe.getvalue() == "250/1000 deployments\n500/1000 deployments\n750/1000 deployments\n" \
+                              "1000/1000 deployments\n"
+    controller, terminal = os.openpty()  # a real terminal, as a user's shell gives one
+    try:
+        with open(terminal, "w", encoding="utf-8") as tty:
+            feed(tty)
+        shown = os.read(controller, 65536).decode()
+    finally:
+        os.close(controller)
+    assert "deployments" in shown and "100%" in shown and "\r" in shown  # redrawn in place, not lines
+    assert "1000/1000" not in shown
