@@ -1,4 +1,4 @@
-"""Raw SQL for the runner and the drift check, typed in one place (peewee's stubs leave execute_sql untyped)."""
+"""Raw SQL for the toolkit, typed in one place (peewee's stubs leave execute_sql untyped), and identifier quoting."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import peewee
 
-__all__ = ["execute", "fetchall", "scalar"]
+__all__ = ["execute", "fetchall", "quote", "scalar"]
 
 
 def execute(db: peewee.Database, sql: str, params: Sequence[Any] | None = None) -> Any:
@@ -24,3 +24,8 @@ def scalar(db: peewee.Database, sql: str, params: Sequence[Any] | None = None) -
     """The first column of the first row (None when there is no row)."""
     row = execute(db, sql, params).fetchone()
     return None if row is None else row[0]
+
+
+def quote(identifier: str) -> str:
+    """``identifier`` as a quoted SQL name (both supported databases quote with double quotes)."""
+    return '"' + identifier.replace('"', '""') + '"'

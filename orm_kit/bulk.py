@@ -30,6 +30,7 @@ from typing import Any
 
 import peewee
 
+from orm_kit._sql import execute, quote, scalar
 from orm_kit.db import is_postgres, is_sqlite
 from orm_kit.errors import ValidationError
 from orm_kit.model import Model
@@ -73,12 +74,12 @@ def larger_cache(db: peewee.Database, mebibytes: int = 256) -> Iterator[None]:
     if not is_sqlite(db):
         yield
         return
-    previous = _execute(db, "PRAGMA cache_size").fetchone()[0]
-    _execute(db, f"PRAGMA cache_size = {-1024 * int(mebibytes)}")
+    previous = scalar(db, "PRAGMA cache_size")
+    execute(db, f"PRAGMA cache_size = {-1024 * int(mebibytes)}")
     try:
         yield
     finally:
-        _execute(db, f"PRAGMA cache_size = {int(previous)}")
+        execute(db, f"PRAGMA cache_size = {int(previous)}")
 
 
 def next_id(db: peewee.Database, model: type[peewee.Model]) -> int:
@@ -88,21 +89,21 @@ def next_id(db: peewee.Database, model: type[peewee.Model]) -> int:
     writers until that transaction ends (SQLite's write lock is already exclusive), and
     :func:`sync_id_sequence` must follow the inserts.
     """
-    table = model._meta.table_name
-    column = _pk_column(model)
+    table = quote(model._meta.table_name)
+    column = quote(_pk_column(model))
     if is_postgres(db):
-        _execute(db, f'LOCK TABLE "{table}" IN SHARE ROW EXCLUSIVE MODE')
-    cursor = _execute(db, f'SELECT COALESCE(MAX("{column}"), 0) + 1 FROM "{table}"')
-    return int(cursor.fetchone()[0])
+        execute(db, f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+    return int(scalar(db, f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}"))
 
 
 def sync_id_sequence(db: peewee.Database, model: type[peewee.Model]) -> None:
     """After explicit ids were inserted: move PostgreSQL's serial sequence past them (SQLite needs nothing)."""
     if is_postgres(db):
-        table = model._meta.table_name
+        table = quote(model._meta.table_name)
         column = _pk_column(model)
-        _execute(db, f"SELECT setval(pg_get_serial_sequence('\"{table}\"', '{column}'), "
-                       f'(SELECT COALESCE(MAX("{column}"), 1) FROM "{table}"))')
+        # pg_get_serial_sequence takes the table as SQL text (quoted) and the column as a plain name.
+        execute(db, f"SELECT setval(pg_get_serial_sequence(%s, %s), (SELECT COALESCE(MAX({quote(column)}), 1) "
+                    f"FROM {table}))", [table, column])
 
 
 @dataclass
@@ -188,7 +189,7 @@ class BulkWriter:
         fields = buffer.fields
         params = [f.db_value(value)  # type: ignore[no-untyped-call]
                   for row in rows for f, value in zip(fields, row, strict=True)]
-        _execute(self.db, statement, params)
+        execute(self.db, statement, params)
         buffer.written += len(rows)
         if self.on_flush is not None:
             self.on_flush(buffer.model, buffer.written)
@@ -201,18 +202,9 @@ class BulkWriter:
 
     def _statement(self, buffer: _Buffer, count: int) -> str:
         param: str = self.db.param
-        columns = ", ".join(_quote(f.column_name) for f in buffer.fields)
+        columns = ", ".join(quote(f.column_name) for f in buffer.fields)
         one = "(" + ", ".join([param] * len(buffer.fields)) + ")"
-        return f"INSERT INTO {_quote(buffer.model._meta.table_name)} ({columns}) VALUES " + ", ".join([one] * count)
-
-
-def _quote(name: str) -> str:
-    # Both supported databases quote identifiers with double quotes.
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _execute(db: peewee.Database, sql: str, params: Sequence[Any] = ()) -> Any:
-    return db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+        return f"INSERT INTO {quote(buffer.model._meta.table_name)} ({columns}) VALUES " + ", ".join([one] * count)
 
 
 def _pk_column(model: type[peewee.Model]) -> str:
