@@ -275,11 +275,20 @@ def _seed_dir(ctx: click.Context) -> Path:
     return folder or default_seed_dir()
 
 
+# `orm-kit seed` loads when given no subcommand, so it takes `seed load`'s options too: declared once.
+_set_option = click.option("--set", "sets", metavar="NAME", multiple=True, help="Load only this set (repeatable).")
+_dry_run_option = click.option("--dry-run", is_flag=True,
+                               help="Report what would be inserted and updated; write nothing.")
+
+
+def _load_options(command: F) -> F:
+    return _set_option(_dry_run_option(command))
+
+
 @main.group(invoke_without_command=True)
 @click.option("--seeds", "seed_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of seed sets (default: the ones shipped with orm-kit).")
-@click.option("--set", "sets", metavar="NAME", multiple=True, help="Load only this set (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Report what would be inserted and updated; write nothing.")
+@_load_options
 @click.pass_context
 @library_errors
 def seed(ctx: click.Context, seed_dir: Path | None, sets: tuple[str, ...], dry_run: bool) -> None:
@@ -292,15 +301,12 @@ def seed(ctx: click.Context, seed_dir: Path | None, sets: tuple[str, ...], dry_r
 
 
 @seed.command("load")
-@click.option("--set", "sets", metavar="NAME", multiple=True, help="Load only this set (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Report what would be inserted and updated; write nothing.")
+@_load_options
 @click.pass_context
 @library_errors
 def load(ctx: click.Context, sets: tuple[str, ...], dry_run: bool) -> None:
     """Insert and update seed rows, matched by natural key, in one transaction."""
-    state = ctx.find_object(Context)
-    assert state is not None
-    result = seeding.load(state.db, REGISTRY, _seed_dir(ctx), list(sets) or None, dry_run=dry_run)
+    result = seeding.load(_state(ctx).db, REGISTRY, _seed_dir(ctx), list(sets) or None, dry_run=dry_run)
     for change in result.changes:
         if change.action == "update" or dry_run:
             fields = f": {', '.join(change.fields)}" if change.action == "update" else ""
@@ -318,9 +324,7 @@ def load(ctx: click.Context, sets: tuple[str, ...], dry_run: bool) -> None:
 @library_errors
 def seed_status(ctx: click.Context) -> None:
     """Show which sets are loaded and whether their files changed since; exit 1 unless all are loaded."""
-    state = ctx.find_object(Context)
-    assert state is not None
-    sets = seeding.status(state.db, REGISTRY, _seed_dir(ctx))
+    sets = seeding.status(_state(ctx).db, REGISTRY, _seed_dir(ctx))
     for item in sets:
         when = f"  {item.loaded_at:%Y-%m-%d %H:%M:%S} UTC" if item.loaded_at else ""
         click.echo(f"{item.name:<20} {item.state:<13} {item.rows:>6} rows{when}")
@@ -335,9 +339,7 @@ def seed_status(ctx: click.Context) -> None:
 @library_errors
 def seed_remove(ctx: click.Context, name: str, dry_run: bool) -> None:
     """Delete the rows set NAME loaded (refused if other rows still refer to them)."""
-    state = ctx.find_object(Context)
-    assert state is not None
-    result = seeding.remove(state.db, REGISTRY, name, dry_run=dry_run)
+    result = seeding.remove(_state(ctx).db, REGISTRY, name, dry_run=dry_run)
     counts = ", ".join(f"{count} {table}" for table, count in result.deleted.items()) or "no rows"
     click.echo(f"{'would remove' if dry_run else 'removed'} set {name}: {counts}")
     if result.gone:
@@ -357,8 +359,7 @@ def seed_remove(ctx: click.Context, name: str, dry_run: bool) -> None:
 @library_errors
 def seed_generate(ctx: click.Context, count: int, random_seed: int, services: int, days: int) -> None:
     """Insert a deterministic synthetic history: deployments with their releases and incidents."""
-    state = ctx.find_object(Context)
-    assert state is not None
+    state = _state(ctx)
     started = time.perf_counter()
     with _progress(count) as report:
         result = generate(state.db, deployments=count, random_seed=random_seed, services=services, days=days,
@@ -374,9 +375,7 @@ def seed_generate(ctx: click.Context, count: int, random_seed: int, services: in
 @library_errors
 def seed_remove_generated(ctx: click.Context, random_seed: int) -> None:
     """Delete the synthetic history `seed generate --random-seed RANDOM_SEED` made."""
-    state = ctx.find_object(Context)
-    assert state is not None
-    result = remove_generated(state.db, random_seed)
+    result = remove_generated(_state(ctx).db, random_seed)
     click.echo(f"removed {result.deployments} deployments, {result.releases} releases, {result.incidents} "
                f"incidents and {result.services} services (random seed {random_seed})")
 
