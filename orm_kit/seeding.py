@@ -51,6 +51,7 @@ from typing import Any
 
 import peewee
 
+from orm_kit.bulk import rows_per_chunk
 from orm_kit.errors import ConfigurationError, SeedError, ValidationError
 from orm_kit.fields import UTCDateTimeField, as_utc, utcnow
 from orm_kit.locking import Versioned
@@ -73,7 +74,6 @@ __all__ = [
 
 # Fixed forever: uuid5(SEED_NAMESPACE, "deployment:<key>") must give the same id on every machine.
 SEED_NAMESPACE = uuid.UUID("7d0f4c52-2b8e-4c55-9a43-6f0c1e4c9b10")
-_IN_CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
 
 
 def _pk_field(model: type[peewee.Model]) -> peewee.Field:
@@ -757,7 +757,9 @@ def status(db: peewee.Database, registry: SeedRegistry, directory: Path) -> list
     return found
 
 
-def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
+def _chunks(db: peewee.Database, values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """``values`` in pieces that fit one ``IN (...)`` list under the connection's parameter limit."""
+    size = rows_per_chunk(db, 1)
     for start in range(0, len(values), size):
         yield values[start:start + size]
 
@@ -787,12 +789,12 @@ def remove(db: peewee.Database, registry: SeedRegistry, name: str, *, dry_run: b
             doomed = {t.name: [_pk_field(t.model).python_value(k)  # type: ignore[no-untyped-call]
                            for k in sorted(mine.get(t.name, ()))]
                       for t in registry.tables}
-            _refuse_outside_references(registry, name, doomed)
+            _refuse_outside_references(db, registry, name, doomed)
             deleted: dict[str, int] = {}
             for table in reversed(registry.tables):
                 pk_field = _pk_field(table.model)
                 count = 0
-                for chunk in _chunks(doomed[table.name]):
+                for chunk in _chunks(db, doomed[table.name]):
                     count += table.model.delete().where(pk_field.in_(list(chunk))).execute()
                 if count:
                     deleted[table.name] = count
@@ -826,7 +828,8 @@ def _still_owned(db: peewee.Database, registry: SeedRegistry, book: _Book,
     return found
 
 
-def _refuse_outside_references(registry: SeedRegistry, name: str, doomed: Mapping[str, list[Any]]) -> None:
+def _refuse_outside_references(db: peewee.Database, registry: SeedRegistry, name: str,
+                                doomed: Mapping[str, list[Any]]) -> None:
     """Deleting must not cascade into, null out, or be restricted by a row the set did not insert."""
     for table in registry.tables:
         targets = doomed[table.name]
@@ -837,7 +840,7 @@ def _refuse_outside_references(registry: SeedRegistry, name: str, doomed: Mappin
             if other is None:
                 continue
             mine = {str(pk) for pk in doomed[other.name]}
-            for chunk in _chunks(targets):
+            for chunk in _chunks(db, targets):
                 for row in referrer.select().where(fk.in_(list(chunk))):
                     if str(_pk(row)) not in mine:
                         target = table.model.get_by_id(row.__data__[fk.name])

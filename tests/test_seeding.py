@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -359,6 +360,17 @@ def test_remove_deletes_only_the_sets_own_rows(migrated: peewee.Database, seeds:
                               "service_api_consumer": 13, "api": 9, "service_dependency": 17, "service": 12}
     assert dump(migrated) == before_demo
     assert [s.state for s in status(migrated, REGISTRY, seeds)] == ["not loaded", "loaded"]
+
+
+def test_remove_keeps_its_in_lists_under_a_lowered_sqlite_variable_limit(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'limit.db'}")
+    db.bind(MODELS)
+    migrate_up(db)
+    load(db, REGISTRY, default_seed_dir())
+    db.connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 50)  # the demo set has 114 deployments
+    assert remove(db, REGISTRY, "demo").deleted["deployment"] == 114
+    assert Deployment.select().count() == 0
+    db.close()
 
 
 def test_remove_leaves_alone_a_row_that_took_over_the_id_of_a_row_the_set_inserted(
