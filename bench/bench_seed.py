@@ -19,7 +19,6 @@ Rows are deployments + releases + incidents. Variants run interleaved, so machin
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import tempfile
 import time
@@ -30,16 +29,9 @@ from typing import Any
 import peewee
 
 import orm_kit
-from orm_kit.bulk import DEFAULT_MAX_ROWS, larger_cache, next_id, rows_per_chunk
+from orm_kit.bulk import DEFAULT_MAX_ROWS, larger_cache, rows_per_chunk, sync_id_sequence
 from orm_kit.models import Deployment, Incident, Release
-from orm_kit.seed_generator import (
-    DEPLOYMENT_FIELDS,
-    INCIDENT_FIELDS,
-    RELEASE_FIELDS,
-    _history,
-    _world,
-    generate,
-)
+from orm_kit.seed_generator import DEPLOYMENT_FIELDS, INCIDENT_FIELDS, RELEASE_FIELDS, generate, synthetic_rows
 
 FIELDS = {Release: RELEASE_FIELDS, Deployment: DEPLOYMENT_FIELDS, Incident: INCIDENT_FIELDS}
 
@@ -73,13 +65,12 @@ def insert_many(db: peewee.Database, n: int) -> int:
                 rows.clear()
 
     with larger_cache(db), db.atomic():
-        tracks, env_ids = _world(db, 1, 20)
-        stream = _history(random.Random(1), tracks, env_ids, n, 90, next_id(db, Release))
-        for model, row in stream:
+        for model, row in synthetic_rows(db, deployments=n, random_seed=1):
             buffers[model].append(row)
             if len(buffers[model]) >= sizes[model]:
                 flush()
         flush()
+        sync_id_sequence(db, Release)
     return written
 
 

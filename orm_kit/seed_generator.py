@@ -34,7 +34,8 @@ from orm_kit.bulk import DEFAULT_MAX_ROWS, BulkWriter, larger_cache, next_id, sy
 from orm_kit.errors import SeedError
 from orm_kit.models import Deployment, Environment, Incident, Release, Service, Team
 
-__all__ = ["GenerateResult", "generate", "remove_generated"]
+__all__ = ["DEPLOYMENT_FIELDS", "INCIDENT_FIELDS", "RELEASE_FIELDS", "GenerateResult", "generate", "remove_generated",
+           "synthetic_rows"]
 
 UTC = datetime.UTC
 BASE_TIME = datetime.datetime(2026, 1, 5, tzinfo=UTC)  # a fixed start: the same seed gives the same times
@@ -92,7 +93,7 @@ def generate(db: peewee.Database, *, deployments: int, random_seed: int = 0, ser
         if Service.select().where(Service.name.startswith(prefix)).exists():
             raise SeedError(f"synthetic history for random seed {random_seed} is already loaded (services "
                             f"{prefix}*); use another --random-seed, or generate into a fresh database")
-        tracks, env_ids = _world(db, random_seed, services)
+        history = synthetic_rows(db, deployments=deployments, random_seed=random_seed, services=services, days=days)
         writer = BulkWriter(db, validate=validate, max_rows=max_rows or DEFAULT_MAX_ROWS)
         writer.table(Release, RELEASE_FIELDS)
         writer.table(Deployment, DEPLOYMENT_FIELDS)
@@ -102,15 +103,26 @@ def generate(db: peewee.Database, *, deployments: int, random_seed: int = 0, ser
                 if model is Deployment:
                     progress(written, deployments)
             writer.on_flush = report
-        first_release = next_id(db, Release)
-        rng = random.Random(random_seed)  # noqa: S311 - reproducible test data, not secrets
-        history = _history(rng, tracks, env_ids, deployments, days, first_release)
         for model, row in history:
             writer.add(model, row)
         writer.flush()
         sync_id_sequence(db, Release)
     return GenerateResult(random_seed, services, writer.written(Deployment), writer.written(Release),
                           writer.written(Incident))
+
+
+def synthetic_rows(db: peewee.Database, *, deployments: int, random_seed: int = 0, services: int = 20,
+                   days: int = 90) -> Iterator[tuple[type[Any], tuple[Any, ...]]]:
+    """The rows :func:`generate` writes, parents first: ``(Release, row)``, ``(Deployment, row)``, ``(Incident, row)``.
+
+    Each row gives ``RELEASE_FIELDS``, ``DEPLOYMENT_FIELDS`` or ``INCIDENT_FIELDS`` in order. Calling it
+    creates the world (team, environments, services) and takes release ids from :func:`~orm_kit.bulk.next_id`,
+    so call it inside the transaction that writes the rows, and :func:`~orm_kit.bulk.sync_id_sequence`
+    for ``Release`` after them. For other writers of the same history (``bench/bench_seed.py``).
+    """
+    tracks, env_ids = _world(db, random_seed, services)
+    rng = random.Random(random_seed)  # noqa: S311 - reproducible test data, not secrets
+    return _history(rng, tracks, env_ids, deployments, days, next_id(db, Release))
 
 
 def remove_generated(db: peewee.Database, random_seed: int) -> GenerateResult:

@@ -15,7 +15,7 @@ from orm_kit.db import open_database
 from orm_kit.errors import SeedError, ValidationError
 from orm_kit.models import MODELS, Deployment, Incident, Release, Service, Team
 from orm_kit.runner import migrate_up
-from orm_kit.seed_generator import generate, remove_generated
+from orm_kit.seed_generator import DEPLOYMENT_FIELDS, generate, remove_generated, synthetic_rows
 
 from conftest import reset_postgres
 from test_seeding import dump
@@ -49,6 +49,20 @@ def test_the_same_random_seed_gives_the_same_rows_and_another_seed_other_rows(
     assert dumps[0] == dumps[1]
     assert dumps[0]["deployment"] != dumps[2]["deployment"]
     assert dumps[0]["release"] != dumps[2]["release"]
+
+
+def test_synthetic_rows_are_the_rows_generate_writes(backend: str, db_url: str, tmp_path: Path) -> None:
+    db = fresh(backend, db_url, tmp_path, "rows.db")
+    with db.atomic() as transaction:
+        rows = list(synthetic_rows(db, deployments=300, random_seed=8, services=3))
+        transaction.rollback()
+    deployments = [row for model, row in rows if model is Deployment]
+    assert rows[0][0] is Release and len(deployments) == 300
+    generate(db, deployments=300, random_seed=8, services=3)
+    ids = DEPLOYMENT_FIELDS.index("id")
+    assert {row[ids] for row in deployments} == {d.id for d in Deployment.select()}
+    assert sum(model is Release for model, _ in rows) == Release.select().count()
+    db.close()
 
 
 def test_the_history_is_valid_and_linked(migrated: peewee.Database) -> None:
