@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TextIO
 
+import pytest
 from click.testing import CliRunner
 
 from orm_kit.cli import _progress, main
@@ -41,30 +42,27 @@ def test_dry_run_lists_rows_and_status_gates(tmp_path: Path) -> None:
     assert code == 1 and "reference            not loaded" in out
 
 
-def test_a_bad_seed_file_is_one_line_naming_file_and_line(tmp_path: Path) -> None:
+BAD = [
+    ("team:\n  - name: ok\n  - name: Not A Slug\n",
+     "team field 'name': must be a lowercase slug of letters, digits and '-', starting with a letter and not "
+     "ending with '-' (got 'Not A Slug')"),
+    # PyYAML builds this date itself and fails with a bare ValueError: still one line, no traceback
+    ("team:\n  - name: ok\n    created_at: 2026-13-45\n",
+     "team field 'created_at': '2026-13-45' is not a valid value: month must be in 1..12 (fix it, or quote it "
+     "to give text)"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD, ids=["invalid value", "impossible date"])
+def test_a_bad_seed_file_is_one_line_naming_file_and_line(tmp_path: Path, text: str, message: str) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     run("--database", url, "migrate")
     (tmp_path / "seeds").mkdir()
     bad = tmp_path / "seeds" / "teams.yaml"
-    bad.write_text("team:\n  - name: ok\n  - name: Not A Slug\n")
-    code, out, err = run("--database", url, "seed", "--seeds", str(tmp_path / "seeds"))
-    assert code == 1 and out == ""
-    assert err.strip().splitlines() == [
-        f"Error: {bad}, line 3: team field 'name': must be a lowercase slug of letters, digits and '-', "
-        "starting with a letter and not ending with '-' (got 'Not A Slug')"]
-
-
-def test_an_impossible_date_is_one_line_not_a_traceback(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'x.db'}"
-    run("--database", url, "migrate")
-    (tmp_path / "seeds").mkdir()
-    bad = tmp_path / "seeds" / "teams.yaml"
-    bad.write_text("team:\n  - name: ok\n    created_at: 2026-13-45\n")
+    bad.write_text(text)
     code, out, err = run("--database", url, "seed", "--seeds", str(tmp_path / "seeds"))
     assert (code, out) == (1, "")
-    assert err.strip().splitlines() == [
-        f"Error: {bad}, line 3: team field 'created_at': '2026-13-45' is not a valid value: month must be in "
-        "1..12 (fix it, or quote it to give text)"]
+    assert err.strip().splitlines() == [f"Error: {bad}, line 3: {message}"]
 
 
 def test_remove_and_generate(tmp_path: Path) -> None:
