@@ -51,6 +51,7 @@ from typing import Any
 
 import peewee
 
+from orm_kit._sql import execute
 from orm_kit.bulk import rows_per_chunk
 from orm_kit.errors import ConfigurationError, SeedError, ValidationError
 from orm_kit.fields import UTCDateTimeField, as_utc, utcnow
@@ -247,7 +248,7 @@ class _Book:
     def create(self) -> None:
         self.db.create_tables([self.sets, self.rows], safe=True)
         if not self._has_natural_key():  # a table from before natural keys were recorded
-            self.db.execute_sql('ALTER TABLE "orm_kit_seed_row" ADD COLUMN "natural_key" TEXT')  # type: ignore[no-untyped-call]
+            execute(self.db, 'ALTER TABLE "orm_kit_seed_row" ADD COLUMN "natural_key" TEXT')
 
     def _has_natural_key(self) -> bool:
         return "natural_key" in {c.name for c in self.db.get_columns("orm_kit_seed_row")}
@@ -734,8 +735,7 @@ class _Loader:
 
 
 def status(db: peewee.Database, registry: SeedRegistry, directory: Path) -> list[SetStatus]:
-    """Every set in ``directory`` or in the database, whether its files changed since it was loaded, and how
-    many of the rows it inserted are still there."""
+    """Every set in ``directory`` or in the database: whether its files changed since, and its rows still there."""
     available = discover_sets(directory) if directory.is_dir() else {}
     book = _Book(db)
     loaded: dict[str, Any] = {}
