@@ -487,6 +487,7 @@ class Repository(Generic[ModelT]):
         if type(obj) is not self.model or self._has_unsaved_relations(obj):
             obj.save()  # the general path handles what the reused SQL does not
             return obj
+        type(obj).derive(obj.__data__)  # as Model.save(): derived columns (Model.derive) before validating
         obj.validate()
         if "updated_at" in self._plan.fields:  # as Model.save(): every save stamps updated_at
             obj.updated_at = utcnow()

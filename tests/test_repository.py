@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
 import peewee
@@ -9,8 +10,8 @@ import pytest
 from playhouse.test_utils import count_queries
 
 from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError, ValidationError
-from orm_kit.models import Service, Team
-from orm_kit.repositories import ServiceRepository, TeamRepository
+from orm_kit.models import Deployment, Service, Team
+from orm_kit.repositories import DeploymentRepository, ServiceRepository, TeamRepository
 from orm_kit.repository import Repository, escape_like
 
 import factories
@@ -189,3 +190,19 @@ def test_repository_needs_the_bound_database(migrated: peewee.Database, tmp_path
 
     with pytest.raises(ConfigurationError, match="names no model"):
         Nameless(migrated)
+
+
+def test_fast_paths_fill_derived_fields(migrated: peewee.Database) -> None:
+    """Model.derive runs on the repository's own INSERT and UPDATE, as on Model.save()."""
+    deployments = DeploymentRepository(migrated)
+    start = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
+    created = deployments.create(service=factories.service(), environment=factories.environment(),
+                                 started_at=start, finished_at=start + datetime.timedelta(minutes=2))
+    assert created.duration_seconds == 120
+    assert Deployment.get_by_id(created.id).duration_seconds == 120
+    deployments.update(created, finished_at=start + datetime.timedelta(minutes=5))
+    assert Deployment.get_by_id(created.id).duration_seconds == 300
+    loaded = deployments.get(created.id)
+    loaded.started_at = start + datetime.timedelta(minutes=4)
+    deployments.save(loaded)
+    assert (loaded.duration_seconds, Deployment.get_by_id(created.id).duration_seconds) == (60, 60)
