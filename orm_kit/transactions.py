@@ -148,6 +148,19 @@ def transaction(db: peewee.Database, *, isolation: str | None = None) -> Iterato
     An exception leaving the block rolls back this block only (and propagates). ``isolation`` (outermost
     block, PostgreSQL) is one of :data:`ISOLATION_LEVELS`.
     """
+    committed: list[Callable[[], object]] = []
+    with _block(db, isolation, committed):
+        yield
+    _run_hooks(committed)
+
+
+@contextlib.contextmanager
+def _block(db: peewee.Database, isolation: str | None, committed: list[Callable[[], object]]) -> Iterator[None]:
+    """:func:`transaction` without running the hooks: those of a committed outermost block go to ``committed``.
+
+    :func:`run_in_transaction` runs them itself, after its retry loop, so a failing hook (even one
+    raising a retryable database error) can never run a committed transaction a second time.
+    """
     options = _begin_options(db, isolation)
     frames = _frames(db)
     frame = _Frame()
@@ -158,19 +171,22 @@ def transaction(db: peewee.Database, *, isolation: str | None = None) -> Iterato
     finally:
         popped = frames.pop()
         assert popped is frame, "transaction blocks exited out of order"
-    _hand_over(db, frames, frame.hooks)
+    committed.extend(_hand_over(db, frames, frame.hooks))
 
 
-def _hand_over(db: peewee.Database, frames: list[_Frame], hooks: list[Callable[[], object]]) -> None:
+def _hand_over(db: peewee.Database, frames: list[_Frame],
+               hooks: list[Callable[[], object]]) -> list[Callable[[], object]]:
+    """Give a released block's hooks to whoever decides next; the hooks to run now if nobody does."""
     if not hooks:
-        return
+        return []
     if frames:
         frames[-1].hooks.extend(hooks)  # a savepoint was released: the parent decides
     elif db.in_transaction():
         for hook in hooks:  # inside a plain db.atomic(): peewee runs them on its commit
             db.after_commit(hook)
     else:
-        _run_hooks(hooks)  # the outermost block committed
+        return hooks  # the outermost block committed
+    return []
 
 
 def _run_hooks(hooks: list[Callable[[], object]]) -> None:
@@ -239,7 +255,9 @@ def run_in_transaction(
     :class:`RetryExhaustedError`, whose ``__cause__`` is the last failure. Called inside an outer
     transaction it cannot restart that transaction, so it runs ``fn`` once as a savepoint and lets the
     error reach the outermost retry. ``fn`` must not have effects outside the database that cannot be
-    repeated: put those in :func:`on_commit`.
+    repeated: put those in :func:`on_commit`. Those hooks run once, after the commit and outside the
+    retry loop: a hook that fails (even with a retryable database error) raises its error to the caller
+    and never runs ``fn`` again.
     """
     policy = retry or RetryPolicy()
     if db.in_transaction():
@@ -249,9 +267,10 @@ def run_in_transaction(
     attempt = 0
     while True:
         attempt += 1
+        committed: list[Callable[[], object]] = []
         try:
-            with transaction(db, isolation=isolation):
-                return fn()
+            with _block(db, isolation, committed):
+                result = fn()
         except peewee.DatabaseError as exc:
             reason = retryable_reason(exc)
             if reason is None:
@@ -267,6 +286,9 @@ def run_in_transaction(
                     elapsed=elapsed,
                 ) from exc
             sleep(pause)
+            continue
+        _run_hooks(committed)  # outside the loop's try: the data is committed, nothing runs again
+        return result
 
 
 def transactional(

@@ -327,3 +327,37 @@ def test_two_processes_read_modify_write_without_losing_an_update(
         p.join(120)
     assert [p.exitcode for p in processes] == [0, 0]
     assert CounterRepository(migrated).get(counter).value == 50
+
+
+def real_busy_error(path: Path) -> peewee.OperationalError:
+    """A genuine SQLITE_BUSY, as peewee raises it: another connection holds the write lock, no wait allowed."""
+    other = open_database(f"sqlite:///{path}?timeout=0")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(peewee.OperationalError) as caught:
+            other.execute_sql("BEGIN IMMEDIATE")
+        return caught.value
+    finally:
+        other.close()
+        holder.close()
+
+
+def test_a_hook_failing_with_a_retryable_error_does_not_run_the_work_again(
+        migrated: peewee.Database, tmp_path: Path) -> None:
+    busy = real_busy_error(tmp_path / "busy.db")
+    assert retryable_reason(busy) is not None
+    runs: list[int] = []
+
+    def hook() -> None:
+        raise busy
+
+    def work() -> None:
+        runs.append(1)
+        factories.team(name=f"t{len(runs)}")
+        on_commit(migrated, hook)
+
+    with pytest.raises(peewee.OperationalError) as caught:
+        run_in_transaction(migrated, work, retry=RetryPolicy(attempts=5, max_seconds=5))
+    assert caught.value is busy  # the hook's own error, after the commit, not a retry
+    assert runs == [1] and team_names() == ["t1"]
