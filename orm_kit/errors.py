@@ -89,6 +89,10 @@ class RetryExhaustedError(OrmKitError):
         super().__init__(message)
 
 
+class TransactionUsageError(OrmKitError):
+    """Raised when transaction blocks are misused: left out of order, or given an isolation they cannot apply."""
+
+
 class SeedError(OrmKitError):
     """Raised when seed files cannot be loaded, naming the file, line, table and field; nothing is written."""
 

@@ -30,10 +30,15 @@ peewee 4.5 wraps driver errors in its own classes; the driver's exception (carry
 ``sqlite_errorcode``) is the wrapped error's ``__context__``. :func:`retryable_reason` looks there.
 
 ``db.after_commit(fn)`` (peewee) runs ``fn`` after the outermost commit, but also keeps callbacks
-registered inside a savepoint that was rolled back. :func:`on_commit` keeps one list per
-:func:`transaction` block instead: a block that rolls back drops its hooks, one that succeeds hands
-them to its parent, and the outermost runs them after COMMIT. Inside a plain ``db.atomic()`` that
-is not a :func:`transaction`, it falls back to ``db.after_commit``.
+registered inside a savepoint that was rolled back. :func:`on_commit` keeps one list per block
+instead: a block that rolls back drops its hooks, one that succeeds hands them to its parent, and
+the outermost runs them after COMMIT. peewee 4.5 keeps no record of its savepoints (a nested
+``db.atomic()`` does not change ``transaction_depth()``), so the first :func:`transaction` or
+:func:`on_commit` on a database makes its ``savepoint()`` report to these lists: from then on a plain
+``db.atomic()`` nested anywhere (peewee's own, inside ``bulk_create()``, say) drops the hooks
+registered in it when it rolls back, as a :func:`transaction` block does. Hooks registered in a plain
+``db.atomic()`` with no :func:`transaction` around it go to ``db.after_commit``. Through a
+``DatabaseProxy`` (whose ``savepoint()`` is its own) pass the database itself.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ from typing import Any, ParamSpec, TypeVar
 import peewee
 
 from orm_kit.db import is_postgres
-from orm_kit.errors import ConfigurationError, RetryExhaustedError
+from orm_kit.errors import ConfigurationError, RetryExhaustedError, TransactionUsageError
 
 __all__ = [
     "ISOLATION_LEVELS",
@@ -120,7 +125,48 @@ def _frames(db: peewee.Database) -> list[_Frame]:
     if frames is None:
         frames = []
         state.orm_kit_frames = frames
+        _track_savepoints(db)
     return frames
+
+
+class _TrackedSavepoint(peewee._savepoint):
+    """peewee's savepoint, with a frame of its own: hooks registered in it go if it rolls back."""
+
+    def __enter__(self) -> Any:
+        entered = super().__enter__()
+        self.frame = _Frame()
+        _frames(self.db).append(self.frame)
+        return entered
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        frames = _frames(self.db)
+        _pop(frames, self.frame)
+        result = super().__exit__(exc_type, exc, tb)  # a failed RELEASE rolls back and raises
+        if exc_type is None:
+            for hook in _hand_over(self.db, frames, self.frame.hooks):
+                self.db.after_commit(hook)  # unreachable in practice: a savepoint is inside a transaction
+        return result
+
+
+def _track_savepoints(db: peewee.Database) -> None:
+    """Make ``db.savepoint()`` (which every nested ``db.atomic()`` calls) hand out tracked savepoints.
+
+    An attribute of this database object only: peewee has no hook for savepoints, and patching its
+    classes would change every database in the process.
+    """
+    if not isinstance(db, peewee.DatabaseProxy) and "savepoint" not in vars(db):
+        db.savepoint = functools.partial(_TrackedSavepoint, db)  # type: ignore[method-assign]
+
+
+def _pop(frames: list[_Frame], frame: _Frame) -> None:
+    if not frames or frames[-1] is not frame:
+        if frame in frames:  # the blocks opened inside it are abandoned with it
+            del frames[frames.index(frame):]
+        raise TransactionUsageError(
+            "transaction blocks exited out of order (a block was left while one opened inside it was "
+            "still open); leave nested blocks innermost first, e.g. with `with` statements"
+        )
+    frames.pop()
 
 
 def _begin_options(db: peewee.Database, isolation: str | None) -> dict[str, Any]:
@@ -169,8 +215,7 @@ def _block(db: peewee.Database, isolation: str | None, committed: list[Callable[
         with db.atomic(**options):
             yield
     finally:
-        popped = frames.pop()
-        assert popped is frame, "transaction blocks exited out of order"
+        _pop(frames, frame)
     committed.extend(_hand_over(db, frames, frame.hooks))
 
 

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from orm_kit.db import open_database
-from orm_kit.errors import ConfigurationError, RetryExhaustedError, ValidationError
+from orm_kit.errors import ConfigurationError, RetryExhaustedError, TransactionUsageError, ValidationError
 from orm_kit.models import Team
 from orm_kit.transactions import (
     RetryPolicy,
@@ -361,3 +361,38 @@ def test_a_hook_failing_with_a_retryable_error_does_not_run_the_work_again(
         run_in_transaction(migrated, work, retry=RetryPolicy(attempts=5, max_seconds=5))
     assert caught.value is busy  # the hook's own error, after the commit, not a retry
     assert runs == [1] and team_names() == ["t1"]
+
+
+def test_hooks_registered_in_a_plain_atomic_savepoint_follow_it(migrated: peewee.Database) -> None:
+    ran: list[str] = []
+
+    def plain_savepoint(name: str, fail: bool) -> None:
+        with migrated.atomic():  # nested: a peewee savepoint, not a transaction() block
+            on_commit(migrated, lambda: ran.append(name))
+            if fail:
+                raise KeyError(name)
+
+    with transaction(migrated):
+        with pytest.raises(KeyError):
+            plain_savepoint("rolled back", fail=True)
+        plain_savepoint("released", fail=False)
+        with transaction(migrated), pytest.raises(KeyError):
+            plain_savepoint("rolled back, deeper", fail=True)
+    assert ran == ["released"]
+    with migrated.atomic():  # no transaction() block anywhere: peewee's own transaction outside
+        with pytest.raises(KeyError):
+            plain_savepoint("rolled back under a plain transaction", fail=True)
+        plain_savepoint("released under a plain transaction", fail=False)
+    assert ran == ["released", "released under a plain transaction"]
+
+
+def test_blocks_left_out_of_order_are_a_typed_error(migrated: peewee.Database) -> None:
+    ran: list[str] = []
+    outer = transaction(migrated)
+    outer.__enter__()
+    migrated.atomic().__enter__()  # a savepoint never left
+    with pytest.raises(TransactionUsageError, match="out of order"):
+        outer.__exit__(None, None, None)
+    with transaction(migrated):  # the thread's block stack is usable again
+        on_commit(migrated, lambda: ran.append("after"))
+    assert ran == ["after"]
