@@ -53,7 +53,8 @@ from typing import Any, ParamSpec, TypeVar
 
 import peewee
 
-from orm_kit.db import is_postgres
+from orm_kit._sql import execute, scalar
+from orm_kit.db import is_postgres, is_sqlite
 from orm_kit.errors import ConfigurationError, RetryExhaustedError, TransactionUsageError
 
 __all__ = [
@@ -74,6 +75,8 @@ ISOLATION_LEVELS = ("read committed", "repeatable read", "serializable")
 _PG_RETRYABLE = {
     "40001": "serialization failure (SQLSTATE 40001)",
     "40P01": "deadlock detected (SQLSTATE 40P01)",
+    # lock_timeout ran out (the retry budget sets it, see _LockWaits) or NOWAIT found the row locked
+    "55P03": "lock not available (SQLSTATE 55P03)",
 }
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
@@ -85,7 +88,9 @@ class RetryPolicy:
 
     The delay before attempt ``n + 1`` is ``min(max_delay, base_delay * 2**(n - 1))`` scaled by a
     random factor in [0.5, 1] (so colliding writers do not collide again in lockstep). A retry whose
-    delay would end past ``max_seconds`` since the first attempt is not made.
+    delay would end past ``max_seconds`` since the first attempt is not made, and inside an attempt
+    each wait for a lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) is cut to the time
+    left, so the whole call ends near ``max_seconds`` plus the time ``fn`` itself spends working.
     """
 
     attempts: int = 5
@@ -286,6 +291,51 @@ def retryable_reason(exc: BaseException) -> str | None:
     return None
 
 
+class _LockWaits:
+    """Keeps each lock wait of an attempt within the time the retry budget has left.
+
+    SQLite waits for the write lock at ``BEGIN`` for up to its busy timeout (30 s by default), and
+    PostgreSQL waits for a row lock for ever unless ``lock_timeout`` says otherwise; either would let
+    one attempt overrun ``max_seconds``. So SQLite's ``busy_timeout`` is lowered before each ``BEGIN``
+    (and put back afterwards: it belongs to the connection), and PostgreSQL gets ``SET LOCAL
+    lock_timeout`` (which ends with the transaction). A smaller limit already in force is kept.
+    """
+
+    def __init__(self, db: peewee.Database) -> None:
+        self.db = db
+        self.sqlite = is_sqlite(db)
+        self.postgres = is_postgres(db)
+        self.session_ms = 0  # the connection's own limit; 0: waits for ever
+        self.changed = False
+
+    def __enter__(self) -> _LockWaits:
+        if self.sqlite:
+            self.session_ms = int(scalar(self.db, "PRAGMA busy_timeout"))
+        elif self.postgres:
+            self.session_ms = int(scalar(self.db, "SELECT setting FROM pg_settings WHERE name = 'lock_timeout'"))
+        return self
+
+    def _limit(self, seconds: float) -> int | None:
+        """The wait to set (ms), or None when the connection's own is already within ``seconds``."""
+        wanted = max(1, int(seconds * 1000))
+        return None if 0 < self.session_ms <= wanted or (self.sqlite and self.session_ms == 0) else wanted
+
+    def before_begin(self, seconds: float) -> None:
+        limit = self._limit(seconds) if self.sqlite else None
+        if limit is not None:
+            execute(self.db, f"PRAGMA busy_timeout = {limit:d}")
+            self.changed = True
+
+    def after_begin(self, seconds: float) -> None:
+        limit = self._limit(seconds) if self.postgres else None
+        if limit is not None:
+            execute(self.db, f"SET LOCAL lock_timeout = {limit:d}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.changed and not self.db.is_closed():
+            execute(self.db, f"PRAGMA busy_timeout = {self.session_ms:d}")
+
+
 def run_in_transaction(
     db: peewee.Database,
     fn: Callable[[], R],
@@ -310,30 +360,35 @@ def run_in_transaction(
             return fn()
     started = time.monotonic()
     attempt = 0
-    while True:
-        attempt += 1
-        committed: list[Callable[[], object]] = []
-        try:
-            with _block(db, isolation, committed):
-                result = fn()
-        except peewee.DatabaseError as exc:
-            reason = retryable_reason(exc)
-            if reason is None:
-                raise
-            elapsed = time.monotonic() - started
-            pause = policy.delay(attempt)
-            if attempt >= policy.attempts or elapsed + pause > policy.max_seconds:
-                raise RetryExhaustedError(
-                    f"transaction failed {attempt} time(s) in {elapsed:.2f}s, last with {reason}; gave up "
-                    f"(bounds: {policy.attempts} attempts, {policy.max_seconds}s). Reduce contention on the "
-                    "rows it writes, or allow more with RetryPolicy(attempts=..., max_seconds=...)",
-                    attempts=attempt,
-                    elapsed=elapsed,
-                ) from exc
-            sleep(pause)
-            continue
-        _run_hooks(committed)  # outside the loop's try: the data is committed, nothing runs again
-        return result
+    with _LockWaits(db) as lock_waits:
+        while True:
+            attempt += 1
+            committed: list[Callable[[], object]] = []
+            try:
+                left = policy.max_seconds - (time.monotonic() - started)
+                lock_waits.before_begin(left)
+                with _block(db, isolation, committed):
+                    lock_waits.after_begin(left)
+                    result = fn()
+            except peewee.DatabaseError as exc:
+                reason = retryable_reason(exc)
+                if reason is None:
+                    raise
+                elapsed = time.monotonic() - started
+                pause = policy.delay(attempt)
+                if attempt >= policy.attempts or elapsed + pause > policy.max_seconds:
+                    raise RetryExhaustedError(
+                        f"transaction failed {attempt} time(s) in {elapsed:.2f}s, last with {reason}; gave up "
+                        f"(bounds: {policy.attempts} attempts, {policy.max_seconds}s). Reduce contention on the "
+                        "rows it writes, or allow more with RetryPolicy(attempts=..., max_seconds=...)",
+                        attempts=attempt,
+                        elapsed=elapsed,
+                    ) from exc
+                sleep(pause)
+                continue
+            break
+    _run_hooks(committed)  # outside the loop: the data is committed, nothing runs again
+    return result
 
 
 def transactional(

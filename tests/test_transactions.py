@@ -396,3 +396,57 @@ def test_blocks_left_out_of_order_are_a_typed_error(migrated: peewee.Database) -
     with transaction(migrated):  # the thread's block stack is usable again
         on_commit(migrated, lambda: ran.append("after"))
     assert ran == ["after"]
+
+
+def test_max_seconds_bounds_a_wait_for_the_sqlite_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "held.db"
+    db = open_database(f"sqlite:///{path}")  # the default busy timeout: 30 s
+    release = threading.Event()
+    taken = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        taken.set()
+        release.wait(60)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    holder = threading.Thread(target=hold)
+    try:
+        db.execute_sql("CREATE TABLE t (x INTEGER)")
+        holder.start()
+        assert taken.wait(10)
+        started = time.monotonic()
+        with pytest.raises(RetryExhaustedError, match="SQLite database is locked"):
+            run_in_transaction(db, lambda: db.execute_sql("INSERT INTO t VALUES (1)"),
+                               retry=RetryPolicy(attempts=100, max_seconds=0.5))
+        assert time.monotonic() - started < 5  # not the 30 s busy timeout
+        assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 30_000  # the connection's own, back
+    finally:
+        release.set()
+        holder.join(10)
+        db.close()
+
+
+def test_max_seconds_bounds_a_wait_for_a_postgres_row_lock(postgres_url: str) -> None:
+    from conftest import reset_postgres
+
+    reset_postgres(postgres_url)
+    db = open_database(postgres_url)
+    db.execute_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER)")
+    db.execute_sql("INSERT INTO t VALUES (1, 0)")
+    with psycopg.connect(postgres_url) as holder:
+        # The server ends the holder after 20 s, so a regression fails the test instead of hanging it.
+        holder.execute("SET idle_in_transaction_session_timeout = '20s'")
+        holder.execute("SELECT x FROM t WHERE id = 1 FOR UPDATE")
+        try:
+            started = time.monotonic()
+            with pytest.raises(RetryExhaustedError, match="SQLSTATE 55P03"):
+                run_in_transaction(db, lambda: db.execute_sql("UPDATE t SET x = x + 1 WHERE id = 1"),
+                                   retry=RetryPolicy(attempts=100, max_seconds=0.5))
+            assert time.monotonic() - started < 5
+            assert db.execute_sql("SHOW lock_timeout").fetchone()[0] == "0"  # SET LOCAL ended with the attempt
+        finally:
+            holder.rollback()
+            db.close()
