@@ -183,6 +183,10 @@ class _Plan:
         return where
 
 
+def _is_text(field: peewee.Field) -> bool:
+    return isinstance(field, peewee.CharField | peewee.TextField)
+
+
 def _quote(identifier: str) -> str:
     # Identifiers come from model metadata, never from callers; quoting keeps reserved words working.
     return '"' + identifier.replace('"', '""') + '"'
@@ -423,6 +427,12 @@ class Repository(Generic[ModelT]):
                 raise InvalidQueryError(f"filter {key!r} takes True or False (got {value!r})")
             return field.is_null(value)
         if op in _TEXT_OPERATORS:
+            if not _is_text(field):
+                # PostgreSQL has no LOWER(integer) and would abort the transaction; SQLite would cast
+                raise InvalidQueryError(
+                    f"filter {key!r}: {op} matches text, and {self.model.__name__}.{name} is not a text field; "
+                    f"use {name}=... or {name}__in=[...]"
+                )
             if not isinstance(value, str):
                 raise InvalidQueryError(f"filter {key!r} takes text (got {value!r})")
             pattern = escape_like(value) + "%"

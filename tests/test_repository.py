@@ -206,3 +206,10 @@ def test_fast_paths_fill_derived_fields(migrated: peewee.Database) -> None:
     loaded.started_at = start + datetime.timedelta(minutes=4)
     deployments.save(loaded)
     assert (loaded.duration_seconds, Deployment.get_by_id(created.id).duration_seconds) == (60, 60)
+
+
+def test_text_operators_only_on_text_fields(teams: TeamRepository) -> None:
+    for key in ("parent__contains", "created_at__startswith", "id__contains"):
+        with pytest.raises(InvalidQueryError, match=r"matches text, and Team\.\w+ is not a text field"):
+            teams.find(**{key: "1"})
+    assert teams.count(name__contains="ph") == 1  # the (PostgreSQL) transaction is still usable
