@@ -18,8 +18,10 @@ Filters are keyword arguments ``field=value`` or ``field__op=value`` with ``op``
 :data:`OPERATORS`. Filter and sort names are checked against the fields the model exposes (narrowed by
 ``filter_fields`` / ``sort_fields``) and anything else is an :class:`InvalidQueryError` before any SQL
 is built; values are always bound parameters and are type-checked first (so a malformed value is a
-typed error, not a PostgreSQL error that aborts the transaction). ``contains`` and ``startswith`` are
-case-insensitive on both databases and match ``%``, ``_`` and ``\\`` literally (``LIKE ... ESCAPE``).
+typed error, not a PostgreSQL error that aborts the transaction). ``contains`` and ``startswith`` (text
+fields only) match ASCII letters in either case and every other character exactly (``"äbc"`` does not
+find ``"ÄBC"``), the same on both databases whatever their locale, and match ``%``, ``_`` and ``\\``
+literally (``LIKE ... ESCAPE``).
 ``order_by``, ``limit``, ``offset``, ``size`` and ``after`` are keyword arguments of their own, so
 they cannot be filters.
 
@@ -69,6 +71,9 @@ MAX_PAGE_SIZE = 1000
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "isnull", "contains", "startswith")
 _TEXT_OPERATORS = frozenset({"contains", "startswith"})
 _LIKE_ESCAPE = "\\"
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ASCII_LOWER = _ASCII_UPPER.lower()
+_TO_ASCII_LOWER = str.maketrans(_ASCII_UPPER, _ASCII_LOWER)
 
 
 def escape_like(text: str) -> str:
@@ -77,12 +82,19 @@ def escape_like(text: str) -> str:
     return escaped.replace("%", _LIKE_ESCAPE + "%").replace("_", _LIKE_ESCAPE + "_")
 
 
-def like(column: peewee.Node, pattern: str) -> peewee.Node:
-    """``LOWER(column) LIKE LOWER(?) ESCAPE '\\'``: case-insensitive the same way on SQLite and PostgreSQL.
+def like(column: peewee.Node, pattern: str, db: peewee.Database) -> peewee.Node:
+    """``column LIKE pattern ESCAPE '\\'``, ASCII letters in either case, every other character exactly.
 
-    Spelled out as SQL words: peewee maps its LIKE operator to GLOB on SQLite, which has no ESCAPE.
+    The same answer on both databases, whatever their locale: SQLite's LIKE folds ASCII letters only
+    (its LOWER() too), while PostgreSQL's LOWER()/ILIKE fold by the database's ctype, so ``"äbc"``
+    would find ``"ÄBC"`` there and not on SQLite. So the pattern is lower-cased here (ASCII only),
+    and on PostgreSQL the column goes through ``translate(column, 'A..Z', 'a..z')``. Spelled out as
+    SQL words: peewee maps its LIKE operator to GLOB on SQLite, which has no ESCAPE.
     """
-    return peewee.NodeList((peewee.fn.LOWER(column), peewee.SQL("LIKE"), peewee.fn.LOWER(peewee.Value(pattern)),
+    folded: peewee.Node = column
+    if isinstance(getattr(db, "obj", db), peewee.PostgresqlDatabase):
+        folded = peewee.fn.translate(column, _ASCII_UPPER, _ASCII_LOWER)
+    return peewee.NodeList((folded, peewee.SQL("LIKE"), peewee.Value(pattern.translate(_TO_ASCII_LOWER)),
                             peewee.SQL(f"ESCAPE '{_LIKE_ESCAPE}'")))
 
 
@@ -303,14 +315,14 @@ class Repository(Generic[ModelT]):
         return found[0] if found else None
 
     def search(self, text: str, *, limit: int = 50) -> list[ModelT]:
-        """Rows whose ``search_fields`` contain ``text`` (case-insensitive; ``%`` and ``_`` literal)."""
+        """Rows whose ``search_fields`` contain ``text`` (ASCII letters in either case; ``%`` and ``_`` literal)."""
         if not self.search_fields:
             raise ConfigurationError(f"{type(self).__name__} has no search_fields to search")
         if not isinstance(text, str):
             raise InvalidQueryError(f"search text must be a string (got {text!r})")
         pattern = "%" + escape_like(text) + "%"
         condition = functools.reduce(
-            operator.or_, [like(self.model._meta.fields[n], pattern) for n in self.search_fields]
+            operator.or_, [like(self.model._meta.fields[n], pattern, self.db) for n in self.search_fields]
         )
         query = self.select().where(condition).order_by(*self._ordering(()))
         return list(query.limit(self._positive("limit", limit, MAX_PAGE_SIZE)).execute(self.db))
@@ -436,7 +448,7 @@ class Repository(Generic[ModelT]):
             if not isinstance(value, str):
                 raise InvalidQueryError(f"filter {key!r} takes text (got {value!r})")
             pattern = escape_like(value) + "%"
-            return like(field, "%" + pattern if op == "contains" else pattern)
+            return like(field, "%" + pattern if op == "contains" else pattern, self.db)
         if op in ("in", "not_in"):
             if isinstance(value, str | bytes) or not isinstance(value, Iterable):
                 raise InvalidQueryError(f"filter {key!r} takes a list of values (got {value!r})")

@@ -213,3 +213,19 @@ def test_text_operators_only_on_text_fields(teams: TeamRepository) -> None:
         with pytest.raises(InvalidQueryError, match=r"matches text, and Team\.\w+ is not a text field"):
             teams.find(**{key: "1"})
     assert teams.count(name__contains="ph") == 1  # the (PostgreSQL) transaction is still usable
+
+
+def test_case_folding_is_ascii_only_on_both_databases(migrated: peewee.Database) -> None:
+    for name, display in [("upper", "ÄBC Corp"), ("lower", "äbc corp"), ("ascii", "Abc Corp")]:
+        factories.team(name=name, display_name=display)
+    teams = TeamRepository(migrated)
+
+    def found(**filters: object) -> list[str]:
+        return sorted(t.name for t in teams.find(**filters))  # type: ignore[arg-type]
+
+    assert found(display_name__contains="äbc") == ["lower"]  # PostgreSQL's LOWER() would fold Ä as well
+    assert found(display_name__contains="ÄBC") == ["upper"]
+    assert found(display_name__contains="aBC") == ["ascii"]
+    assert found(display_name__startswith="ÄBc") == ["upper"]
+    assert found(display_name__contains="CORP") == ["ascii", "lower", "upper"]
+    assert sorted(t.name for t in teams.search("äBC")) == ["lower"]
