@@ -450,3 +450,43 @@ def test_max_seconds_bounds_a_wait_for_a_postgres_row_lock(postgres_url: str) ->
         finally:
             holder.rollback()
             db.close()
+
+
+def test_retry_succeeds_after_a_real_deadlock_on_postgres(postgres_url: str) -> None:
+    """Two transactions lock x and y in opposite orders; PostgreSQL kills one (40P01) and it runs again."""
+    from conftest import reset_postgres
+
+    reset_postgres(postgres_url)
+    db = open_database(postgres_url)
+    db.execute_sql("CREATE TABLE t (name TEXT PRIMARY KEY, x INTEGER)")
+    db.execute_sql("INSERT INTO t VALUES ('x', 0), ('y', 0)")
+    both_hold_one = threading.Barrier(2, timeout=30)
+    attempts = {"x": 0, "y": 0}
+    errors: list[BaseException] = []
+
+    def work(first: str, second: str) -> None:
+        attempts[first] += 1
+        db.execute_sql("UPDATE t SET x = x + 1 WHERE name = %s", (first,))
+        if attempts[first] == 1:
+            both_hold_one.wait()  # each holds its first row: the second UPDATEs form a cycle
+        db.execute_sql("UPDATE t SET x = x + 1 WHERE name = %s", (second,))
+
+    def run(first: str, second: str) -> None:
+        try:
+            run_in_transaction(db, lambda: work(first, second), retry=RetryPolicy(attempts=3, max_seconds=30))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in (("x", "y"), ("y", "x"))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        assert sorted(attempts.values()) == [1, 2]  # exactly one was chosen as the deadlock victim
+        assert db.execute_sql("SELECT name, x FROM t ORDER BY name").fetchall() == [("x", 2), ("y", 2)]
+    finally:
+        db.close()
