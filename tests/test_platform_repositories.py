@@ -89,6 +89,20 @@ def test_history_by_page(migrated: peewee.Database, data: Platform) -> None:
     assert deployments.history(service=checkout, page=4, size=3).items == ()
 
 
+def test_history_loads_related_rows_in_the_same_query(migrated: peewee.Database, data: Platform) -> None:
+    deployments = DeploymentRepository(migrated)
+    with count_queries() as counter:
+        page = deployments.history(service=data.services["checkout"], size=20)
+        shown = [(d.service.name, d.environment.slug, d.release.version if d.release_id else None)
+                 for d in page.items]
+    assert counter.count == 2  # the count and the rows; reading the relations costs nothing
+    assert shown[:2] == [("checkout", "prod-eu", "1.2.0"), ("checkout", "staging", "1.2.0")]  # d10, d6
+    with count_queries() as counter:
+        after = deployments.history_after(service=data.services["checkout"], size=20)
+        assert {d.environment.slug for d in after.items} == {"prod-eu", "prod-us", "staging"}
+    assert counter.count == 1
+
+
 def test_history_by_cursor(migrated: peewee.Database, data: Platform) -> None:
     deployments = DeploymentRepository(migrated)
     seen: list[str] = []
