@@ -29,8 +29,9 @@ The hot paths (``get``, ``get_or_none``, ``create``, ``save``/``update``, ``dele
 built once per model, dialect and column set and then reused with new parameters, and turn rows into
 models by applying each field's ``python_value`` directly -- the same conversion peewee's cursor
 wrapper does, without building and compiling a query per call. Validation, ``updated_at``, unique
-violations reported as :class:`~orm_kit.errors.ValidationError` and optimistic locking
-(:class:`~orm_kit.locking.Versioned`) behave exactly as on ``Model.save()``.
+violations reported as :class:`~orm_kit.errors.ValidationError`, derived fields (``Model.derive``) and
+optimistic locking (:class:`~orm_kit.locking.Versioned`) behave as on ``Model.save()``; a model that
+overrides ``save()`` goes through it. :meth:`Repository.save` lists the two deliberate differences.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ import peewee
 
 from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError
 from orm_kit.fields import utcnow
-from orm_kit.locking import Versioned, conflict_error
+from orm_kit.locking import Versioned, conflict_error, missing_version_error, restore, snapshot
 from orm_kit.model import Model, _translate
 from orm_kit.validation import field_type_error
 
@@ -148,6 +149,8 @@ class _Plan:
         columns = ", ".join(_quote(f.column_name) for f in meta.sorted_fields)
         self.select_by_pk = f"SELECT {columns} FROM {self.table} WHERE {_quote(self.pk.column_name)} = {self.param}"
         self.version: str | None = model.version_field if issubclass(model, Versioned) else None
+        # A save() of the model's own (or playhouse.signals') must run: only orm-kit's are re-done here.
+        self.fast_save = model.save in (Model.save, Versioned.save)
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
 
     def pk_value(self, key: object) -> Any:
@@ -505,19 +508,33 @@ class Repository(Generic[ModelT]):
         return self.save(obj)
 
     def save(self, obj: ModelT) -> ModelT:
-        """Insert ``obj`` (new) or update it (read from the database), exactly as ``obj.save()`` would."""
-        if type(obj) is not self.model or self._has_unsaved_relations(obj):
+        """Insert ``obj`` (new) or update it (read from the database), as ``obj.save()`` would.
+
+        A failed save (invalid, a unique violation, a stale copy, a deleted row) leaves ``obj`` exactly
+        as it was, ``updated_at`` and the dirty fields included. Two differences from ``Model.save()``,
+        both on purpose: a new instance given its own key is inserted (``Model.save()`` on an
+        auto-increment model sends an UPDATE that matches nothing), and updating a row that is gone
+        raises :class:`NotFoundError` (``Model.save()`` returns 0; on a versioned model both raise
+        :class:`~orm_kit.errors.ConflictError`). A model that overrides ``save()`` is saved by its
+        own ``save()``, never by the fast path.
+        """
+        if not self._plan.fast_save or type(obj) is not self.model or self._has_unsaved_relations(obj):
             obj.save()  # the general path handles what the reused SQL does not
             return obj
-        type(obj).derive(obj.__data__)  # as Model.save(): derived columns (Model.derive) before validating
-        obj.validate()
-        if "updated_at" in self._plan.fields:  # as Model.save(): every save stamps updated_at
-            obj.updated_at = utcnow()
-        if obj._persisted:
-            self._update_row(obj)
-        else:
-            self._insert_row(obj)
-        obj._dirty.clear()  # type: ignore[attr-defined]  # missing from the stubs
+        before = snapshot(obj)
+        try:
+            type(obj).derive(obj.__data__)  # as Model.save(): derived columns (Model.derive) before validating
+            obj.validate()
+            if "updated_at" in self._plan.fields:  # as Model.save(): every save stamps updated_at
+                obj.updated_at = utcnow()
+            if obj._persisted:
+                self._update_row(obj)
+            else:
+                self._insert_row(obj)
+        except BaseException:
+            restore(obj, before)
+            raise
+        obj._dirty.clear()  # type: ignore[attr-defined]
         return obj
 
     def delete(self, target: ModelT | object) -> bool:
@@ -563,12 +580,11 @@ class Repository(Generic[ModelT]):
     def _update_row(self, obj: ModelT) -> None:
         plan = self._plan
         data = obj.__data__
-        before = dict(data)
         expected: object = None
         if plan.version is not None:
             expected = data.get(plan.version)
             if not isinstance(expected, int):
-                raise conflict_error(obj, plan.version, expected)
+                raise missing_version_error(obj, plan.version, expected)
             data[plan.version] = expected + 1
         names = tuple(n for n in plan.names if n in data and plan.fields[n] is not plan.pk)
         params = [plan.writers[n](data[n]) for n in names]
@@ -578,13 +594,8 @@ class Repository(Generic[ModelT]):
         try:
             rows = self.db.execute_sql(plan.update_sql(names), params).rowcount
         except peewee.IntegrityError as exc:
-            obj.__data__ = before
             raise _translate(self.model, exc, {n: data[n] for n in names}) from exc
-        except BaseException:
-            obj.__data__ = before
-            raise
         if not rows:
-            obj.__data__ = before
             if plan.version is not None:
                 raise conflict_error(obj, plan.version, expected)
             raise NotFoundError(self.model.__name__, _key_of(obj))

@@ -31,10 +31,12 @@ def test_saving_a_stale_service_raises_and_changes_nothing(migrated: peewee.Data
     save(first)
     assert stored(created) == ("first", 2) and first.lock_version == 2
     second.description = "second"
+    read_at, dirty = second.updated_at, set(second.dirty_fields)
     with pytest.raises(ConflictError, match=r"Service .* was changed or deleted by someone else.*lock_version 1"):
         save(second)
     assert stored(created) == ("first", 2)
     assert (second.description, second.lock_version) == ("second", 1)  # the stale copy is left as it was
+    assert (second.updated_at, set(second.dirty_fields)) == (read_at, dirty)  # not stamped, not more dirty
     fresh = repo.get(created.id)
     fresh.description = "third"
     save(fresh)
@@ -103,3 +105,13 @@ def test_conflicts_plus_successes_equal_attempts(migrated: peewee.Database) -> N
         assert row.value == tally["successes"] and row.lock_version == 1 + tally["successes"]
     finally:
         Counter.bind(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("via", ["model.save", "repository"])
+def test_a_copy_read_without_its_version_says_so(migrated: peewee.Database, via: str) -> None:
+    created = factories.service(name="partial")
+    copy = Service.select(Service.id, Service.name, Service.description).where(Service.id == created.id).get()
+    copy.description = "changed"
+    with pytest.raises(ConflictError, match=r"has no lock_version loaded \(got None\); select the lock_version column"):
+        copy.save() if via == "model.save" else ServiceRepository(migrated).save(copy)
+    assert stored(created) == ("", 1)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from typing import Any, ClassVar
 
 import peewee
 import pytest
 from playhouse.test_utils import count_queries
 
 from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError, ValidationError
+from orm_kit.model import Model
 from orm_kit.models import Deployment, Service, Team
 from orm_kit.repositories import DeploymentRepository, ServiceRepository, TeamRepository
 from orm_kit.repository import Repository, escape_like
@@ -229,3 +231,57 @@ def test_case_folding_is_ascii_only_on_both_databases(migrated: peewee.Database)
     assert found(display_name__startswith="ÄBc") == ["upper"]
     assert found(display_name__contains="CORP") == ["ascii", "lower", "upper"]
     assert sorted(t.name for t in teams.search("äBC")) == ["lower"]
+
+
+class Journal(Model):
+    """A model with a save() of its own, which the repository must not bypass."""
+
+    id = peewee.AutoField()
+    text = peewee.CharField()
+    saves: ClassVar[list[str]] = []
+
+    def save(self, force_insert: bool = False, only: Any = None) -> Any:
+        Journal.saves.append(self.text)
+        return super().save(force_insert=force_insert, only=only)
+
+
+class JournalRepository(Repository[Journal]):
+    model = Journal
+
+
+def test_a_models_own_save_runs(migrated: peewee.Database) -> None:
+    Journal.bind(migrated)
+    migrated.create_tables([Journal])
+    Journal.saves.clear()
+    try:
+        journal = JournalRepository(migrated)
+        entry = journal.create(text="first")
+        journal.update(entry, text="second")
+        assert Journal.saves == ["first", "second"]
+        assert journal.get(entry.id).text == "second"
+    finally:
+        Journal.bind(None)  # type: ignore[arg-type]
+
+
+def test_failed_saves_leave_the_copy_as_it_was(migrated: peewee.Database) -> None:
+    services = ServiceRepository(migrated)
+    owner = factories.team()
+    services.create(name="taken", tier="low", owner=owner)
+    svc = services.create(name="api", tier="low", owner=owner)
+    read_at = svc.updated_at
+    with pytest.raises(ValidationError, match="has already been taken"):
+        services.update(svc, name="taken")
+    assert (svc.name, svc.updated_at, svc.lock_version) == ("taken", read_at, 1)  # the change stays; no stamp
+    teams = TeamRepository(migrated)
+    gone = teams.create(name="gone")
+    teams.delete(gone.id)
+    gone.display_name = "Gone"
+    with pytest.raises(NotFoundError, match=r"Team \d+ does not exist"):
+        teams.save(gone)  # Model.save() would return 0; a repository says the row is gone
+    assert gone.dirty_fields == [Team.display_name]
+
+
+def test_a_new_instance_with_its_own_key_is_inserted(migrated: peewee.Database) -> None:
+    teams = TeamRepository(migrated)
+    teams.save(Team(id=77, name="chosen"))
+    assert Team.get_by_id(77).name == "chosen"
