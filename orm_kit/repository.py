@@ -208,6 +208,7 @@ def _quote(identifier: str) -> str:
 
 
 _plans: dict[tuple[type[Model], str, bool, bool], _Plan] = {}
+_checked_classes: set[type[Repository[Any]]] = set()  # repository classes whose field names were checked
 _plans_lock = threading.Lock()
 
 
@@ -247,8 +248,32 @@ class Repository(Generic[ModelT]):
                 f"{model.__name__} is bound to {type(bound).__name__ if bound else 'no database'}, not to the "
                 f"database given to {type(self).__name__}; bind the models to it first (db.bind(MODELS))"
             )
+        if type(self) not in _checked_classes:
+            self._check_configuration(model)
+            _checked_classes.add(type(self))
         self.db = db
         self._plan = _plan_for(model, db)
+
+    @classmethod
+    def _check_configuration(cls, model: type[Model]) -> None:
+        """Every field name the class lists is one of the model's (a typo fails here, not mid-query)."""
+        fields = model._meta.fields
+        listed: dict[str, Collection[str]] = {
+            "filter_fields": cls.filter_fields or (), "sort_fields": cls.sort_fields or (),
+            "search_fields": cls.search_fields, "default_order": [n.lstrip("-") for n in cls.default_order],
+        }
+        for setting, names in listed.items():
+            for name in names:
+                if name not in fields:
+                    raise ConfigurationError(
+                        f"{cls.__name__}.{setting} names {name!r}, which is not a field of {model.__name__}; "
+                        f"use some of {', '.join(sorted(fields))}"
+                    )
+                if setting == "search_fields" and not _is_text(fields[name]):
+                    raise ConfigurationError(
+                        f"{cls.__name__}.search_fields names {name!r}, which is not a text field of "
+                        f"{model.__name__}; search only CharField or TextField fields"
+                    )
 
     # --- reading by key ----------------------------------------------------------------------------
 
@@ -320,7 +345,10 @@ class Repository(Generic[ModelT]):
     def search(self, text: str, *, limit: int = 50) -> list[ModelT]:
         """Rows whose ``search_fields`` contain ``text`` (ASCII letters in either case; ``%`` and ``_`` literal)."""
         if not self.search_fields:
-            raise ConfigurationError(f"{type(self).__name__} has no search_fields to search")
+            raise ConfigurationError(
+                f"{type(self).__name__} has no search_fields to search; list the text fields to match on the "
+                f"class, e.g. search_fields = {tuple(self._text_field_names()[:2])!r}"
+            )
         if not isinstance(text, str):
             raise InvalidQueryError(f"search text must be a string (got {text!r})")
         pattern = "%" + escape_like(text) + "%"
@@ -329,6 +357,9 @@ class Repository(Generic[ModelT]):
         )
         query = self.select().where(condition).order_by(*self._ordering(()))
         return list(query.limit(self._positive("limit", limit, MAX_PAGE_SIZE)).execute(self.db))
+
+    def _text_field_names(self) -> list[str]:
+        return [name for name, field in self._plan.fields.items() if _is_text(field)]
 
     def count(self, **filters: object) -> int:
         """How many rows match every filter."""

@@ -285,3 +285,23 @@ def test_a_new_instance_with_its_own_key_is_inserted(migrated: peewee.Database) 
     teams = TeamRepository(migrated)
     teams.save(Team(id=77, name="chosen"))
     assert Team.get_by_id(77).name == "chosen"
+
+
+def test_a_repository_naming_a_field_its_model_lacks_fails_at_once(migrated: peewee.Database) -> None:
+    class Typo(Repository[Team]):
+        model = Team
+        sort_fields = ("name", "nmae")
+
+    class Numeric(Repository[Team]):
+        model = Team
+        search_fields = ("parent",)
+
+    class Unsearchable(Repository[Team]):
+        model = Team
+
+    with pytest.raises(ConfigurationError, match=r"Typo.sort_fields names 'nmae', which is not a field of Team"):
+        Typo(migrated)
+    with pytest.raises(ConfigurationError, match="not a text field"):
+        Numeric(migrated)
+    with pytest.raises(ConfigurationError, match=r"search_fields = \('name', 'display_name'\)"):
+        Unsearchable(migrated).search("x")
