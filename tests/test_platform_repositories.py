@@ -163,6 +163,8 @@ def test_services_of_a_team_with_subteams(migrated: peewee.Database, data: Platf
     assert [s.name for s in services.owned_by_team(t["payments"], include_subteams=False)] == ["checkout"]
     assert [s.name for s in services.owned_by_team(t["ops-a"])] == ["pager"]  # parents form a cycle
     assert [s.name for s in TeamRepository(migrated).subteams(t["platform"])] == ["payments", "payments-risk", "search"]
+    with pytest.raises(InvalidQueryError, match="team 'draft' is unsaved"):
+        services.owned_by_team(Team(name="draft"))
 
 
 def edges(found: object) -> set[tuple[str, str, int]]:
