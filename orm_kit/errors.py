@@ -90,7 +90,7 @@ class RetryExhaustedError(OrmKitError):
 
 
 class TransactionUsageError(OrmKitError):
-    """Raised when transaction blocks are misused: left out of order, or given an isolation they cannot apply."""
+    """Raised when transaction blocks are left out of order (an outer block ends while an inner one is open)."""
 
 
 class SeedError(OrmKitError):

@@ -123,8 +123,12 @@ class _Frame:
 
 
 def _frames(db: peewee.Database) -> list[_Frame]:
-    # peewee keeps connection state per thread (a threading.local) on the database; the frames
-    # live beside it, so each thread has its own stack and nothing is global.
+    # The frames live on peewee's own connection state (private, so typed Any here) on purpose: they
+    # must have exactly the scope of peewee's transaction stack, which lives there too. With the
+    # default thread_safe=True that is a threading.local, so each thread has its own frames; with
+    # thread_safe=False peewee shares one connection and one transaction between threads, and the
+    # frames are shared with it (a thread's hook then belongs to the transaction its writes are in).
+    # A WeakKeyDictionary of threading.locals would split the frames where peewee does not.
     state: Any = db._state  # type: ignore[attr-defined]  # missing from the stubs
     frames: list[_Frame] | None = getattr(state, "orm_kit_frames", None)
     if frames is None:
@@ -356,7 +360,7 @@ def run_in_transaction(
     """
     policy = retry or RetryPolicy()
     if db.in_transaction():
-        with transaction(db):
+        with transaction(db, isolation=isolation):  # nested: an isolation it cannot apply is an error
             return fn()
     started = time.monotonic()
     attempt = 0

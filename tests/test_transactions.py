@@ -151,6 +151,10 @@ def test_isolation_is_checked(migrated: peewee.Database) -> None:
     with transaction(migrated), pytest.raises(ConfigurationError, match="outermost"), \
             transaction(migrated, isolation="serializable"):
         pass
+    calls: list[int] = []
+    with transaction(migrated), pytest.raises(ConfigurationError, match="outermost"):
+        run_in_transaction(migrated, lambda: calls.append(1), isolation="serializable")
+    assert calls == []  # nested, the isolation could not be applied: refused, not ignored
     with transaction(migrated, isolation="serializable"):
         factories.team(name="ok")
     assert team_names() == ["ok"]
