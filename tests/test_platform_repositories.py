@@ -189,6 +189,11 @@ def test_dependency_graph(migrated: peewee.Database, data: Platform) -> None:
     assert edges(leaf.dependents) == {("gateway", "search-api", 1), ("web", "gateway", 2)}
     with pytest.raises(InvalidQueryError, match="depth"):
         services.dependency_graph(checkout, depth=0)
+    lonely = services.dependency_graph(str(data.services["pager"].id))  # by key, no edges: the root is still read
+    assert lonely.root.name == "pager" and lonely.dependencies == lonely.dependents == ()
+    for missing in (uuid.uuid4(), "not-a-key"):
+        with pytest.raises(NotFoundError, match="Service"):
+            services.dependency_graph(missing)
 
 
 def test_dora_metrics(migrated: peewee.Database, data: Platform) -> None:
@@ -242,6 +247,7 @@ def queries_for(db: peewee.Database, root: Service, env: Environment) -> dict[st
         "history cursor": lambda: len(deployments.history_after(service=root, size=50).items),
         "deployed_where": lambda: len(deployments.deployed_where(environment=env)),
         "dependency_graph": lambda: len(services.dependency_graph(root, depth=3).dependencies),
+        "dependency_graph by key": lambda: len(services.dependency_graph(root.id, depth=3).dependencies),
     }
     counts = {}
     for name, run in runs.items():
@@ -256,6 +262,6 @@ def test_query_counts_do_not_grow_with_rows(migrated: peewee.Database) -> None:
     large = queries_for(migrated, *grow(10_000))
     assert {k: v[0] for k, v in small.items()} == {k: v[0] for k, v in large.items()} == {
         "find_with_deployments": 2, "history page": 2, "history cursor": 1, "deployed_where": 1,
-        "dependency_graph": 3}
+        "dependency_graph": 3, "dependency_graph by key": 3}
     assert small["find_with_deployments"][1] == 10 and large["find_with_deployments"][1] == 10_000
     assert large["dependency_graph"][1] == 15_000 and large["history page"][1] == 50
