@@ -89,6 +89,10 @@ class RetryExhaustedError(OrmKitError):
         super().__init__(message)
 
 
+class TransactionUsageError(OrmKitError):
+    """Raised when transaction blocks are left out of order (an outer block ends while an inner one is open)."""
+
+
 class SeedError(OrmKitError):
     """Raised when seed files cannot be loaded, naming the file, line, table and field; nothing is written."""
 

@@ -24,7 +24,7 @@ import peewee
 from orm_kit.errors import ConflictError
 from orm_kit.model import Model
 
-__all__ = ["Versioned", "conflict_error"]
+__all__ = ["Versioned", "conflict_error", "missing_version_error", "restore", "snapshot"]
 
 
 def conflict_error(instance: peewee.Model, version_field: str, stale: object) -> ConflictError:
@@ -34,6 +34,26 @@ def conflict_error(instance: peewee.Model, version_field: str, stale: object) ->
         f"{type(instance).__name__} {key!r} was changed or deleted by someone else since it was read "
         f"({version_field} {stale!r} is stale); nothing was saved: read it again and reapply the change"
     )
+
+
+def missing_version_error(instance: peewee.Model, version_field: str, got: object) -> ConflictError:
+    """The error for a copy of ``instance`` read without its version column (``got`` instead of a number)."""
+    return ConflictError(
+        f"{type(instance).__name__} {getattr(instance, '_pk', None)!r} has no {version_field} loaded (got {got!r}); "
+        f"select the {version_field} column with the row before saving it"
+    )
+
+
+def snapshot(instance: peewee.Model) -> tuple[dict[str, Any], set[str]]:
+    """A copy of ``instance``'s values and dirty fields, for :func:`restore` after a failed save."""
+    state: Any = instance
+    return dict(state.__data__), set(state._dirty)
+
+
+def restore(instance: peewee.Model, saved: tuple[dict[str, Any], set[str]]) -> None:
+    """Put back what :func:`snapshot` saved: a failed save leaves the copy exactly as it was."""
+    state: Any = instance
+    state.__data__, state._dirty = dict(saved[0]), set(saved[1])
 
 
 class Versioned(Model):
@@ -47,13 +67,10 @@ class Versioned(Model):
         if force_insert or not self._persisted:
             return super().save(force_insert=force_insert, only=only)
         name = self.version_field
-        before = dict(self.__data__)
+        before = snapshot(self)
         expected = self.__data__.get(name)
         if not isinstance(expected, int):
-            raise ConflictError(
-                f"{type(self).__name__} {getattr(self, '_pk', None)!r} has no {name} loaded (got {expected!r}); "
-                f"select the {name} column with the row before saving it"
-            )
+            raise missing_version_error(self, name, expected)
         self.__data__[name] = expected + 1
         if only is not None:
             only = [*only, self._meta.fields[name]]
@@ -61,12 +78,12 @@ class Versioned(Model):
         try:
             rows = super().save(only=only)
         except BaseException:
-            self.__data__ = before
+            restore(self, before)
             raise
         finally:
             self._expected_version = None
         if not rows:
-            self.__data__ = before
+            restore(self, before)
             raise conflict_error(self, name, expected)
         return rows
 

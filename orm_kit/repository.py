@@ -18,8 +18,10 @@ Filters are keyword arguments ``field=value`` or ``field__op=value`` with ``op``
 :data:`OPERATORS`. Filter and sort names are checked against the fields the model exposes (narrowed by
 ``filter_fields`` / ``sort_fields``) and anything else is an :class:`InvalidQueryError` before any SQL
 is built; values are always bound parameters and are type-checked first (so a malformed value is a
-typed error, not a PostgreSQL error that aborts the transaction). ``contains`` and ``startswith`` are
-case-insensitive on both databases and match ``%``, ``_`` and ``\\`` literally (``LIKE ... ESCAPE``).
+typed error, not a PostgreSQL error that aborts the transaction). ``contains`` and ``startswith`` (text
+fields only) match ASCII letters in either case and every other character exactly (``"äbc"`` does not
+find ``"ÄBC"``), the same on both databases whatever their locale, and match ``%``, ``_`` and ``\\``
+literally (``LIKE ... ESCAPE``).
 ``order_by``, ``limit``, ``offset``, ``size`` and ``after`` are keyword arguments of their own, so
 they cannot be filters.
 
@@ -27,8 +29,9 @@ The hot paths (``get``, ``get_or_none``, ``create``, ``save``/``update``, ``dele
 built once per model, dialect and column set and then reused with new parameters, and turn rows into
 models by applying each field's ``python_value`` directly -- the same conversion peewee's cursor
 wrapper does, without building and compiling a query per call. Validation, ``updated_at``, unique
-violations reported as :class:`~orm_kit.errors.ValidationError` and optimistic locking
-(:class:`~orm_kit.locking.Versioned`) behave exactly as on ``Model.save()``.
+violations reported as :class:`~orm_kit.errors.ValidationError`, derived fields (``Model.derive``) and
+optimistic locking (:class:`~orm_kit.locking.Versioned`) behave as on ``Model.save()``; a model that
+overrides ``save()`` goes through it. :meth:`Repository.save` lists the two deliberate differences.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ import peewee
 
 from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError
 from orm_kit.fields import utcnow
-from orm_kit.locking import Versioned, conflict_error
+from orm_kit.locking import Versioned, conflict_error, missing_version_error, restore, snapshot
 from orm_kit.model import Model, _translate
 from orm_kit.validation import field_type_error
 
@@ -69,6 +72,9 @@ MAX_PAGE_SIZE = 1000
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "isnull", "contains", "startswith")
 _TEXT_OPERATORS = frozenset({"contains", "startswith"})
 _LIKE_ESCAPE = "\\"
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ASCII_LOWER = _ASCII_UPPER.lower()
+_TO_ASCII_LOWER = str.maketrans(_ASCII_UPPER, _ASCII_LOWER)
 
 
 def escape_like(text: str) -> str:
@@ -77,12 +83,19 @@ def escape_like(text: str) -> str:
     return escaped.replace("%", _LIKE_ESCAPE + "%").replace("_", _LIKE_ESCAPE + "_")
 
 
-def like(column: peewee.Node, pattern: str) -> peewee.Node:
-    """``LOWER(column) LIKE LOWER(?) ESCAPE '\\'``: case-insensitive the same way on SQLite and PostgreSQL.
+def like(column: peewee.Node, pattern: str, db: peewee.Database) -> peewee.Node:
+    """``column LIKE pattern ESCAPE '\\'``, ASCII letters in either case, every other character exactly.
 
-    Spelled out as SQL words: peewee maps its LIKE operator to GLOB on SQLite, which has no ESCAPE.
+    The same answer on both databases, whatever their locale: SQLite's LIKE folds ASCII letters only
+    (its LOWER() too), while PostgreSQL's LOWER()/ILIKE fold by the database's ctype, so ``"äbc"``
+    would find ``"ÄBC"`` there and not on SQLite. So the pattern is lower-cased here (ASCII only),
+    and on PostgreSQL the column goes through ``translate(column, 'A..Z', 'a..z')``. Spelled out as
+    SQL words: peewee maps its LIKE operator to GLOB on SQLite, which has no ESCAPE.
     """
-    return peewee.NodeList((peewee.fn.LOWER(column), peewee.SQL("LIKE"), peewee.fn.LOWER(peewee.Value(pattern)),
+    folded: peewee.Node = column
+    if isinstance(getattr(db, "obj", db), peewee.PostgresqlDatabase):
+        folded = peewee.fn.translate(column, _ASCII_UPPER, _ASCII_LOWER)
+    return peewee.NodeList((folded, peewee.SQL("LIKE"), peewee.Value(pattern.translate(_TO_ASCII_LOWER)),
                             peewee.SQL(f"ESCAPE '{_LIKE_ESCAPE}'")))
 
 
@@ -136,6 +149,8 @@ class _Plan:
         columns = ", ".join(_quote(f.column_name) for f in meta.sorted_fields)
         self.select_by_pk = f"SELECT {columns} FROM {self.table} WHERE {_quote(self.pk.column_name)} = {self.param}"
         self.version: str | None = model.version_field if issubclass(model, Versioned) else None
+        # A save() of the model's own (or playhouse.signals') must run: only orm-kit's are re-done here.
+        self.fast_save = model.save in (Model.save, Versioned.save)
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
 
     def pk_value(self, key: object) -> Any:
@@ -183,12 +198,17 @@ class _Plan:
         return where
 
 
+def _is_text(field: peewee.Field) -> bool:
+    return isinstance(field, peewee.CharField | peewee.TextField)
+
+
 def _quote(identifier: str) -> str:
     # Identifiers come from model metadata, never from callers; quoting keeps reserved words working.
     return '"' + identifier.replace('"', '""') + '"'
 
 
 _plans: dict[tuple[type[Model], str, bool, bool], _Plan] = {}
+_checked_classes: set[type[Repository[Any]]] = set()  # repository classes whose field names were checked
 _plans_lock = threading.Lock()
 
 
@@ -228,8 +248,32 @@ class Repository(Generic[ModelT]):
                 f"{model.__name__} is bound to {type(bound).__name__ if bound else 'no database'}, not to the "
                 f"database given to {type(self).__name__}; bind the models to it first (db.bind(MODELS))"
             )
+        if type(self) not in _checked_classes:
+            self._check_configuration(model)
+            _checked_classes.add(type(self))
         self.db = db
         self._plan = _plan_for(model, db)
+
+    @classmethod
+    def _check_configuration(cls, model: type[Model]) -> None:
+        """Every field name the class lists is one of the model's (a typo fails here, not mid-query)."""
+        fields = model._meta.fields
+        listed: dict[str, Collection[str]] = {
+            "filter_fields": cls.filter_fields or (), "sort_fields": cls.sort_fields or (),
+            "search_fields": cls.search_fields, "default_order": [n.lstrip("-") for n in cls.default_order],
+        }
+        for setting, names in listed.items():
+            for name in names:
+                if name not in fields:
+                    raise ConfigurationError(
+                        f"{cls.__name__}.{setting} names {name!r}, which is not a field of {model.__name__}; "
+                        f"use some of {', '.join(sorted(fields))}"
+                    )
+                if setting == "search_fields" and not _is_text(fields[name]):
+                    raise ConfigurationError(
+                        f"{cls.__name__}.search_fields names {name!r}, which is not a text field of "
+                        f"{model.__name__}; search only CharField or TextField fields"
+                    )
 
     # --- reading by key ----------------------------------------------------------------------------
 
@@ -299,17 +343,23 @@ class Repository(Generic[ModelT]):
         return found[0] if found else None
 
     def search(self, text: str, *, limit: int = 50) -> list[ModelT]:
-        """Rows whose ``search_fields`` contain ``text`` (case-insensitive; ``%`` and ``_`` literal)."""
+        """Rows whose ``search_fields`` contain ``text`` (ASCII letters in either case; ``%`` and ``_`` literal)."""
         if not self.search_fields:
-            raise ConfigurationError(f"{type(self).__name__} has no search_fields to search")
+            raise ConfigurationError(
+                f"{type(self).__name__} has no search_fields to search; list the text fields to match on the "
+                f"class, e.g. search_fields = {tuple(self._text_field_names()[:2])!r}"
+            )
         if not isinstance(text, str):
             raise InvalidQueryError(f"search text must be a string (got {text!r})")
         pattern = "%" + escape_like(text) + "%"
         condition = functools.reduce(
-            operator.or_, [like(self.model._meta.fields[n], pattern) for n in self.search_fields]
+            operator.or_, [like(self.model._meta.fields[n], pattern, self.db) for n in self.search_fields]
         )
         query = self.select().where(condition).order_by(*self._ordering(()))
         return list(query.limit(self._positive("limit", limit, MAX_PAGE_SIZE)).execute(self.db))
+
+    def _text_field_names(self) -> list[str]:
+        return [name for name, field in self._plan.fields.items() if _is_text(field)]
 
     def count(self, **filters: object) -> int:
         """How many rows match every filter."""
@@ -423,10 +473,16 @@ class Repository(Generic[ModelT]):
                 raise InvalidQueryError(f"filter {key!r} takes True or False (got {value!r})")
             return field.is_null(value)
         if op in _TEXT_OPERATORS:
+            if not _is_text(field):
+                # PostgreSQL has no LOWER(integer) and would abort the transaction; SQLite would cast
+                raise InvalidQueryError(
+                    f"filter {key!r}: {op} matches text, and {self.model.__name__}.{name} is not a text field; "
+                    f"use {name}=... or {name}__in=[...]"
+                )
             if not isinstance(value, str):
                 raise InvalidQueryError(f"filter {key!r} takes text (got {value!r})")
             pattern = escape_like(value) + "%"
-            return like(field, "%" + pattern if op == "contains" else pattern)
+            return like(field, "%" + pattern if op == "contains" else pattern, self.db)
         if op in ("in", "not_in"):
             if isinstance(value, str | bytes) or not isinstance(value, Iterable):
                 raise InvalidQueryError(f"filter {key!r} takes a list of values (got {value!r})")
@@ -483,18 +539,33 @@ class Repository(Generic[ModelT]):
         return self.save(obj)
 
     def save(self, obj: ModelT) -> ModelT:
-        """Insert ``obj`` (new) or update it (read from the database), exactly as ``obj.save()`` would."""
-        if type(obj) is not self.model or self._has_unsaved_relations(obj):
+        """Insert ``obj`` (new) or update it (read from the database), as ``obj.save()`` would.
+
+        A failed save (invalid, a unique violation, a stale copy, a deleted row) leaves ``obj`` exactly
+        as it was, ``updated_at`` and the dirty fields included. Two differences from ``Model.save()``,
+        both on purpose: a new instance given its own key is inserted (``Model.save()`` on an
+        auto-increment model sends an UPDATE that matches nothing), and updating a row that is gone
+        raises :class:`NotFoundError` (``Model.save()`` returns 0; on a versioned model both raise
+        :class:`~orm_kit.errors.ConflictError`). A model that overrides ``save()`` is saved by its
+        own ``save()``, never by the fast path.
+        """
+        if not self._plan.fast_save or type(obj) is not self.model or self._has_unsaved_relations(obj):
             obj.save()  # the general path handles what the reused SQL does not
             return obj
-        obj.validate()
-        if "updated_at" in self._plan.fields:  # as Model.save(): every save stamps updated_at
-            obj.updated_at = utcnow()
-        if obj._persisted:
-            self._update_row(obj)
-        else:
-            self._insert_row(obj)
-        obj._dirty.clear()  # type: ignore[attr-defined]  # missing from the stubs
+        before = snapshot(obj)
+        try:
+            type(obj).derive(obj.__data__)  # as Model.save(): derived columns (Model.derive) before validating
+            obj.validate()
+            if "updated_at" in self._plan.fields:  # as Model.save(): every save stamps updated_at
+                obj.updated_at = utcnow()
+            if obj._persisted:
+                self._update_row(obj)
+            else:
+                self._insert_row(obj)
+        except BaseException:
+            restore(obj, before)
+            raise
+        obj._dirty.clear()  # type: ignore[attr-defined]
         return obj
 
     def delete(self, target: ModelT | object) -> bool:
@@ -540,12 +611,11 @@ class Repository(Generic[ModelT]):
     def _update_row(self, obj: ModelT) -> None:
         plan = self._plan
         data = obj.__data__
-        before = dict(data)
         expected: object = None
         if plan.version is not None:
             expected = data.get(plan.version)
             if not isinstance(expected, int):
-                raise conflict_error(obj, plan.version, expected)
+                raise missing_version_error(obj, plan.version, expected)
             data[plan.version] = expected + 1
         names = tuple(n for n in plan.names if n in data and plan.fields[n] is not plan.pk)
         params = [plan.writers[n](data[n]) for n in names]
@@ -555,13 +625,8 @@ class Repository(Generic[ModelT]):
         try:
             rows = self.db.execute_sql(plan.update_sql(names), params).rowcount
         except peewee.IntegrityError as exc:
-            obj.__data__ = before
             raise _translate(self.model, exc, {n: data[n] for n in names}) from exc
-        except BaseException:
-            obj.__data__ = before
-            raise
         if not rows:
-            obj.__data__ = before
             if plan.version is not None:
                 raise conflict_error(obj, plan.version, expected)
             raise NotFoundError(self.model.__name__, _key_of(obj))

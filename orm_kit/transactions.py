@@ -30,10 +30,15 @@ peewee 4.5 wraps driver errors in its own classes; the driver's exception (carry
 ``sqlite_errorcode``) is the wrapped error's ``__context__``. :func:`retryable_reason` looks there.
 
 ``db.after_commit(fn)`` (peewee) runs ``fn`` after the outermost commit, but also keeps callbacks
-registered inside a savepoint that was rolled back. :func:`on_commit` keeps one list per
-:func:`transaction` block instead: a block that rolls back drops its hooks, one that succeeds hands
-them to its parent, and the outermost runs them after COMMIT. Inside a plain ``db.atomic()`` that
-is not a :func:`transaction`, it falls back to ``db.after_commit``.
+registered inside a savepoint that was rolled back. :func:`on_commit` keeps one list per block
+instead: a block that rolls back drops its hooks, one that succeeds hands them to its parent, and
+the outermost runs them after COMMIT. peewee 4.5 keeps no record of its savepoints (a nested
+``db.atomic()`` does not change ``transaction_depth()``), so the first :func:`transaction` or
+:func:`on_commit` on a database makes its ``savepoint()`` report to these lists: from then on a plain
+``db.atomic()`` nested anywhere (peewee's own, inside ``bulk_create()``, say) drops the hooks
+registered in it when it rolls back, as a :func:`transaction` block does. Hooks registered in a plain
+``db.atomic()`` with no :func:`transaction` around it go to ``db.after_commit``. Through a
+``DatabaseProxy`` (whose ``savepoint()`` is its own) pass the database itself.
 """
 
 from __future__ import annotations
@@ -48,8 +53,9 @@ from typing import Any, ParamSpec, TypeVar
 
 import peewee
 
-from orm_kit.db import is_postgres
-from orm_kit.errors import ConfigurationError, RetryExhaustedError
+from orm_kit._sql import execute, scalar
+from orm_kit.db import is_postgres, is_sqlite
+from orm_kit.errors import ConfigurationError, RetryExhaustedError, TransactionUsageError
 
 __all__ = [
     "ISOLATION_LEVELS",
@@ -69,6 +75,8 @@ ISOLATION_LEVELS = ("read committed", "repeatable read", "serializable")
 _PG_RETRYABLE = {
     "40001": "serialization failure (SQLSTATE 40001)",
     "40P01": "deadlock detected (SQLSTATE 40P01)",
+    # lock_timeout ran out (the retry budget sets it, see _LockWaits) or NOWAIT found the row locked
+    "55P03": "lock not available (SQLSTATE 55P03)",
 }
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
@@ -80,7 +88,9 @@ class RetryPolicy:
 
     The delay before attempt ``n + 1`` is ``min(max_delay, base_delay * 2**(n - 1))`` scaled by a
     random factor in [0.5, 1] (so colliding writers do not collide again in lockstep). A retry whose
-    delay would end past ``max_seconds`` since the first attempt is not made.
+    delay would end past ``max_seconds`` since the first attempt is not made, and inside an attempt
+    each wait for a lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) is cut to the time
+    left, so the whole call ends near ``max_seconds`` plus the time ``fn`` itself spends working.
     """
 
     attempts: int = 5
@@ -113,14 +123,59 @@ class _Frame:
 
 
 def _frames(db: peewee.Database) -> list[_Frame]:
-    # peewee keeps connection state per thread (a threading.local) on the database; the frames
-    # live beside it, so each thread has its own stack and nothing is global.
+    # The frames live on peewee's own connection state (private, so typed Any here) on purpose: they
+    # must have exactly the scope of peewee's transaction stack, which lives there too. With the
+    # default thread_safe=True that is a threading.local, so each thread has its own frames; with
+    # thread_safe=False peewee shares one connection and one transaction between threads, and the
+    # frames are shared with it (a thread's hook then belongs to the transaction its writes are in).
+    # A WeakKeyDictionary of threading.locals would split the frames where peewee does not.
     state: Any = db._state  # type: ignore[attr-defined]  # missing from the stubs
     frames: list[_Frame] | None = getattr(state, "orm_kit_frames", None)
     if frames is None:
         frames = []
         state.orm_kit_frames = frames
+        _track_savepoints(db)
     return frames
+
+
+class _TrackedSavepoint(peewee._savepoint):
+    """peewee's savepoint, with a frame of its own: hooks registered in it go if it rolls back."""
+
+    def __enter__(self) -> Any:
+        entered = super().__enter__()
+        self.frame = _Frame()
+        _frames(self.db).append(self.frame)
+        return entered
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        frames = _frames(self.db)
+        _pop(frames, self.frame)
+        result = super().__exit__(exc_type, exc, tb)  # a failed RELEASE rolls back and raises
+        if exc_type is None:
+            for hook in _hand_over(self.db, frames, self.frame.hooks):
+                self.db.after_commit(hook)  # unreachable in practice: a savepoint is inside a transaction
+        return result
+
+
+def _track_savepoints(db: peewee.Database) -> None:
+    """Make ``db.savepoint()`` (which every nested ``db.atomic()`` calls) hand out tracked savepoints.
+
+    An attribute of this database object only: peewee has no hook for savepoints, and patching its
+    classes would change every database in the process.
+    """
+    if not isinstance(db, peewee.DatabaseProxy) and "savepoint" not in vars(db):
+        db.savepoint = functools.partial(_TrackedSavepoint, db)  # type: ignore[method-assign]
+
+
+def _pop(frames: list[_Frame], frame: _Frame) -> None:
+    if not frames or frames[-1] is not frame:
+        if frame in frames:  # the blocks opened inside it are abandoned with it
+            del frames[frames.index(frame):]
+        raise TransactionUsageError(
+            "transaction blocks exited out of order (a block was left while one opened inside it was "
+            "still open); leave nested blocks innermost first, e.g. with `with` statements"
+        )
+    frames.pop()
 
 
 def _begin_options(db: peewee.Database, isolation: str | None) -> dict[str, Any]:
@@ -148,6 +203,19 @@ def transaction(db: peewee.Database, *, isolation: str | None = None) -> Iterato
     An exception leaving the block rolls back this block only (and propagates). ``isolation`` (outermost
     block, PostgreSQL) is one of :data:`ISOLATION_LEVELS`.
     """
+    committed: list[Callable[[], object]] = []
+    with _block(db, isolation, committed):
+        yield
+    _run_hooks(committed)
+
+
+@contextlib.contextmanager
+def _block(db: peewee.Database, isolation: str | None, committed: list[Callable[[], object]]) -> Iterator[None]:
+    """:func:`transaction` without running the hooks: those of a committed outermost block go to ``committed``.
+
+    :func:`run_in_transaction` runs them itself, after its retry loop, so a failing hook (even one
+    raising a retryable database error) can never run a committed transaction a second time.
+    """
     options = _begin_options(db, isolation)
     frames = _frames(db)
     frame = _Frame()
@@ -156,21 +224,23 @@ def transaction(db: peewee.Database, *, isolation: str | None = None) -> Iterato
         with db.atomic(**options):
             yield
     finally:
-        popped = frames.pop()
-        assert popped is frame, "transaction blocks exited out of order"
-    _hand_over(db, frames, frame.hooks)
+        _pop(frames, frame)
+    committed.extend(_hand_over(db, frames, frame.hooks))
 
 
-def _hand_over(db: peewee.Database, frames: list[_Frame], hooks: list[Callable[[], object]]) -> None:
+def _hand_over(db: peewee.Database, frames: list[_Frame],
+               hooks: list[Callable[[], object]]) -> list[Callable[[], object]]:
+    """Give a released block's hooks to whoever decides next; the hooks to run now if nobody does."""
     if not hooks:
-        return
+        return []
     if frames:
         frames[-1].hooks.extend(hooks)  # a savepoint was released: the parent decides
     elif db.in_transaction():
         for hook in hooks:  # inside a plain db.atomic(): peewee runs them on its commit
             db.after_commit(hook)
     else:
-        _run_hooks(hooks)  # the outermost block committed
+        return hooks  # the outermost block committed
+    return []
 
 
 def _run_hooks(hooks: list[Callable[[], object]]) -> None:
@@ -225,6 +295,51 @@ def retryable_reason(exc: BaseException) -> str | None:
     return None
 
 
+class _LockWaits:
+    """Keeps each lock wait of an attempt within the time the retry budget has left.
+
+    SQLite waits for the write lock at ``BEGIN`` for up to its busy timeout (30 s by default), and
+    PostgreSQL waits for a row lock for ever unless ``lock_timeout`` says otherwise; either would let
+    one attempt overrun ``max_seconds``. So SQLite's ``busy_timeout`` is lowered before each ``BEGIN``
+    (and put back afterwards: it belongs to the connection), and PostgreSQL gets ``SET LOCAL
+    lock_timeout`` (which ends with the transaction). A smaller limit already in force is kept.
+    """
+
+    def __init__(self, db: peewee.Database) -> None:
+        self.db = db
+        self.sqlite = is_sqlite(db)
+        self.postgres = is_postgres(db)
+        self.session_ms = 0  # the connection's own limit; 0: waits for ever
+        self.changed = False
+
+    def __enter__(self) -> _LockWaits:
+        if self.sqlite:
+            self.session_ms = int(scalar(self.db, "PRAGMA busy_timeout"))
+        elif self.postgres:
+            self.session_ms = int(scalar(self.db, "SELECT setting FROM pg_settings WHERE name = 'lock_timeout'"))
+        return self
+
+    def _limit(self, seconds: float) -> int | None:
+        """The wait to set (ms), or None when the connection's own is already within ``seconds``."""
+        wanted = max(1, int(seconds * 1000))
+        return None if 0 < self.session_ms <= wanted or (self.sqlite and self.session_ms == 0) else wanted
+
+    def before_begin(self, seconds: float) -> None:
+        limit = self._limit(seconds) if self.sqlite else None
+        if limit is not None:
+            execute(self.db, f"PRAGMA busy_timeout = {limit:d}")
+            self.changed = True
+
+    def after_begin(self, seconds: float) -> None:
+        limit = self._limit(seconds) if self.postgres else None
+        if limit is not None:
+            execute(self.db, f"SET LOCAL lock_timeout = {limit:d}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.changed and not self.db.is_closed():
+            execute(self.db, f"PRAGMA busy_timeout = {self.session_ms:d}")
+
+
 def run_in_transaction(
     db: peewee.Database,
     fn: Callable[[], R],
@@ -239,34 +354,45 @@ def run_in_transaction(
     :class:`RetryExhaustedError`, whose ``__cause__`` is the last failure. Called inside an outer
     transaction it cannot restart that transaction, so it runs ``fn`` once as a savepoint and lets the
     error reach the outermost retry. ``fn`` must not have effects outside the database that cannot be
-    repeated: put those in :func:`on_commit`.
+    repeated: put those in :func:`on_commit`. Those hooks run once, after the commit and outside the
+    retry loop: a hook that fails (even with a retryable database error) raises its error to the caller
+    and never runs ``fn`` again.
     """
     policy = retry or RetryPolicy()
     if db.in_transaction():
-        with transaction(db):
+        with transaction(db, isolation=isolation):  # nested: an isolation it cannot apply is an error
             return fn()
     started = time.monotonic()
     attempt = 0
-    while True:
-        attempt += 1
-        try:
-            with transaction(db, isolation=isolation):
-                return fn()
-        except peewee.DatabaseError as exc:
-            reason = retryable_reason(exc)
-            if reason is None:
-                raise
-            elapsed = time.monotonic() - started
-            pause = policy.delay(attempt)
-            if attempt >= policy.attempts or elapsed + pause > policy.max_seconds:
-                raise RetryExhaustedError(
-                    f"transaction failed {attempt} time(s) in {elapsed:.2f}s, last with {reason}; gave up "
-                    f"(bounds: {policy.attempts} attempts, {policy.max_seconds}s). Reduce contention on the "
-                    "rows it writes, or allow more with RetryPolicy(attempts=..., max_seconds=...)",
-                    attempts=attempt,
-                    elapsed=elapsed,
-                ) from exc
-            sleep(pause)
+    with _LockWaits(db) as lock_waits:
+        while True:
+            attempt += 1
+            committed: list[Callable[[], object]] = []
+            try:
+                left = policy.max_seconds - (time.monotonic() - started)
+                lock_waits.before_begin(left)
+                with _block(db, isolation, committed):
+                    lock_waits.after_begin(left)
+                    result = fn()
+            except peewee.DatabaseError as exc:
+                reason = retryable_reason(exc)
+                if reason is None:
+                    raise
+                elapsed = time.monotonic() - started
+                pause = policy.delay(attempt)
+                if attempt >= policy.attempts or elapsed + pause > policy.max_seconds:
+                    raise RetryExhaustedError(
+                        f"transaction failed {attempt} time(s) in {elapsed:.2f}s, last with {reason}; gave up "
+                        f"(bounds: {policy.attempts} attempts, {policy.max_seconds}s). Reduce contention on the "
+                        "rows it writes, or allow more with RetryPolicy(attempts=..., max_seconds=...)",
+                        attempts=attempt,
+                        elapsed=elapsed,
+                    ) from exc
+                sleep(pause)
+                continue
+            break
+    _run_hooks(committed)  # outside the loop: the data is committed, nothing runs again
+    return result
 
 
 def transactional(

@@ -89,6 +89,20 @@ def test_history_by_page(migrated: peewee.Database, data: Platform) -> None:
     assert deployments.history(service=checkout, page=4, size=3).items == ()
 
 
+def test_history_loads_related_rows_in_the_same_query(migrated: peewee.Database, data: Platform) -> None:
+    deployments = DeploymentRepository(migrated)
+    with count_queries() as counter:
+        page = deployments.history(service=data.services["checkout"], size=20)
+        shown = [(d.service.name, d.environment.slug, d.release.version if d.release_id else None)
+                 for d in page.items]
+    assert counter.count == 2  # the count and the rows; reading the relations costs nothing
+    assert shown[:2] == [("checkout", "prod-eu", "1.2.0"), ("checkout", "staging", "1.2.0")]  # d10, d6
+    with count_queries() as counter:
+        after = deployments.history_after(service=data.services["checkout"], size=20)
+        assert {d.environment.slug for d in after.items} == {"prod-eu", "prod-us", "staging"}
+    assert counter.count == 1
+
+
 def test_history_by_cursor(migrated: peewee.Database, data: Platform) -> None:
     deployments = DeploymentRepository(migrated)
     seen: list[str] = []
@@ -149,6 +163,8 @@ def test_services_of_a_team_with_subteams(migrated: peewee.Database, data: Platf
     assert [s.name for s in services.owned_by_team(t["payments"], include_subteams=False)] == ["checkout"]
     assert [s.name for s in services.owned_by_team(t["ops-a"])] == ["pager"]  # parents form a cycle
     assert [s.name for s in TeamRepository(migrated).subteams(t["platform"])] == ["payments", "payments-risk", "search"]
+    with pytest.raises(InvalidQueryError, match="team 'draft' is unsaved"):
+        services.owned_by_team(Team(name="draft"))
 
 
 def edges(found: object) -> set[tuple[str, str, int]]:
@@ -173,6 +189,11 @@ def test_dependency_graph(migrated: peewee.Database, data: Platform) -> None:
     assert edges(leaf.dependents) == {("gateway", "search-api", 1), ("web", "gateway", 2)}
     with pytest.raises(InvalidQueryError, match="depth"):
         services.dependency_graph(checkout, depth=0)
+    lonely = services.dependency_graph(str(data.services["pager"].id))  # by key, no edges: the root is still read
+    assert lonely.root.name == "pager" and lonely.dependencies == lonely.dependents == ()
+    for missing in (uuid.uuid4(), "not-a-key"):
+        with pytest.raises(NotFoundError, match="Service"):
+            services.dependency_graph(missing)
 
 
 def test_dora_metrics(migrated: peewee.Database, data: Platform) -> None:
@@ -226,6 +247,7 @@ def queries_for(db: peewee.Database, root: Service, env: Environment) -> dict[st
         "history cursor": lambda: len(deployments.history_after(service=root, size=50).items),
         "deployed_where": lambda: len(deployments.deployed_where(environment=env)),
         "dependency_graph": lambda: len(services.dependency_graph(root, depth=3).dependencies),
+        "dependency_graph by key": lambda: len(services.dependency_graph(root.id, depth=3).dependencies),
     }
     counts = {}
     for name, run in runs.items():
@@ -240,6 +262,6 @@ def test_query_counts_do_not_grow_with_rows(migrated: peewee.Database) -> None:
     large = queries_for(migrated, *grow(10_000))
     assert {k: v[0] for k, v in small.items()} == {k: v[0] for k, v in large.items()} == {
         "find_with_deployments": 2, "history page": 2, "history cursor": 1, "deployed_where": 1,
-        "dependency_graph": 3}
+        "dependency_graph": 3, "dependency_graph by key": 3}
     assert small["find_with_deployments"][1] == 10 and large["find_with_deployments"][1] == 10_000
     assert large["dependency_graph"][1] == 15_000 and large["history page"][1] == 50

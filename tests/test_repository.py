@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
+from typing import Any, ClassVar
 
 import peewee
 import pytest
 from playhouse.test_utils import count_queries
 
 from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError, ValidationError
-from orm_kit.models import Service, Team
-from orm_kit.repositories import ServiceRepository, TeamRepository
+from orm_kit.model import Model
+from orm_kit.models import Deployment, Service, Team
+from orm_kit.repositories import DeploymentRepository, ServiceRepository, TeamRepository
 from orm_kit.repository import Repository, escape_like
 
 import factories
@@ -189,3 +192,116 @@ def test_repository_needs_the_bound_database(migrated: peewee.Database, tmp_path
 
     with pytest.raises(ConfigurationError, match="names no model"):
         Nameless(migrated)
+
+
+def test_fast_paths_fill_derived_fields(migrated: peewee.Database) -> None:
+    """Model.derive runs on the repository's own INSERT and UPDATE, as on Model.save()."""
+    deployments = DeploymentRepository(migrated)
+    start = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
+    created = deployments.create(service=factories.service(), environment=factories.environment(),
+                                 started_at=start, finished_at=start + datetime.timedelta(minutes=2))
+    assert created.duration_seconds == 120
+    assert Deployment.get_by_id(created.id).duration_seconds == 120
+    deployments.update(created, finished_at=start + datetime.timedelta(minutes=5))
+    assert Deployment.get_by_id(created.id).duration_seconds == 300
+    loaded = deployments.get(created.id)
+    loaded.started_at = start + datetime.timedelta(minutes=4)
+    deployments.save(loaded)
+    assert (loaded.duration_seconds, Deployment.get_by_id(created.id).duration_seconds) == (60, 60)
+
+
+def test_text_operators_only_on_text_fields(teams: TeamRepository) -> None:
+    for key in ("parent__contains", "created_at__startswith", "id__contains"):
+        with pytest.raises(InvalidQueryError, match=r"matches text, and Team\.\w+ is not a text field"):
+            teams.find(**{key: "1"})
+    assert teams.count(name__contains="ph") == 1  # the (PostgreSQL) transaction is still usable
+
+
+def test_case_folding_is_ascii_only_on_both_databases(migrated: peewee.Database) -> None:
+    for name, display in [("upper", "ÄBC Corp"), ("lower", "äbc corp"), ("ascii", "Abc Corp")]:
+        factories.team(name=name, display_name=display)
+    teams = TeamRepository(migrated)
+
+    def found(**filters: object) -> list[str]:
+        return sorted(t.name for t in teams.find(**filters))  # type: ignore[arg-type]
+
+    assert found(display_name__contains="äbc") == ["lower"]  # PostgreSQL's LOWER() would fold Ä as well
+    assert found(display_name__contains="ÄBC") == ["upper"]
+    assert found(display_name__contains="aBC") == ["ascii"]
+    assert found(display_name__startswith="ÄBc") == ["upper"]
+    assert found(display_name__contains="CORP") == ["ascii", "lower", "upper"]
+    assert sorted(t.name for t in teams.search("äBC")) == ["lower"]
+
+
+class Journal(Model):
+    """A model with a save() of its own, which the repository must not bypass."""
+
+    id = peewee.AutoField()
+    text = peewee.CharField()
+    saves: ClassVar[list[str]] = []
+
+    def save(self, force_insert: bool = False, only: Any = None) -> Any:
+        Journal.saves.append(self.text)
+        return super().save(force_insert=force_insert, only=only)
+
+
+class JournalRepository(Repository[Journal]):
+    model = Journal
+
+
+def test_a_models_own_save_runs(migrated: peewee.Database) -> None:
+    Journal.bind(migrated)
+    migrated.create_tables([Journal])
+    Journal.saves.clear()
+    try:
+        journal = JournalRepository(migrated)
+        entry = journal.create(text="first")
+        journal.update(entry, text="second")
+        assert Journal.saves == ["first", "second"]
+        assert journal.get(entry.id).text == "second"
+    finally:
+        Journal.bind(None)  # type: ignore[arg-type]
+
+
+def test_failed_saves_leave_the_copy_as_it_was(migrated: peewee.Database) -> None:
+    services = ServiceRepository(migrated)
+    owner = factories.team()
+    services.create(name="taken", tier="low", owner=owner)
+    svc = services.create(name="api", tier="low", owner=owner)
+    read_at = svc.updated_at
+    with pytest.raises(ValidationError, match="has already been taken"):
+        services.update(svc, name="taken")
+    assert (svc.name, svc.updated_at, svc.lock_version) == ("taken", read_at, 1)  # the change stays; no stamp
+    teams = TeamRepository(migrated)
+    gone = teams.create(name="gone")
+    teams.delete(gone.id)
+    gone.display_name = "Gone"
+    with pytest.raises(NotFoundError, match=r"Team \d+ does not exist"):
+        teams.save(gone)  # Model.save() would return 0; a repository says the row is gone
+    assert gone.dirty_fields == [Team.display_name]
+
+
+def test_a_new_instance_with_its_own_key_is_inserted(migrated: peewee.Database) -> None:
+    teams = TeamRepository(migrated)
+    teams.save(Team(id=77, name="chosen"))
+    assert Team.get_by_id(77).name == "chosen"
+
+
+def test_a_repository_naming_a_field_its_model_lacks_fails_at_once(migrated: peewee.Database) -> None:
+    class Typo(Repository[Team]):
+        model = Team
+        sort_fields = ("name", "nmae")
+
+    class Numeric(Repository[Team]):
+        model = Team
+        search_fields = ("parent",)
+
+    class Unsearchable(Repository[Team]):
+        model = Team
+
+    with pytest.raises(ConfigurationError, match=r"Typo.sort_fields names 'nmae', which is not a field of Team"):
+        Typo(migrated)
+    with pytest.raises(ConfigurationError, match="not a text field"):
+        Numeric(migrated)
+    with pytest.raises(ConfigurationError, match=r"search_fields = \('name', 'display_name'\)"):
+        Unsearchable(migrated).search("x")

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from orm_kit.db import open_database
-from orm_kit.errors import ConfigurationError, RetryExhaustedError, ValidationError
+from orm_kit.errors import ConfigurationError, RetryExhaustedError, TransactionUsageError, ValidationError
 from orm_kit.models import Team
 from orm_kit.transactions import (
     RetryPolicy,
@@ -151,6 +151,10 @@ def test_isolation_is_checked(migrated: peewee.Database) -> None:
     with transaction(migrated), pytest.raises(ConfigurationError, match="outermost"), \
             transaction(migrated, isolation="serializable"):
         pass
+    calls: list[int] = []
+    with transaction(migrated), pytest.raises(ConfigurationError, match="outermost"):
+        run_in_transaction(migrated, lambda: calls.append(1), isolation="serializable")
+    assert calls == []  # nested, the isolation could not be applied: refused, not ignored
     with transaction(migrated, isolation="serializable"):
         factories.team(name="ok")
     assert team_names() == ["ok"]
@@ -327,3 +331,166 @@ def test_two_processes_read_modify_write_without_losing_an_update(
         p.join(120)
     assert [p.exitcode for p in processes] == [0, 0]
     assert CounterRepository(migrated).get(counter).value == 50
+
+
+def real_busy_error(path: Path) -> peewee.OperationalError:
+    """A genuine SQLITE_BUSY, as peewee raises it: another connection holds the write lock, no wait allowed."""
+    other = open_database(f"sqlite:///{path}?timeout=0")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(peewee.OperationalError) as caught:
+            other.execute_sql("BEGIN IMMEDIATE")
+        return caught.value
+    finally:
+        other.close()
+        holder.close()
+
+
+def test_a_hook_failing_with_a_retryable_error_does_not_run_the_work_again(
+        migrated: peewee.Database, tmp_path: Path) -> None:
+    busy = real_busy_error(tmp_path / "busy.db")
+    assert retryable_reason(busy) is not None
+    runs: list[int] = []
+
+    def hook() -> None:
+        raise busy
+
+    def work() -> None:
+        runs.append(1)
+        factories.team(name=f"t{len(runs)}")
+        on_commit(migrated, hook)
+
+    with pytest.raises(peewee.OperationalError) as caught:
+        run_in_transaction(migrated, work, retry=RetryPolicy(attempts=5, max_seconds=5))
+    assert caught.value is busy  # the hook's own error, after the commit, not a retry
+    assert runs == [1] and team_names() == ["t1"]
+
+
+def test_hooks_registered_in_a_plain_atomic_savepoint_follow_it(migrated: peewee.Database) -> None:
+    ran: list[str] = []
+
+    def plain_savepoint(name: str, fail: bool) -> None:
+        with migrated.atomic():  # nested: a peewee savepoint, not a transaction() block
+            on_commit(migrated, lambda: ran.append(name))
+            if fail:
+                raise KeyError(name)
+
+    with transaction(migrated):
+        with pytest.raises(KeyError):
+            plain_savepoint("rolled back", fail=True)
+        plain_savepoint("released", fail=False)
+        with transaction(migrated), pytest.raises(KeyError):
+            plain_savepoint("rolled back, deeper", fail=True)
+    assert ran == ["released"]
+    with migrated.atomic():  # no transaction() block anywhere: peewee's own transaction outside
+        with pytest.raises(KeyError):
+            plain_savepoint("rolled back under a plain transaction", fail=True)
+        plain_savepoint("released under a plain transaction", fail=False)
+    assert ran == ["released", "released under a plain transaction"]
+
+
+def test_blocks_left_out_of_order_are_a_typed_error(migrated: peewee.Database) -> None:
+    ran: list[str] = []
+    outer = transaction(migrated)
+    outer.__enter__()
+    migrated.atomic().__enter__()  # a savepoint never left
+    with pytest.raises(TransactionUsageError, match="out of order"):
+        outer.__exit__(None, None, None)
+    with transaction(migrated):  # the thread's block stack is usable again
+        on_commit(migrated, lambda: ran.append("after"))
+    assert ran == ["after"]
+
+
+def test_max_seconds_bounds_a_wait_for_the_sqlite_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "held.db"
+    db = open_database(f"sqlite:///{path}")  # the default busy timeout: 30 s
+    release = threading.Event()
+    taken = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        taken.set()
+        release.wait(60)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    holder = threading.Thread(target=hold)
+    try:
+        db.execute_sql("CREATE TABLE t (x INTEGER)")
+        holder.start()
+        assert taken.wait(10)
+        started = time.monotonic()
+        with pytest.raises(RetryExhaustedError, match="SQLite database is locked"):
+            run_in_transaction(db, lambda: db.execute_sql("INSERT INTO t VALUES (1)"),
+                               retry=RetryPolicy(attempts=100, max_seconds=0.5))
+        assert time.monotonic() - started < 5  # not the 30 s busy timeout
+        assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 30_000  # the connection's own, back
+    finally:
+        release.set()
+        holder.join(10)
+        db.close()
+
+
+def test_max_seconds_bounds_a_wait_for_a_postgres_row_lock(postgres_url: str) -> None:
+    from conftest import reset_postgres
+
+    reset_postgres(postgres_url)
+    db = open_database(postgres_url)
+    db.execute_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER)")
+    db.execute_sql("INSERT INTO t VALUES (1, 0)")
+    with psycopg.connect(postgres_url) as holder:
+        # The server ends the holder after 20 s, so a regression fails the test instead of hanging it.
+        holder.execute("SET idle_in_transaction_session_timeout = '20s'")
+        holder.execute("SELECT x FROM t WHERE id = 1 FOR UPDATE")
+        try:
+            started = time.monotonic()
+            with pytest.raises(RetryExhaustedError, match="SQLSTATE 55P03"):
+                run_in_transaction(db, lambda: db.execute_sql("UPDATE t SET x = x + 1 WHERE id = 1"),
+                                   retry=RetryPolicy(attempts=100, max_seconds=0.5))
+            assert time.monotonic() - started < 5
+            assert db.execute_sql("SHOW lock_timeout").fetchone()[0] == "0"  # SET LOCAL ended with the attempt
+        finally:
+            holder.rollback()
+            db.close()
+
+
+def test_retry_succeeds_after_a_real_deadlock_on_postgres(postgres_url: str) -> None:
+    """Two transactions lock x and y in opposite orders; PostgreSQL kills one (40P01) and it runs again."""
+    from conftest import reset_postgres
+
+    reset_postgres(postgres_url)
+    db = open_database(postgres_url)
+    db.execute_sql("CREATE TABLE t (name TEXT PRIMARY KEY, x INTEGER)")
+    db.execute_sql("INSERT INTO t VALUES ('x', 0), ('y', 0)")
+    both_hold_one = threading.Barrier(2, timeout=30)
+    attempts = {"x": 0, "y": 0}
+    errors: list[BaseException] = []
+
+    def work(first: str, second: str) -> None:
+        attempts[first] += 1
+        db.execute_sql("UPDATE t SET x = x + 1 WHERE name = %s", (first,))
+        if attempts[first] == 1:
+            both_hold_one.wait()  # each holds its first row: the second UPDATEs form a cycle
+        db.execute_sql("UPDATE t SET x = x + 1 WHERE name = %s", (second,))
+
+    def run(first: str, second: str) -> None:
+        try:
+            run_in_transaction(db, lambda: work(first, second), retry=RetryPolicy(attempts=3, max_seconds=30))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in (("x", "y"), ("y", "x"))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        assert sorted(attempts.values()) == [1, 2]  # exactly one was chosen as the deadlock victim
+        assert db.execute_sql("SELECT name, x FROM t ORDER BY name").fetchall() == [("x", 2), ("y", 2)]
+    finally:
+        db.close()

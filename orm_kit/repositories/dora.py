@@ -3,7 +3,7 @@
     metrics = dora_metrics(db, datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
     metrics.deployment_frequency      # successful production deployments per day
     metrics.lead_time                 # median finished_at - release.committed_at
-    metrics.change_failure_rate       # share of those deployments with an incident or a rollback
+    metrics.change_failure_rate       # share of those (successful) deployments with an incident or a rollback
     metrics.time_to_restore           # median incident resolved_at - opened_at
 
 Time arithmetic is done here in Python, over the rows the two queries return, and nowhere in SQL:
@@ -19,7 +19,10 @@ Definitions (after the DORA research and GitLab's DORA API):
 * lead time for changes: the median of ``finished_at - release.committed_at`` over those deployments
   whose release has a commit time;
 * change failure rate: those deployments that caused an incident (``incident.caused_by``) or were rolled
-  back (another deployment's ``rollback_of``), over all of them;
+  back (another deployment's ``rollback_of``), over all of them -- that is, over the *successful*
+  production deployments of the period, not over every deployment attempted. A failed or canceled
+  deployment changed nothing in production, so it is not a change that could fail (DORA's and
+  GitLab's reading); counting it in the denominator would make a flaky pipeline look safer;
 * time to restore service: the median of ``resolved_at - opened_at`` over production-tier incidents
   opened in the period and resolved.
 """

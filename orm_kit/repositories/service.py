@@ -18,6 +18,7 @@ from orm_kit.errors import InvalidQueryError, NotFoundError
 from orm_kit.models import Deployment, Environment, Release, Service, ServiceDependency, Team
 from orm_kit.repositories.team import _team_id, team_tree
 from orm_kit.repository import Repository
+from orm_kit.validation import field_type_error
 
 __all__ = [
     "MAX_GRAPH_DEPTH",
@@ -98,24 +99,33 @@ class ServiceRepository(Repository[Service]):
         return list(query.execute(self.db))
 
     def dependency_graph(self, root: Service | uuid.UUID | str, *, depth: int = 3) -> DependencyGraph:
-        """Dependencies and dependents of ``root`` to ``depth`` hops, cycles included once; three queries."""
+        """Dependencies and dependents of ``root`` to ``depth`` hops, cycles included once; at most three queries.
+
+        The two walks, then one query for the services on them (the root among them when it is given by key).
+        """
         if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= MAX_GRAPH_DEPTH:
             raise InvalidQueryError(f"graph depth must be a whole number from 1 to {MAX_GRAPH_DEPTH} (got {depth!r})")
-        service = root if isinstance(root, Service) else self.get_or_none(root)
-        if service is None:
+        if isinstance(root, Service):
+            root_id: uuid.UUID = root.id
+        elif field_type_error(Service.id, root) is None:
+            root_id = _as_uuid(root)
+        else:
             raise NotFoundError("Service", root)
-        down = _reach(service.id, depth, downstream=True)
-        up = _reach(service.id, depth, downstream=False)
+        down = _reach(root_id, depth, downstream=True)
+        up = _reach(root_id, depth, downstream=False)
         down_rows = [_edge_row(row) for row in _edges(down, depth, downstream=True).execute(self.db)]
         up_rows = [_edge_row(row) for row in _edges(up, depth, downstream=False).execute(self.db)]
         ids = {row[0] for row in down_rows + up_rows} | {row[1] for row in down_rows + up_rows}
-        ids.discard(service.id)
-        nodes = {service.id: service}
-        if ids:
-            # The node ids come from the same walks, as subqueries: no parameter list that grows with the graph.
+        nodes: dict[uuid.UUID, Service] = {root.id: root} if isinstance(root, Service) else {}
+        if root_id not in nodes or ids - nodes.keys():
+            # The node ids come from the same walks (which start at the root, so a root given by key is
+            # read here too), as subqueries: no parameter list that grows with the graph.
             involved = self.select().where(Service.id.in_(down.select_from(down.c.id))
                                            | Service.id.in_(up.select_from(up.c.id)))
-            nodes.update({s.id: s for s in involved.execute(self.db)})
+            nodes.update({s.id: s for s in involved.execute(self.db) if s.id not in nodes})
+        service = nodes.get(root_id)
+        if service is None:
+            raise NotFoundError("Service", root)
 
         def edges(rows: list[tuple[uuid.UUID, uuid.UUID, str, int]]) -> tuple[DependencyEdge, ...]:
             found = [DependencyEdge(nodes[a], nodes[b], kind, int(hops)) for a, b, kind, hops in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import peewee
 
-from orm_kit.errors import NotFoundError
+from orm_kit.errors import InvalidQueryError
 from orm_kit.models import Team
 from orm_kit.repository import Repository
 
@@ -47,6 +47,8 @@ class TeamRepository(Repository[Team]):
 def _team_id(team: Team | int) -> int:
     if isinstance(team, Team):
         if team.id is None:
-            raise NotFoundError("Team", None)
+            raise InvalidQueryError(
+                f"team {team.name!r} is unsaved (it has no id yet); save it first, or pass a saved team or its id"
+            )
         return int(team.id)
     return team
