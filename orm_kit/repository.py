@@ -50,6 +50,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import peewee
 
+from orm_kit._sql import quote
 from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError
 from orm_kit.fields import utcnow
 from orm_kit.locking import Versioned, conflict_error, missing_version_error, restore, snapshot
@@ -138,7 +139,7 @@ class _Plan:
         self.param = db.param
         self.returning = bool(db.returning_clause)
         self.for_update = bool(db.for_update)
-        self.table = _quote(meta.table_name) if not meta.schema else f"{_quote(meta.schema)}.{_quote(meta.table_name)}"
+        self.table = quote(meta.table_name) if not meta.schema else f"{quote(meta.schema)}.{quote(meta.table_name)}"
         self.pk: peewee.Field = meta.primary_key  # type: ignore[assignment]  # never False on orm-kit models
         self.fields: dict[str, peewee.Field] = {f.name: f for f in meta.sorted_fields}
         self.names = tuple(self.fields)
@@ -146,8 +147,8 @@ class _Plan:
             (f.name, f.python_value) for f in meta.sorted_fields
         )
         self.writers: dict[str, Callable[[Any], Any]] = {f.name: f.db_value for f in meta.sorted_fields}
-        columns = ", ".join(_quote(f.column_name) for f in meta.sorted_fields)
-        self.select_by_pk = f"SELECT {columns} FROM {self.table} WHERE {_quote(self.pk.column_name)} = {self.param}"
+        columns = ", ".join(quote(f.column_name) for f in meta.sorted_fields)
+        self.select_by_pk = f"SELECT {columns} FROM {self.table} WHERE {quote(self.pk.column_name)} = {self.param}"
         self.version: str | None = model.version_field if issubclass(model, Versioned) else None
         # A save() of the model's own (or playhouse.signals') must run: only orm-kit's are re-done here.
         self.fast_save = model.save in (Model.save, Versioned.save)
@@ -157,7 +158,7 @@ class _Plan:
         return self.writers[self.pk.name](key)
 
     def column(self, name: str) -> str:
-        return _quote(self.fields[name].column_name)
+        return quote(self.fields[name].column_name)
 
     def select_by(self, name: str) -> str:
         key = ("select", (name,))
@@ -175,7 +176,7 @@ class _Plan:
             values = ", ".join([self.param] * len(names))
             sql = f"INSERT INTO {self.table} ({columns}) VALUES ({values})"
             if self.returning and self.model._meta.auto_increment:
-                sql += f" RETURNING {_quote(self.pk.column_name)}"
+                sql += f" RETURNING {quote(self.pk.column_name)}"
             self._sql[key] = sql
         return sql
 
@@ -192,7 +193,7 @@ class _Plan:
         return f"DELETE FROM {self.table} WHERE {self._where_key()}"
 
     def _where_key(self) -> str:
-        where = f"{_quote(self.pk.column_name)} = {self.param}"
+        where = f"{quote(self.pk.column_name)} = {self.param}"
         if self.version is not None:
             where += f" AND {self.column(self.version)} = {self.param}"
         return where
@@ -200,11 +201,6 @@ class _Plan:
 
 def _is_text(field: peewee.Field) -> bool:
     return isinstance(field, peewee.CharField | peewee.TextField)
-
-
-def _quote(identifier: str) -> str:
-    # Identifiers come from model metadata, never from callers; quoting keeps reserved words working.
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 _plans: dict[tuple[type[Model], str, bool, bool], _Plan] = {}
@@ -581,7 +577,7 @@ class Repository(Generic[ModelT]):
             if key is None or field_type_error(plan.pk, key) is not None:
                 return False
             params = [plan.pk_value(key)]
-            sql = f"DELETE FROM {plan.table} WHERE {_quote(plan.pk.column_name)} = {plan.param}"
+            sql = f"DELETE FROM {plan.table} WHERE {quote(plan.pk.column_name)} = {plan.param}"
             return bool(self.db.execute_sql(sql, params).rowcount)
         deleted = bool(self.db.execute_sql(plan.delete_sql(), params).rowcount)
         if not deleted and plan.version is not None:
