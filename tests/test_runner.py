@@ -255,3 +255,19 @@ def test_a_database_proxy_stands_for_its_database(db, folder):
     proxy.initialize(db)
     assert migrate_up(proxy, folder) == ["0001_a"]
     assert Runner(proxy, folder).status().ok
+
+
+def test_a_history_row_changed_under_a_non_atomic_run_is_reported_not_overwritten(db, folder):
+    # What a repair racing a live runner used to do: the settled outcome must land on exactly one row.
+    write(folder, "0001_outside", create("outside") + '\ndb.execute_sql("DELETE FROM schema_migration")',
+          header="atomic = False\n")
+    with pytest.raises(MigrationError, match=r"history row of 0001_outside is no longer running.*migrate status"):
+        migrate_up(db, folder)
+    assert history(db) == []
+
+
+def test_the_runner_refuses_to_start_inside_an_open_transaction(db, folder):
+    write(folder, "0001_a", create("a"))
+    with db.atomic(), pytest.raises(MigrationError, match=r"outside db\.atomic\(\)"):
+        migrate_up(db, folder)
+    assert "a" not in db.get_tables()

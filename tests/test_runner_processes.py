@@ -92,7 +92,8 @@ def test_a_runner_that_waits_too_long_fails_clearly_and_changes_nothing(db_url: 
     assert holder.wait(timeout=60) == 0
     assert holder.stdout is not None and holder.stdout.read() == "applied 0001_slow\napplied 0002_after\n"
     assert code == 1
-    assert err.startswith("Error: another migration runner has held") and "--lock-timeout" in err
+    assert err.startswith("Error: another ") and "has held" in err and "for more than 0.5s" in err
+    assert "--lock-timeout" in err
     assert len(err.strip().splitlines()) == 1
 
 
@@ -128,5 +129,64 @@ def test_the_postgres_lock_lives_only_as_long_as_the_transaction(postgres_url: s
         assert Runner(db, folder).up() == ["0001_look"]
         assert db.execute_sql("SELECT n FROM seen").fetchone()[0] == 1
         assert db.execute_sql(f"SELECT count(*) {mine}").fetchone()[0] == 0
+    finally:
+        db.close()
+
+
+def wait_for_exit(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    code = process.wait(timeout=60)
+    return code, process.stdout.read() if process.stdout else "", process.stderr.read() if process.stderr else ""
+
+
+@pytest.fixture
+def non_atomic(folder: Path) -> Path:
+    """The same folder, with 0001 running outside a transaction (atomic = False)."""
+    (folder / "0001_slow.py").write_text("atomic = False\n" + SLOW)
+    return folder
+
+
+def test_while_a_non_atomic_migration_runs_others_wait_and_repair_refuses(db_url: str, non_atomic: Path,
+                                                                          tmp_path: Path) -> None:
+    marker, release = tmp_path / "inside-0001", tmp_path / "release"
+    holder = orm_kit(db_url, non_atomic, env={"ORM_KIT_TEST_RELEASE": str(release), "ORM_KIT_TEST_MARKER": str(marker)})
+    wait_for(marker, holder)  # 0001 runs outside the lock now, its history row says `running`
+    code, _, err = wait_for_exit(orm_kit(db_url, non_atomic, "--lock-timeout", "0.5"))
+    assert code == 1 and err.startswith("Error: another runner (pid "), err
+    assert "has been applying 0001_slow (atomic = False" in err and "--lock-timeout" in err
+    code, out, err = wait_for_exit(orm_kit(db_url, non_atomic, "repair"))
+    assert (code, out) == (1, "") and "0001_slow is being run right now by another runner (pid " in err
+    code, out, _ = wait_for_exit(orm_kit(db_url, non_atomic, "status"))
+    assert code == 1 and "0001_slow (atomic = False) is being applied right now by another runner (pid " in out
+    waiter = orm_kit(db_url, non_atomic, "--lock-timeout", "60")
+    release.touch()
+    results = [wait_for_exit(holder), wait_for_exit(waiter)]
+    assert [code for code, _, _ in results] == [0, 0], results
+    applied = sorted(line for _, out, _ in results for line in out.splitlines() if line.startswith("applied"))
+    assert applied == ["applied 0001_slow", "applied 0002_after"]  # each once, whoever got there first
+    db = open_database(db_url)
+    try:
+        assert [(r.name, r.outcome) for r in Runner(db, non_atomic).history()] == [
+            ("0001_slow", "applied"), ("0002_after", "applied")]
+    finally:
+        db.close()
+
+
+def test_a_runner_killed_inside_a_non_atomic_migration_blocks_until_repaired(db_url: str, non_atomic: Path,
+                                                                              tmp_path: Path) -> None:
+    marker = tmp_path / "inside-0001"
+    victim = orm_kit(db_url, non_atomic, env={"ORM_KIT_TEST_SLEEP": "60", "ORM_KIT_TEST_MARKER": str(marker)})
+    wait_for(marker, victim)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(timeout=30) == -signal.SIGKILL
+    code, out, err = wait_for_exit(orm_kit(db_url, non_atomic, "--lock-timeout", "30"))
+    assert (code, out) == (1, "")
+    assert "0001_slow (atomic = False) was started and never finished (its runner died)" in err
+    db = open_database(db_url)
+    try:
+        runner = Runner(db, non_atomic, lock_timeout=30)
+        assert [(r.name, r.outcome) for r in runner.history()] == [("0001_slow", "running")]
+        db.execute_sql('DROP TABLE "slow"')  # what a human does: put the half-done schema back
+        assert runner.repair().cleared == ["0001_slow"]
+        assert runner.up() == ["0001_slow", "0002_after"]
     finally:
         db.close()
