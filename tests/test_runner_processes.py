@@ -190,3 +190,38 @@ def test_a_runner_killed_inside_a_non_atomic_migration_blocks_until_repaired(db_
         assert runner.up() == ["0001_slow", "0002_after"]
     finally:
         db.close()
+
+
+def test_a_postgres_runner_killed_mid_statement_lets_go_of_the_lock_within_seconds(postgres_url: str,
+                                                                                    tmp_path: Path) -> None:
+    from conftest import reset_postgres
+
+    reset_postgres(postgres_url)
+    folder = tmp_path / "pg"
+    folder.mkdir()
+    (folder / "0001_long.py").write_text(
+        "import os\n\n\ndef up(migrator, db):\n    db.execute_sql('CREATE TABLE long (id INTEGER)')\n"
+        "    db.execute_sql('SELECT pg_sleep(%s)', (float(os.environ.get('ORM_KIT_TEST_SLEEP', '0')),))\n")
+    victim = orm_kit(postgres_url, folder, env={"ORM_KIT_TEST_SLEEP": "20"})
+    db = open_database(postgres_url)
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # until the server is inside the long statement
+            row = db.execute_sql("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s "
+                                 "AND pid <> pg_backend_pid()", ("SELECT pg_sleep(%",)).fetchone()
+            if row:
+                break
+            assert time.monotonic() < deadline and victim.poll() is None, "the runner never reached pg_sleep"
+            time.sleep(0.05)
+        (backend,) = row
+        code, _, err = wait_for_exit(orm_kit(postgres_url, folder, "--lock-timeout", "0.5"))
+        assert code == 1 and f"(pid {backend} (" in err and f"pg_terminate_backend({backend})" in err, err
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait(timeout=30) == -signal.SIGKILL
+        killed = time.monotonic()
+        # The statement has ~19 s to go; the server must notice the dead client long before that.
+        code, out, err = wait_for_exit(orm_kit(postgres_url, folder, "--lock-timeout", "8"))
+        assert (code, out) == (0, "applied 0001_long\n"), err
+        assert time.monotonic() - killed < 10
+    finally:
+        db.close()
