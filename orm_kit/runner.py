@@ -138,15 +138,30 @@ class MigrationFile:
 
 def discover(directory: Path) -> list[MigrationFile]:
     """The migration files in ``directory``, by number then name (peewee's ``[0-9]*.py`` glob)."""
-    if not directory.is_dir():
-        raise MigrationError(f"migrations folder {str(directory)!r} does not exist (pass --migrations DIR)")
     found = []
-    for path in sorted(directory.glob("[0-9]*.py")):
+    for path in _candidates(directory):
         match = _NAME.match(path.stem)
         if match is None:
-            continue
-        found.append(MigrationFile(int(match.group(1)), path.stem, path, checksum(path)))
+            continue  # reported by misnamed(), as a problem that stops the runner
+        try:
+            digest = checksum(path)
+        except OSError as exc:
+            raise MigrationError(
+                f"cannot read migration {path.name}: {first_line(exc)} (a dangling symlink or a permission? fix or "
+                "remove the file)") from None
+        found.append(MigrationFile(int(match.group(1)), path.stem, path, digest))
     return sorted(found, key=lambda f: (f.number, f.name))
+
+
+def misnamed(directory: Path) -> list[Path]:
+    """Files peewee's runner would run (``[0-9]*.py``) that are not named ``NNNN_slug.py``, so orm-kit would not."""
+    return [path for path in _candidates(directory) if _NAME.match(path.stem) is None]
+
+
+def _candidates(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise MigrationError(f"migrations folder {str(directory)!r} does not exist (pass --migrations DIR)")
+    return sorted(directory.glob("[0-9]*.py"))
 
 
 @dataclass(frozen=True)
@@ -283,6 +298,12 @@ class Runner:
         by_name = {row.name: row for row in history}
         known = {f.name for f in files}
         problems: list[str] = []
+        for path in misnamed(self.directory):
+            digits = re.match(r"\d+", path.stem)
+            slug = re.sub(r"\W+", "_", path.stem[digits.end() if digits else 0:]).strip("_") or "name"
+            problems.append(f"{path.name} is not named NNNN_slug.py (digits, an underscore, then letters, digits or "
+                            f"underscores), so it would never run: rename it, e.g. to "
+                            f"{digits.group(0) if digits else '0000'}_{slug}.py")
         numbers = Counter(f.number for f in files)
         for number in sorted(n for n, count in numbers.items() if count > 1):
             clash = [f"{f.name}.py" for f in files if f.number == number]

@@ -271,3 +271,22 @@ def test_the_runner_refuses_to_start_inside_an_open_transaction(db, folder):
     with db.atomic(), pytest.raises(MigrationError, match=r"outside db\.atomic\(\)"):
         migrate_up(db, folder)
     assert "a" not in db.get_tables()
+
+
+def test_a_badly_named_migration_file_is_a_problem_not_silently_skipped(db, folder):
+    write(folder, "0001_a", create("a"))
+    (folder / "0002-add-zz.py").write_text(f"def up(migrator, db):\n    {create('zz')}\n")
+    runner = Runner(db, folder)
+    status = runner.status()
+    assert not status.ok
+    assert status.problems == ("0002-add-zz.py is not named NNNN_slug.py (digits, an underscore, then letters, "
+                               "digits or underscores), so it would never run: rename it, e.g. to 0002_add_zz.py",)
+    with pytest.raises(MigrationRefusedError, match=r"0002-add-zz\.py is not named NNNN_slug\.py"):
+        runner.up()
+    assert history(db) == [] and "a" not in db.get_tables()
+
+
+def test_a_dangling_symlink_is_a_one_line_migration_error(db, folder):
+    (folder / "0001_broken.py").symlink_to(folder / "nowhere.py")
+    with pytest.raises(MigrationError, match=r"cannot read migration 0001_broken\.py: FileNotFoundError: .*dangling"):
+        Runner(db, folder).status()
