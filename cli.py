@@ -206,7 +206,8 @@ def make(ctx: click.Context, name: str) -> None:
 def check_command(ctx: click.Context, as_json: bool) -> None:
     """Three-way drift: models vs migrations vs the live database; exits 1 on any difference."""
     report = check(_state(ctx).db, MODELS, ctx.meta.get("migrations_dir"))
-    _finish(ctx, report, as_json, lambda: [f"drift: {finding}" for finding in report.findings] + (
+    _finish(ctx, report, as_json, lambda: [f"problem: {problem}" for problem in report.problems] + [
+        f"drift: {finding}" for finding in report.findings] + (
         [f"pending: {', '.join(report.pending)} (run `orm-kit migrate up`)"] if report.pending else []) + (
         ["no drift: models, migrations and the database agree"] if report.ok else []))
 

@@ -69,19 +69,21 @@ class Finding:
 
 @dataclass(frozen=True)
 class DriftReport:
-    """What ``check`` found: disagreements, and migrations the live database has not applied yet."""
+    """What ``check`` found: disagreements, migrations not applied yet, and what would make the runner refuse."""
 
     findings: list[Finding]
     pending: list[str]
+    problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when models, migrations and the live database agree and nothing is pending."""
-        return not self.findings and not self.pending
+        """True when models, migrations and the live database agree, nothing is pending and nothing is wrong."""
+        return not self.findings and not self.pending and not self.problems
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"ok": self.ok, "pending": self.pending, "findings": [f.to_dict() for f in self.findings]}
+        return {"ok": self.ok, "pending": self.pending, "problems": self.problems,
+                "findings": [f.to_dict() for f in self.findings]}
 
 
 def compare(a: Facts, b: Facts) -> list[tuple[tuple[str, str, str], str | None, str | None]]:
@@ -124,6 +126,8 @@ def check(db: peewee.Database, models: Models, directory: Path | None = None) ->
     db = runner.db
     files = runner.files()
     history = runner.history()
+    # An edited, missing or misnamed file makes the runner refuse; check must not call that "no drift".
+    problems = list(runner.status().problems)
     applied = runner.applied_files(files, history)
     pending = [f for f in files if f not in applied]
     live = snapshot(db, exclude=(runner.table,))
@@ -137,7 +141,7 @@ def check(db: peewee.Database, models: Models, directory: Path | None = None) ->
     for key, _, _ in compare(wanted, at_head) + compare(at_live, live):
         keys[key] = None
     findings = [Finding(*key, wanted.get(key), at_head.get(key), live.get(key)) for key in sorted(keys)]
-    return DriftReport(findings, [f.name for f in pending])
+    return DriftReport(findings, [f.name for f in pending], problems)
 
 
 def baseline(runner: Runner, version: str) -> list[str]:

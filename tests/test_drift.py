@@ -251,3 +251,21 @@ def test_a_concurrent_index_migration_runs_outside_a_transaction_and_verifies(db
     assert plan.statements == [f"CREATE INDEX {concurrently}team_email ON team (email)"]
     assert Runner(db, folder).up() == ["0001_initial", "0002_deployment_duration", "0003_team_email_index"]
     assert snapshot(db)[("team", "index (email)", "kind")] == "INDEX"
+
+
+def test_check_reports_what_makes_the_runner_refuse(db_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
+    base = ["--database", db_url, "migrate", "--migrations", str(folder)]
+    assert CliRunner().invoke(main, base).exit_code == 0
+    edited = folder / "0002_deployment_duration.py"
+    edited.write_text(edited.read_text() + "# edited after it was applied\n")
+    result = CliRunner().invoke(main, [*base, "check"])
+    assert result.exit_code == 1
+    assert result.stdout.startswith("problem: 0002_deployment_duration.py was edited after it was applied")
+    edited.unlink()
+    result = CliRunner().invoke(main, [*base, "check", "--json"])
+    assert result.exit_code == 1
+    (problem,) = json.loads(result.stdout)["problems"]
+    assert problem.startswith("0002_deployment_duration is recorded as applied but 0002_deployment_duration.py is "
+                              "not in")
