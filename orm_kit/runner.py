@@ -86,22 +86,6 @@ APPLIED, BASELINE, FAILED, RUNNING, REVERTING, REVERT_FAILED = (
 _UNFINISHED = (FAILED, RUNNING, REVERTING, REVERT_FAILED)
 _NAME = re.compile(r"^(\d+)_?\w*$")
 _POLL_SECONDS = (0.05, 0.1, 0.2, 0.5)
-_TEMPLATE = '''"""{title}."""
-
-import peewee  # noqa: F401  (frozen history: declare what you need here, never import today's models)
-
-
-def up(migrator, db):
-    # migrator.migrate(migrator.add_column("service", "slack_channel", peewee.CharField(max_length=80, null=True)))
-    pass
-
-
-def down(migrator, db):
-    # migrator.migrate(migrator.drop_column("service", "slack_channel"))
-    pass
-'''
-
-
 def default_migrations_dir() -> Path:
     """The migrations shipped inside the installed package."""
     return Path(str(package_files("orm_kit.migrations")))
@@ -636,17 +620,6 @@ class Runner:
                                         (sums[row.name], row.id))
                     report.rechecksummed.append(row.name)
         return report
-
-    def create(self, name: str, body: str | None = None) -> Path:
-        """Write the next numbered migration file (a template, or ``body``); return its path."""
-        slug = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
-        if not slug:
-            raise MigrationError(f"migration name {name!r} has no letters or digits (try: add_service_slack_channel)")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        number = max((f.number for f in discover(self.directory)), default=0) + 1
-        path = self.directory / f"{number:04d}_{slug}.py"
-        path.write_text(body if body is not None else _TEMPLATE.format(title=name.strip().capitalize()))
-        return path
 
 
 def run_migration(db: peewee.Database, module: ModuleType, direction: str) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 import peewee
 import pytest
 
+from orm_kit.codegen import create_migration
 from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError
 from orm_kit.runner import Runner, checksum, migrate_up
 from orm_kit.schema import snapshot
@@ -232,7 +233,7 @@ def test_status_names_pending_and_problems(db, folder):
 
 def test_create_writes_the_next_numbered_file_that_runs_as_is(db, folder):
     write(folder, "0007_a", create("a"))
-    path = Runner(db, folder).create("Add Slack channel!")
+    path = create_migration(folder, "Add Slack channel!")
     assert path.name == "0008_add_slack_channel.py"
     assert migrate_up(db, folder) == ["0007_a", "0008_add_slack_channel"]
 
