@@ -21,11 +21,14 @@ An ``atomic = False`` migration runs outside that transaction, so the lock is le
     with run_claim(db):                        # taken under the migration lock, held for the whole run
         ...                                    # run_claim_holder(db) names this process meanwhile
 
-PostgreSQL: a second advisory lock, taken in a transaction left open on a dedicated connection (so it
-stays pooler-safe: a pooler never hands out a connection that is inside a transaction, and drops it when
-the client goes away). SQLite: ``flock`` on ``<database>-migration.lock`` next to the database file; the
-file holds the runner's pid. Without ``fcntl`` (Windows) a run cannot be seen to be alive, and an
-unfinished ``atomic = False`` run always counts as dead.
+PostgreSQL: a second, session-level advisory lock on a dedicated connection, which the server drops
+with the session (also when the runner is killed). Session-level, so not safe behind a transaction
+pooler (PgBouncer in transaction mode would hand the session, lock and all, to someone else): run
+``atomic = False`` migrations against the server directly, or through a session-mode pool. They need
+that anyway: ``CREATE INDEX CONCURRENTLY`` and friends cannot share a pooled session.
+SQLite: ``flock`` on ``<database>-migration.lock`` next to the database file, which holds the runner's pid.
+Without ``fcntl`` (Windows) a run cannot be seen to be alive, and an unfinished ``atomic = False`` run
+always counts as dead.
 """
 
 from __future__ import annotations
@@ -182,17 +185,17 @@ def run_claim(db: peewee.Database, history_table: str = "schema_migration") -> I
         keeper = peewee.PostgresqlDatabase(db.database, prefer_psycopg3=True, **db.connect_params)
         keeper.connect()
         try:
-            with keeper.atomic():
-                # Idle in this transaction for as long as the migration runs: the server must not end it.
-                execute(keeper, "SET LOCAL idle_in_transaction_session_timeout = 0")
-                key = lock_key(history_table, "running")
-                if not execute(keeper, "SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()[0]:
-                    raise MigrationError(
-                        f"another runner ({advisory_lock_holder(keeper, key)}) claims an atomic = False migration "
-                        "although the history shows none running: wait for it, then run `orm-kit migrate status`")
-                yield
+            # Session-level, on a connection of its own that stays idle *outside* a transaction: an open
+            # transaction would make CREATE INDEX CONCURRENTLY (the usual atomic = False migration) wait
+            # for it forever.
+            key = lock_key(history_table, "running")
+            if not execute(keeper, "SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                raise MigrationError(
+                    f"another runner ({advisory_lock_holder(keeper, key)}) claims an atomic = False migration "
+                    "although the history shows none running: wait for it, then run `orm-kit migrate status`")
+            yield
         finally:
-            keeper.close()
+            keeper.close()  # the session, and with it the lock, ends here
         return
     path = _claim_file(db) if is_sqlite(db) else None
     if path is None or fcntl is None:
