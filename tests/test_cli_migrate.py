@@ -119,7 +119,8 @@ def test_sql_honours_allow_out_of_order(db_url: str, tmp_path: Path) -> None:
     (folder / "0001_a.py").rename(folder / "0003_a.py")
     base = ("--database", db_url, "migrate", "--migrations", str(folder))
     assert run(*base, "up")[0] == 0
-    (folder / "0001_late.py").write_text("def up(migrator, db):\n    db.execute_sql('CREATE TABLE late (id INTEGER)')\n")
+    late = "def up(migrator, db):\n    db.execute_sql('CREATE TABLE late (id INTEGER)')\n"
+    (folder / "0001_late.py").write_text(late)
     code, _, err = run(*base, "sql")
     assert code == 1 and "--allow-out-of-order" in err
     assert run("--database", db_url, "migrate", "--migrations", str(folder), "--allow-out-of-order", "sql") == (

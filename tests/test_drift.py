@@ -77,6 +77,12 @@ def drop_check(db: peewee.Database) -> None:
     db.execute_sql("PRAGMA writable_schema = OFF")
 
 
+def index_made_desc(db: peewee.Database) -> None:
+    db.execute_sql('DROP INDEX "deployment_environment_id_status_finished_at"')
+    db.execute_sql('CREATE INDEX "deployment_environment_id_status_finished_at" ON "deployment" '
+                   '("environment_id", "status", "finished_at" DESC)')
+
+
 LIVE_CHANGES = {
     "changed type": (change_type, ("team", "column email", "type"), {"TEXT"}),
     "dropped NOT NULL": (drop_not_null, ("release", "column ref", "null"), {"NULL"}),
@@ -85,6 +91,9 @@ LIVE_CHANGES = {
                           {"deployment(id) ON DELETE CASCADE ON UPDATE NO ACTION"}),
     "added default": (add_default, ("service", "column description", "default"), {"''", "''::TEXT", "''::text"}),
     "dropped check": (drop_check, None, {None}),
+    "index made DESC": (index_made_desc, ("deployment", "index (environment_id, status, finished_at)", "kind"),
+                        {"INDEX (environment_id, status, finished_at DESC)",
+                         "INDEX USING btree (environment_id, status, finished_at DESC)"}),
 }
 
 
@@ -269,3 +278,15 @@ def test_check_reports_what_makes_the_runner_refuse(db_url: str, tmp_path: Path)
     (problem,) = json.loads(result.stdout)["problems"]
     assert problem.startswith("0002_deployment_duration is recorded as applied but 0002_deployment_duration.py is "
                               "not in")
+
+
+def test_check_catches_a_trigger_only_the_live_database_has(migrated: peewee.Database) -> None:
+    if isinstance(migrated, peewee.PostgresqlDatabase):
+        migrated.execute_sql("CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$")
+        migrated.execute_sql("CREATE TRIGGER team_touch BEFORE UPDATE ON team FOR EACH ROW EXECUTE FUNCTION touch()")
+    else:
+        migrated.execute_sql("CREATE TRIGGER team_touch AFTER UPDATE ON team BEGIN SELECT 1; END")
+    (finding,) = check(migrated, MODELS).findings
+    assert (finding.table, finding.subject, finding.models, finding.migrations) == (
+        "team", "trigger team_touch", None, None)
+    assert finding.live is not None and finding.live.startswith("CREATE TRIGGER team_touch")
