@@ -57,18 +57,46 @@ def folder(tmp_path: Path) -> Path:
     return path
 
 
-def test_three_racing_runners_apply_everything_exactly_once(db_url: str, folder: Path) -> None:
-    runners = [orm_kit(db_url, folder, env={"ORM_KIT_TEST_SLEEP": "1"}) for _ in range(3)]
-    results = [(p.wait(timeout=60), p.stdout.read(), p.stderr.read()) for p in runners if p.stdout and p.stderr]
+def test_three_racing_runners_apply_everything_exactly_once(db_url: str, folder: Path, tmp_path: Path) -> None:
+    marker, release = tmp_path / "inside-0001", tmp_path / "release"
+    first = orm_kit(db_url, folder, env={"ORM_KIT_TEST_RELEASE": str(release), "ORM_KIT_TEST_MARKER": str(marker)})
+    wait_for(marker, first)  # one runner holds the lock, inside 0001, until released
+    others = [orm_kit(db_url, folder) for _ in range(2)]
+    wait_until_waiting(db_url, others)  # both are at the lock: the three really overlap
+    release.touch()
+    results = [(p.wait(timeout=60), p.stdout.read(), p.stderr.read()) for p in [first, *others]
+               if p.stdout and p.stderr]
     assert [code for code, _, _ in results] == [0, 0, 0], results
-    outputs = sorted(out for _, out, _ in results)
-    assert outputs == ["applied 0001_slow\napplied 0002_after\n"] + [
+    assert [out for _, out, _ in results] == ["applied 0001_slow\napplied 0002_after\n"] + [
         "nothing to apply: the database is up to date\n"] * 2
     db = open_database(db_url)
     try:
         assert [row.name for row in Runner(db, folder).history()] == ["0001_slow", "0002_after"]
     finally:
         db.close()
+
+
+def wait_until_waiting(db_url: str, waiters: list[subprocess.Popen[str]]) -> None:
+    """Until every waiter is at the migration lock (PostgreSQL: polling it; SQLite: holding the file open)."""
+    deadline = time.monotonic() + 30
+    db = open_database(db_url) if db_url.startswith("postgres") else None
+    try:
+        while True:
+            if db is not None:
+                polling = db.execute_sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s",
+                                         ("SELECT pg_try_advisory_xact_lock(%",)).fetchone()[0]
+                ready = polling >= len(waiters)
+            else:
+                path = db_url.removeprefix("sqlite:///")
+                ready = all(any(os.path.realpath(f"/proc/{p.pid}/fd/{fd}") == path
+                                for fd in os.listdir(f"/proc/{p.pid}/fd")) for p in waiters)
+            if ready:
+                return
+            assert time.monotonic() < deadline and all(p.poll() is None for p in waiters), "waiters never waited"
+            time.sleep(0.05)
+    finally:
+        if db is not None:
+            db.close()
 
 
 def wait_for(marker: Path, process: subprocess.Popen[str]) -> None:
