@@ -246,7 +246,7 @@ def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) 
 def verify_command(ctx: click.Context, as_json: bool) -> None:
     """On a scratch database: every migration up, down, up; the result must equal the models."""
     report = verify(_existing_db(ctx), MODELS, ctx.meta.get("migrations_dir"))
-    _finish(ctx, report, as_json, lambda: [
+    _finish(ctx, report, as_json, lambda: [f"verified on {report.on}"] + [
         line for step in report.steps
         for line in [f"{'FAIL' if step.problems else 'ok'} {step.name}", *(f"  {p}" for p in step.problems)]
     ] + [f"drift: {line}" for line in report.drift])

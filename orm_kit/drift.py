@@ -3,7 +3,7 @@
     report = check(db, MODELS)                 # models vs scratch-migrated schema vs the live database
     for finding in report.findings:
         print(finding)                          # deployment: column duration_seconds type: models INTEGER, ...
-    verify(db).ok                               # every migration up, down, up again on a scratch database
+    verify(db).ok                               # every migration up, down, up again on a scratch copy
     baseline(Runner(db), "0001")                # adopt a database, if it is what 0001 produces
 
 Every comparison is between snapshots (:mod:`orm_kit.schema`) taken from the same backend: the models are
@@ -26,10 +26,11 @@ from typing import Any
 
 import peewee
 
+from orm_kit.db import is_sqlite
 from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError
 from orm_kit.migration_lock import foreign_keys_off
 from orm_kit.runner import MigrationFile, Runner, run_migration
-from orm_kit.schema import Facts, realize_models, scratch_database, snapshot
+from orm_kit.schema import Facts, realize_models, scratch_copy, scratch_database, snapshot
 
 __all__ = [
     "DriftReport",
@@ -172,10 +173,11 @@ class VerifyStep:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """Every migration's round trip, and the drift between the last schema and the models."""
+    """Every migration's round trip, the drift between the last schema and the models, and what it ran on."""
 
     steps: list[VerifyStep]
     drift: list[str]
+    on: str = "an empty scratch database"
 
     @property
     def ok(self) -> bool:
@@ -184,7 +186,7 @@ class VerifyReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"ok": self.ok, "steps": [asdict(s) for s in self.steps], "drift": self.drift}
+        return {"ok": self.ok, "on": self.on, "steps": [asdict(s) for s in self.steps], "drift": self.drift}
 
 
 def _label(key: tuple[str, str, str], sides: Iterable[tuple[str, str | None]]) -> str:
@@ -200,25 +202,59 @@ def _describe(diffs: list[tuple[tuple[str, str, str], str | None, str | None]], 
 
 
 def verify(db: peewee.Database, models: Models | None = None, directory: Path | None = None) -> VerifyReport:
-    """On a scratch database, run each migration up, down and up again; compare schemas at every turn."""
+    """Round-trip every migration on a scratch copy of ``db`` (SQLite) or a scratch database (PostgreSQL).
+
+    Pending migrations run up, down and up again (on a copy, over its real rows): the schema after the
+    down must equal the one before the up, the second up must equal the first. On a copy, the applied
+    ones are then peeled back from the last: down, up (must give the schema back), down again (must
+    give the first down's schema). The schema at the head must equal ``models``.
+    """
     runner = Runner(db, directory)
     db, files = runner.db, runner.files()
-    steps = []
-    with scratch_database(db) as scratch:
-        for f in files:
-            problems: list[str] = []
-            before = snapshot(scratch)
+    status = runner.status()
+    if status.problems:
+        raise MigrationRefusedError("the runner would refuse to migrate: " + "; ".join(status.problems))
+    copy = is_sqlite(db) and str(db.database or ":memory:") != ":memory:"
+    applied = runner.applied_files(files, runner.history()) if copy else []
+    pending = [f for f in files if f not in applied]
+    problems: dict[str, list[str]] = {f.name: [] for f in files}
+    on = (f"a copy of the database ({len(applied)} applied, {len(pending)} pending)" if copy
+          else "an empty scratch database")
+
+    def report(drift: list[str], upto: MigrationFile | None = None) -> VerifyReport:
+        shown = files if upto is None else files[: files.index(upto) + 1]
+        return VerifyReport([VerifyStep(f.name, problems[f.name]) for f in shown], drift, on)
+
+    with scratch_copy(db) if copy else scratch_database(db) as scratch:
+        def shot() -> Facts:
+            return snapshot(scratch, exclude=(runner.table,))
+
+        for f in pending:
             try:
+                before = shot()
                 replay(scratch, [f], "up")
-                after = snapshot(scratch)
+                after = shot()
                 replay(scratch, [f], "down")
-                problems += _describe(compare(before, snapshot(scratch)), "before up", "after down")
+                problems[f.name] += _describe(compare(before, shot()), "before up", "after down")
                 replay(scratch, [f], "up")
-                problems += _describe(compare(after, snapshot(scratch)), "first up", "second up")
+                problems[f.name] += _describe(compare(after, shot()), "first up", "second up")
             except MigrationError as exc:
-                steps.append(VerifyStep(f.name, [*problems, str(exc)]))
-                return VerifyReport(steps, [])  # later migrations build on this one: stop here
-            steps.append(VerifyStep(f.name, problems))
-        final = snapshot(scratch)
-    drift = _describe(compare(models_facts(db, models), final), "models", "migrations") if models else []
-    return VerifyReport(steps, drift)
+                problems[f.name].append(str(exc))
+                return report([], f)  # later migrations build on this one: stop here
+        head = shot()
+        if applied:
+            replay(scratch, reversed(pending), "down")
+            for f in reversed(applied):
+                try:
+                    at = shot()
+                    replay(scratch, [f], "down")
+                    below = shot()
+                    replay(scratch, [f], "up")
+                    problems[f.name] += _describe(compare(at, shot()), "before down", "after up")
+                    replay(scratch, [f], "down")
+                    problems[f.name] += _describe(compare(below, shot()), "first down", "second down")
+                except MigrationError as exc:
+                    problems[f.name].append(str(exc))
+                    break  # earlier migrations lie under this one
+    drift = _describe(compare(models_facts(db, models), head), "models", "migrations") if models else []
+    return report(drift)

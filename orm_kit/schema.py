@@ -39,7 +39,7 @@ from orm_kit._sql import execute, fetchall
 from orm_kit.db import is_postgres, is_sqlite
 from orm_kit.errors import MigrationError
 
-__all__ = ["Facts", "realize_models", "scratch_database", "snapshot"]
+__all__ = ["Facts", "realize_models", "scratch_copy", "scratch_database", "snapshot"]
 
 Facts = dict[tuple[str, str, str], str]
 
@@ -119,6 +119,22 @@ def scratch_database(db: peewee.Database) -> Iterator[ScratchSqlite | ScratchPos
         pass
     finally:
         pg.close()
+
+
+@contextmanager
+def scratch_copy(db: peewee.Database) -> Iterator[ScratchSqlite]:
+    """A throwaway copy of a SQLite database file, schema and rows (sqlite3's online backup API)."""
+    if not is_sqlite(db) or str(db.database or ":memory:") == ":memory:":
+        raise MigrationError("only a SQLite database file can be copied to a scratch database")
+    with tempfile.TemporaryDirectory(prefix="orm-kit-copy-") as folder:
+        copy = ScratchSqlite(str(Path(folder) / "copy.db"), pragmas={"foreign_keys": 1, "synchronous": 0})
+        copy.connect()
+        try:
+            # A consistent snapshot even while others write; the live database is only read.
+            db.connection().backup(copy.connection())  # type: ignore[no-untyped-call]
+            yield copy
+        finally:
+            copy.close()
 
 
 def realize_models(scratch: peewee.Database, models: Sequence[type[peewee.Model]]) -> None:
