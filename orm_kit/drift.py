@@ -27,7 +27,7 @@ from typing import Any
 import peewee
 
 from orm_kit.db import is_sqlite
-from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError
+from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError, first_line
 from orm_kit.migration_lock import foreign_keys_off
 from orm_kit.runner import MigrationFile, Runner, run_migration
 from orm_kit.schema import Facts, realize_models, scratch_copy, scratch_database, snapshot
@@ -102,16 +102,13 @@ def compare(a: Facts, b: Facts) -> list[tuple[tuple[str, str, str], str | None, 
 def replay(scratch: peewee.Database, files: Iterable[MigrationFile], direction: str = "up") -> None:
     """Run migrations on a scratch database, each in its own transaction, as the runner would."""
     for f in files:
-        module = f.load()
-        if not callable(getattr(module, direction, None)):
-            raise MigrationRefusedError(f"{f.name}.py defines no {direction}(migrator, db)")
+        module = f.load_for(direction)
         try:
             with foreign_keys_off(scratch), scratch.atomic():
                 run_migration(scratch, module, direction)
         except Exception as exc:  # noqa: BLE001 - reported with the migration's name
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise MigrationFailedError(
-                f"{f.name} {direction}() fails on a scratch database: {type(exc).__name__}: {text}") from None
+                f"{f.name} {direction}() fails on a scratch database: {first_line(exc)}") from None
 
 
 def models_facts(db: peewee.Database, models: Models) -> Facts:

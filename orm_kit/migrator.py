@@ -49,13 +49,16 @@ class CheckedSqliteMigrator(SqliteMigrator):
         for name, count in rows.items():
             after = _count(self.database, name)
             if after != count:
-                raise MigrationError(f"rebuilding table {table!r} changed the row count of {name!r} from {count} "
-                                     f"to {after}")
+                raise MigrationError(
+                    f"rebuilding table {table!r} changed the row count of {name!r} from {count} to {after} (run "
+                    "rebuilds through `orm-kit migrate`, which keeps foreign keys off for them; delete rows in a "
+                    "separate, explicit step if that is the intent)")
         kept = _user_indexes(self.database, table)
         # An index on a column the rebuild drops goes with the column; any other loss is a bug.
         lost = {name for name, columns in indexes.items() if name not in kept and column not in columns}
         if lost:
-            raise MigrationError(f"rebuilding table {table!r} lost indexes {sorted(lost)}")
+            raise MigrationError(f"rebuilding table {table!r} lost indexes {sorted(lost)} (recreate them in the "
+                                 "migration with migrator.add_index after the rebuild)")
 
 
 def migrator_for(db: peewee.Database) -> SchemaMigrator:

@@ -119,6 +119,15 @@ class MigrationFile:
             ) from None
         return module
 
+    def load_for(self, direction: str) -> ModuleType:
+        """:meth:`load`, refusing a file that does not define ``direction`` ("up" or "down")."""
+        module = self.load()
+        if not callable(getattr(module, direction, None)):
+            verb = "applied" if direction == "up" else "reverted"
+            raise MigrationRefusedError(f"{self.name}.py defines no {direction}(migrator, db), so it cannot be "
+                                        f"{verb} (add it; nothing ran)")
+        return module
+
 
 def discover(directory: Path) -> list[MigrationFile]:
     """The migration files in ``directory``, by number then name (peewee's ``[0-9]*.py`` glob)."""
@@ -415,15 +424,7 @@ class Runner:
         return run_migration(self.db, step.module, direction)
 
     def _load(self, plan: Sequence[MigrationFile], direction: str) -> list[_Step]:
-        steps = []
-        for f in plan:
-            module = f.load()
-            if not callable(getattr(module, direction, None)):
-                verb = "applied" if direction == "up" else "reverted"
-                raise MigrationRefusedError(f"{f.name}.py defines no {direction}(migrator, db), so it cannot be "
-                                            f"{verb} (add it; nothing ran)")
-            steps.append(_Step(f, module))
-        return steps
+        return [_Step(f, f.load_for(direction)) for f in plan]
 
     def up(self, target: str | None = None) -> list[str]:
         """Apply pending migrations (or up to and including ``target``); return the names applied."""
@@ -628,7 +629,9 @@ def run_migration(db: peewee.Database, module: ModuleType, direction: str) -> in
     getattr(module, direction)(migrator_for(db), db)
     broken = foreign_key_violations(db)
     if broken:
-        raise MigrationError(f"foreign keys point nowhere afterwards: {', '.join(broken)}")
+        raise MigrationError(
+            f"foreign keys point nowhere afterwards: {', '.join(broken)} (delete or re-point those rows in the "
+            "migration, or add the parent rows first)")
     return round((time.perf_counter() - started) * 1000)
 
 

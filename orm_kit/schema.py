@@ -37,7 +37,7 @@ import peewee
 
 from orm_kit._sql import execute, fetchall
 from orm_kit.db import is_postgres, is_sqlite
-from orm_kit.errors import MigrationError
+from orm_kit.errors import MigrationError, first_line
 
 __all__ = ["Facts", "realize_models", "scratch_copy", "scratch_database", "snapshot"]
 
@@ -107,7 +107,7 @@ def scratch_database(db: peewee.Database) -> Iterator[ScratchSqlite | ScratchPos
             try:
                 execute(pg, f'CREATE SCHEMA "{name}"')
             except peewee.DatabaseError as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                reason = first_line(exc, typed=False)
                 raise MigrationError(
                     f"cannot create a scratch schema to replay migrations in: {reason} (check, verify, sql and "
                     "make need the CREATE privilege on the database; nothing is ever committed there)") from None

@@ -291,3 +291,19 @@ def test_a_dangling_symlink_is_a_one_line_migration_error(db, folder):
     (folder / "0001_broken.py").symlink_to(folder / "nowhere.py")
     with pytest.raises(MigrationError, match=r"cannot read migration 0001_broken\.py: FileNotFoundError: .*dangling"):
         Runner(db, folder).status()
+
+
+def test_a_migration_leaving_orphan_rows_on_sqlite_is_rolled_back_with_the_fix_named(tmp_path, folder):
+    from orm_kit.db import open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'fk.db'}")
+    write(folder, "0001_orphans", """
+        db.execute_sql('CREATE TABLE parent (id INTEGER PRIMARY KEY)')
+        db.execute_sql('CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id))')
+        db.execute_sql('INSERT INTO child (parent_id) VALUES (7)')
+    """)
+    with pytest.raises(MigrationFailedError, match=r"point nowhere afterwards: child rowid 1 -> parent \(delete or "
+                                                   r"re-point those rows"):
+        migrate_up(db, folder)
+    assert "child" not in db.get_tables()
+    db.close()
