@@ -7,7 +7,8 @@ On PostgreSQL this is peewee's own ``PostgresqlMigrator``. On SQLite it is :clas
 ``SqliteMigrator`` whose table rebuilds (SQLite's ALTER cannot change a column's type, nullability or
 default in place, so peewee copies the table) refuse to run with foreign keys on, and prove after the
 copy that the table and the tables referencing it kept every row, and the table every index.
-``PRAGMA foreign_key_check`` runs after every step.
+Triggers, which peewee's rebuild drops with the old table, are recreated. ``PRAGMA foreign_key_check``
+runs after every step.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from playhouse.migrate import SchemaMigrator, SqliteMigrator, operation
 
 from orm_kit._sql import execute
 from orm_kit.db import is_sqlite
-from orm_kit.errors import MigrationError
+from orm_kit.errors import MigrationError, first_line
 
 __all__ = ["CheckedSqliteMigrator", "foreign_key_violations", "migrator_for"]
 
@@ -41,11 +42,25 @@ class CheckedSqliteMigrator(SqliteMigrator):
         family = [table, *_children(self.database, table)]
         rows = {name: _count(self.database, name) for name in family}
         indexes = _user_indexes(self.database, table)
+        triggers = dict(execute(self.database, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND "
+                                               "tbl_name = ?", (table,)).fetchall())
         queries = _raw_update_column(self, table, column_to_update, fn)
-        return [*queries, self._check_rebuild(table, column_to_update, rows, indexes)]
+        return [*queries, self._check_rebuild(table, column_to_update, rows, indexes, triggers)]
 
     @operation  # type: ignore[untyped-decorator]
-    def _check_rebuild(self, table: str, column: str, rows: dict[str, int], indexes: dict[str, list[str]]) -> None:
+    def _check_rebuild(self, table: str, column: str, rows: dict[str, int], indexes: dict[str, list[str]],
+                       triggers: dict[str, str]) -> None:
+        # peewee recreates the indexes of a rebuilt table but not its triggers (DROP TABLE takes them along).
+        for name, sql in triggers.items():
+            if not execute(self.database, "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                           (name,)).fetchone():
+                try:
+                    execute(self.database, sql)
+                except peewee.DatabaseError as exc:
+                    raise MigrationError(
+                        f"rebuilding table {table!r} dropped trigger {name!r}, which cannot be recreated on the new "
+                        f"table ({first_line(exc)}): drop the trigger before the rebuild, create the new one after it"
+                    ) from None
         for name, count in rows.items():
             after = _count(self.database, name)
             if after != count:

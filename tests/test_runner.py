@@ -307,3 +307,20 @@ def test_a_migration_leaving_orphan_rows_on_sqlite_is_rolled_back_with_the_fix_n
         migrate_up(db, folder)
     assert "child" not in db.get_tables()
     db.close()
+
+
+def test_a_sqlite_table_rebuild_keeps_the_tables_triggers(tmp_path, folder):
+    from orm_kit.db import open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'trg.db'}")
+    write(folder, "0001_audited", """
+        db.execute_sql('CREATE TABLE item (id INTEGER PRIMARY KEY, label VARCHAR(20))')
+        db.execute_sql('CREATE TABLE audit (item_id INTEGER)')
+        db.execute_sql('CREATE TRIGGER item_audit AFTER UPDATE ON item BEGIN INSERT INTO audit VALUES (NEW.id); END')
+    """)
+    write(folder, "0002_label_required", 'migrator.migrate(migrator.add_not_null("item", "label"))')  # a rebuild
+    assert migrate_up(db, folder) == ["0001_audited", "0002_label_required"]
+    db.execute_sql("INSERT INTO item (label) VALUES ('x')")
+    db.execute_sql("UPDATE item SET label = 'y'")
+    assert db.execute_sql("SELECT item_id FROM audit").fetchall() == [(1,)]
+    db.close()
