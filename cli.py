@@ -19,7 +19,7 @@ import click
 import peewee
 
 from orm_kit import seeding
-from orm_kit.codegen import make_migration
+from orm_kit.codegen import create_migration, make_migration
 from orm_kit.db import open_database, redact_url, resolve_url
 from orm_kit.drift import baseline as adopt
 from orm_kit.drift import check, verify
@@ -27,7 +27,7 @@ from orm_kit.errors import OrmKitError
 from orm_kit.migration_lock import DEFAULT_LOCK_TIMEOUT
 from orm_kit.models import MODELS
 from orm_kit.preview import preview_sql
-from orm_kit.runner import Runner, Status
+from orm_kit.runner import Runner, Status, default_migrations_dir, format_utc
 from orm_kit.seed_generator import generate, remove_generated
 from orm_kit.seed_registry import REGISTRY, default_seed_dir
 
@@ -105,8 +105,15 @@ def _state(ctx: click.Context) -> Context:
     return state
 
 
-def _runner(ctx: click.Context) -> Runner:
-    return Runner(_state(ctx).db, ctx.meta.get("migrations_dir"), **ctx.meta.get("runner_options", {}))
+def _existing_db(ctx: click.Context) -> peewee.Database:
+    """The database, refusing a SQLite file that is not there: only `migrate up` may create one."""
+    open_database(_state(ctx).url, connect=False, must_exist=True)
+    return _state(ctx).db
+
+
+def _runner(ctx: click.Context, *, may_create: bool = False) -> Runner:
+    db = _state(ctx).db if may_create else _existing_db(ctx)
+    return Runner(db, ctx.meta.get("migrations_dir"), **ctx.meta.get("runner_options", {}))
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
@@ -132,7 +139,7 @@ def _finish(ctx: click.Context, report: _Report, as_json: bool, lines: Callable[
 @library_errors
 def up(ctx: click.Context, target: str | None) -> None:
     """Apply pending migrations, or those up to TARGET."""
-    applied = _runner(ctx).up(target)
+    applied = _runner(ctx, may_create=True).up(target)
     for name in applied:
         click.echo(f"applied {name}")
     if not applied:
@@ -159,7 +166,7 @@ def _status_lines(status: Status) -> list[str]:
     marks = {"applied": "x", "baseline": "b", "pending": " ", "late": " "}
     lines = []
     for m in status.migrations:
-        when = m.applied_at.strftime("%Y-%m-%d %H:%M:%S UTC") if m.applied_at else ""
+        when = format_utc(m.applied_at) if m.applied_at else ""
         took = f"{m.duration_ms} ms" if m.duration_ms is not None else ""
         digest = (m.recorded_checksum or m.checksum or "")[:12]
         lines.append(f"[{marks.get(m.state, '!')}] {m.name:<40} {m.state:<10} {when:<24} {took:>9}  {digest}".rstrip())
@@ -185,7 +192,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @library_errors
 def create(ctx: click.Context, name: str) -> None:
     """Write the next numbered migration file from a template."""
-    click.echo(f"created {_runner(ctx).create(name)}")
+    click.echo(f"created {create_migration(ctx.meta.get('migrations_dir') or default_migrations_dir(), name)}")
 
 
 @migrate.command()
@@ -194,7 +201,9 @@ def create(ctx: click.Context, name: str) -> None:
 @library_errors
 def make(ctx: click.Context, name: str) -> None:
     """Generate a migration from what the models have and the migrations do not."""
-    path = make_migration(_state(ctx).db, MODELS, name, ctx.meta.get("migrations_dir"))
+    # Only the kind of database matters (the migrations are replayed on a scratch one): nothing is created.
+    db = open_database(_state(ctx).url, connect=False)
+    path = make_migration(db, MODELS, name, ctx.meta.get("migrations_dir"))
     click.echo(f"created {path} (read it, and finish every TODO, before applying it)" if path
                else "nothing to generate: the migrations already produce the models' schema")
 
@@ -205,8 +214,9 @@ def make(ctx: click.Context, name: str) -> None:
 @library_errors
 def check_command(ctx: click.Context, as_json: bool) -> None:
     """Three-way drift: models vs migrations vs the live database; exits 1 on any difference."""
-    report = check(_state(ctx).db, MODELS, ctx.meta.get("migrations_dir"))
-    _finish(ctx, report, as_json, lambda: [f"drift: {finding}" for finding in report.findings] + (
+    report = check(_existing_db(ctx), MODELS, ctx.meta.get("migrations_dir"))
+    _finish(ctx, report, as_json, lambda: [f"problem: {problem}" for problem in report.problems] + [
+        f"drift: {finding}" for finding in report.findings] + (
         [f"pending: {', '.join(report.pending)} (run `orm-kit migrate up`)"] if report.pending else []) + (
         ["no drift: models, migrations and the database agree"] if report.ok else []))
 
@@ -219,7 +229,8 @@ def check_command(ctx: click.Context, as_json: bool) -> None:
 @library_errors
 def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) -> None:
     """Print the SQL `up` (or `down`) would run, captured on a scratch database; runs nothing."""
-    plans = preview_sql(_state(ctx).db, ctx.meta.get("migrations_dir"), target, down=down_, steps=steps)
+    plans = preview_sql(_existing_db(ctx), ctx.meta.get("migrations_dir"), target, down=down_, steps=steps,
+                        allow_out_of_order=ctx.meta["runner_options"]["allow_out_of_order"])
     for plan in plans:
         click.echo(f"-- {plan.name} ({plan.direction})")
         for statement in plan.statements:
@@ -234,8 +245,8 @@ def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) 
 @library_errors
 def verify_command(ctx: click.Context, as_json: bool) -> None:
     """On a scratch database: every migration up, down, up; the result must equal the models."""
-    report = verify(_state(ctx).db, MODELS, ctx.meta.get("migrations_dir"))
-    _finish(ctx, report, as_json, lambda: [
+    report = verify(_existing_db(ctx), MODELS, ctx.meta.get("migrations_dir"))
+    _finish(ctx, report, as_json, lambda: [f"verified on {report.on}"] + [
         line for step in report.steps
         for line in [f"{'FAIL' if step.problems else 'ok'} {step.name}", *(f"  {p}" for p in step.problems)]
     ] + [f"drift: {line}" for line in report.drift])

@@ -1,6 +1,7 @@
-"""``migrate make``: write the next migration from what the models have and the migrations do not.
+"""``migrate create`` and ``migrate make``: write the next numbered migration file.
 
-    path = make_migration(db, MODELS, "add deployment duration")   # None when there is nothing to do
+    path = create_migration(Path("migrations"), "add slack channel")   # 0003_add_slack_channel.py, a template
+    path = make_migration(db, MODELS, "add deployment duration")     # None when there is nothing to do
 
 The migrations are replayed on a scratch database; ``playhouse.schema_diff`` compares that schema with the
 models and peewee's ``playhouse.migrations.template`` renders new tables, new and dropped columns and
@@ -12,6 +13,7 @@ those: a nullability change becomes ``add_not_null`` / ``drop_not_null`` code, e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,10 +22,38 @@ from playhouse.migrations import template
 from playhouse.schema_diff import diff_models
 
 from orm_kit.drift import compare, models_facts, replay
-from orm_kit.runner import Runner
+from orm_kit.errors import MigrationError
+from orm_kit.runner import Runner, discover
 from orm_kit.schema import Facts, scratch_database, snapshot
 
-__all__ = ["make_migration", "render_migration"]
+__all__ = ["create_migration", "make_migration", "render_migration"]
+
+_TEMPLATE = '''"""{title}."""
+
+import peewee  # noqa: F401  (frozen history: declare what you need here, never import today's models)
+
+
+def up(migrator, db):
+    # migrator.migrate(migrator.add_column("service", "slack_channel", peewee.CharField(max_length=80, null=True)))
+    pass
+
+
+def down(migrator, db):
+    # migrator.migrate(migrator.drop_column("service", "slack_channel"))
+    pass
+'''
+
+
+def create_migration(directory: Path, name: str, body: str | None = None) -> Path:
+    """Write the next numbered migration file in ``directory`` (a template, or ``body``); return its path."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+    if not slug:
+        raise MigrationError(f"migration name {name!r} has no letters or digits (try: add_service_slack_channel)")
+    directory.mkdir(parents=True, exist_ok=True)
+    number = max((f.number for f in discover(directory)), default=0) + 1
+    path = directory / f"{number:04d}_{slug}.py"
+    path.write_text(body if body is not None else _TEMPLATE.format(title=name.strip().capitalize()))
+    return path
 
 
 def make_migration(db: peewee.Database, models: Sequence[type[peewee.Model]], name: str,
@@ -36,7 +66,7 @@ def make_migration(db: peewee.Database, models: Sequence[type[peewee.Model]], na
         diff = diff_models(scratch, list(models))  # type: ignore[no-untyped-call]
         head = snapshot(scratch)
     body = render_migration(diff, models_facts(db, models), head)
-    return None if body is None else runner.create(name, body)
+    return None if body is None else create_migration(runner.directory, name, body)
 
 
 def render_migration(diff: object, wanted: Facts, head: Facts) -> str | None:

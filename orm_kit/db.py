@@ -150,8 +150,11 @@ def _postgres(options: dict[str, Any], url: str) -> peewee.PostgresqlDatabase:
     return peewee.PostgresqlDatabase(database, prefer_psycopg3=True, **options)
 
 
-def open_database(url: str, *, connect: bool = True) -> peewee.Database:
+def open_database(url: str, *, connect: bool = True, must_exist: bool = False) -> peewee.Database:
     """A peewee database for ``url``; with ``connect`` (the default) the connection is opened and checked.
+
+    With ``must_exist`` a SQLite file that is not there is refused instead of created (for commands that
+    only read or change an existing database: a mistyped path must not leave an empty database behind).
 
     Raises :class:`ConfigurationError` for an unknown scheme or a URL without a database name,
     :class:`DriverMissingError` when the driver is not installed, and :class:`DatabaseUnavailableError`
@@ -195,6 +198,10 @@ def open_database(url: str, *, connect: bool = True) -> peewee.Database:
                 f"database URL {shown!r} has unknown SQLite option(s) {', '.join(unknown)}; "
                 f"the only one is timeout (seconds), e.g. sqlite:///orm_kit.db?timeout=30"
             )
+        if must_exist and path != ":memory:" and not os.path.exists(path):
+            raise DatabaseUnavailableError(
+                f"database file {path!r} does not exist (from {shown!r}): check the path, or run `orm-kit migrate` "
+                "to create it")
         db: peewee.Database = _sqlite(path, options, shown)
     else:
         if not options.get("database"):

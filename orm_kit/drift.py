@@ -3,7 +3,7 @@
     report = check(db, MODELS)                 # models vs scratch-migrated schema vs the live database
     for finding in report.findings:
         print(finding)                          # deployment: column duration_seconds type: models INTEGER, ...
-    verify(db).ok                               # every migration up, down, up again on a scratch database
+    verify(db).ok                               # every migration up, down, up again on a scratch copy
     baseline(Runner(db), "0001")                # adopt a database, if it is what 0001 produces
 
 Every comparison is between snapshots (:mod:`orm_kit.schema`) taken from the same backend: the models are
@@ -26,10 +26,11 @@ from typing import Any
 
 import peewee
 
-from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError
+from orm_kit.db import is_sqlite
+from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError, first_line
 from orm_kit.migration_lock import foreign_keys_off
 from orm_kit.runner import MigrationFile, Runner, run_migration
-from orm_kit.schema import Facts, realize_models, scratch_database, snapshot
+from orm_kit.schema import Facts, realize_models, scratch_copy, scratch_database, snapshot
 
 __all__ = [
     "DriftReport",
@@ -69,19 +70,21 @@ class Finding:
 
 @dataclass(frozen=True)
 class DriftReport:
-    """What ``check`` found: disagreements, and migrations the live database has not applied yet."""
+    """What ``check`` found: disagreements, migrations not applied yet, and what would make the runner refuse."""
 
     findings: list[Finding]
     pending: list[str]
+    problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when models, migrations and the live database agree and nothing is pending."""
-        return not self.findings and not self.pending
+        """True when models, migrations and the live database agree, nothing is pending and nothing is wrong."""
+        return not self.findings and not self.pending and not self.problems
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"ok": self.ok, "pending": self.pending, "findings": [f.to_dict() for f in self.findings]}
+        return {"ok": self.ok, "pending": self.pending, "problems": self.problems,
+                "findings": [f.to_dict() for f in self.findings]}
 
 
 def compare(a: Facts, b: Facts) -> list[tuple[tuple[str, str, str], str | None, str | None]]:
@@ -99,16 +102,13 @@ def compare(a: Facts, b: Facts) -> list[tuple[tuple[str, str, str], str | None, 
 def replay(scratch: peewee.Database, files: Iterable[MigrationFile], direction: str = "up") -> None:
     """Run migrations on a scratch database, each in its own transaction, as the runner would."""
     for f in files:
-        module = f.load()
-        if not callable(getattr(module, direction, None)):
-            raise MigrationRefusedError(f"{f.name}.py defines no {direction}(migrator, db)")
+        module = f.load_for(direction)
         try:
             with foreign_keys_off(scratch), scratch.atomic():
                 run_migration(scratch, module, direction)
         except Exception as exc:  # noqa: BLE001 - reported with the migration's name
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise MigrationFailedError(
-                f"{f.name} {direction}() fails on a scratch database: {type(exc).__name__}: {text}") from None
+                f"{f.name} {direction}() fails on a scratch database: {first_line(exc)}") from None
 
 
 def models_facts(db: peewee.Database, models: Models) -> Facts:
@@ -124,6 +124,8 @@ def check(db: peewee.Database, models: Models, directory: Path | None = None) ->
     db = runner.db
     files = runner.files()
     history = runner.history()
+    # An edited, missing or misnamed file makes the runner refuse; check must not call that "no drift".
+    problems = list(runner.status().problems)
     applied = runner.applied_files(files, history)
     pending = [f for f in files if f not in applied]
     live = snapshot(db, exclude=(runner.table,))
@@ -137,7 +139,7 @@ def check(db: peewee.Database, models: Models, directory: Path | None = None) ->
     for key, _, _ in compare(wanted, at_head) + compare(at_live, live):
         keys[key] = None
     findings = [Finding(*key, wanted.get(key), at_head.get(key), live.get(key)) for key in sorted(keys)]
-    return DriftReport(findings, [f.name for f in pending])
+    return DriftReport(findings, [f.name for f in pending], problems)
 
 
 def baseline(runner: Runner, version: str) -> list[str]:
@@ -168,10 +170,11 @@ class VerifyStep:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """Every migration's round trip, and the drift between the last schema and the models."""
+    """Every migration's round trip, the drift between the last schema and the models, and what it ran on."""
 
     steps: list[VerifyStep]
     drift: list[str]
+    on: str = "an empty scratch database"
 
     @property
     def ok(self) -> bool:
@@ -180,7 +183,7 @@ class VerifyReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"ok": self.ok, "steps": [asdict(s) for s in self.steps], "drift": self.drift}
+        return {"ok": self.ok, "on": self.on, "steps": [asdict(s) for s in self.steps], "drift": self.drift}
 
 
 def _label(key: tuple[str, str, str], sides: Iterable[tuple[str, str | None]]) -> str:
@@ -196,25 +199,59 @@ def _describe(diffs: list[tuple[tuple[str, str, str], str | None, str | None]], 
 
 
 def verify(db: peewee.Database, models: Models | None = None, directory: Path | None = None) -> VerifyReport:
-    """On a scratch database, run each migration up, down and up again; compare schemas at every turn."""
+    """Round-trip every migration on a scratch copy of ``db`` (SQLite) or a scratch database (PostgreSQL).
+
+    Pending migrations run up, down and up again (on a copy, over its real rows): the schema after the
+    down must equal the one before the up, the second up must equal the first. On a copy, the applied
+    ones are then peeled back from the last: down, up (must give the schema back), down again (must
+    give the first down's schema). The schema at the head must equal ``models``.
+    """
     runner = Runner(db, directory)
     db, files = runner.db, runner.files()
-    steps = []
-    with scratch_database(db) as scratch:
-        for f in files:
-            problems: list[str] = []
-            before = snapshot(scratch)
+    status = runner.status()
+    if status.problems:
+        raise MigrationRefusedError("the runner would refuse to migrate: " + "; ".join(status.problems))
+    copy = is_sqlite(db) and str(db.database or ":memory:") != ":memory:"
+    applied = runner.applied_files(files, runner.history()) if copy else []
+    pending = [f for f in files if f not in applied]
+    problems: dict[str, list[str]] = {f.name: [] for f in files}
+    on = (f"a copy of the database ({len(applied)} applied, {len(pending)} pending)" if copy
+          else "an empty scratch database")
+
+    def report(drift: list[str], upto: MigrationFile | None = None) -> VerifyReport:
+        shown = files if upto is None else files[: files.index(upto) + 1]
+        return VerifyReport([VerifyStep(f.name, problems[f.name]) for f in shown], drift, on)
+
+    with scratch_copy(db) if copy else scratch_database(db) as scratch:
+        def shot() -> Facts:
+            return snapshot(scratch, exclude=(runner.table,))
+
+        for f in pending:
             try:
+                before = shot()
                 replay(scratch, [f], "up")
-                after = snapshot(scratch)
+                after = shot()
                 replay(scratch, [f], "down")
-                problems += _describe(compare(before, snapshot(scratch)), "before up", "after down")
+                problems[f.name] += _describe(compare(before, shot()), "before up", "after down")
                 replay(scratch, [f], "up")
-                problems += _describe(compare(after, snapshot(scratch)), "first up", "second up")
+                problems[f.name] += _describe(compare(after, shot()), "first up", "second up")
             except MigrationError as exc:
-                steps.append(VerifyStep(f.name, [*problems, str(exc)]))
-                return VerifyReport(steps, [])  # later migrations build on this one: stop here
-            steps.append(VerifyStep(f.name, problems))
-        final = snapshot(scratch)
-    drift = _describe(compare(models_facts(db, models), final), "models", "migrations") if models else []
-    return VerifyReport(steps, drift)
+                problems[f.name].append(str(exc))
+                return report([], f)  # later migrations build on this one: stop here
+        head = shot()
+        if applied:
+            replay(scratch, reversed(pending), "down")
+            for f in reversed(applied):
+                try:
+                    at = shot()
+                    replay(scratch, [f], "down")
+                    below = shot()
+                    replay(scratch, [f], "up")
+                    problems[f.name] += _describe(compare(at, shot()), "before down", "after up")
+                    replay(scratch, [f], "down")
+                    problems[f.name] += _describe(compare(below, shot()), "first down", "second down")
+                except MigrationError as exc:
+                    problems[f.name].append(str(exc))
+                    break  # earlier migrations lie under this one
+    drift = _describe(compare(models_facts(db, models), head), "models", "migrations") if models else []
+    return report(drift)

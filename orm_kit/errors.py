@@ -73,7 +73,7 @@ class ConflictError(OrmKitError):
 
 
 class MigrationError(OrmKitError):
-    """Raised when migrations cannot be planned or applied; the database is left as it was."""
+    """Raised when migrations cannot be planned or applied (what was rolled back or recorded, the message says)."""
 
 
 class InvalidQueryError(OrmKitError):
@@ -121,3 +121,12 @@ class MigrationLockTimeoutError(MigrationError):
 
 class MigrationFailedError(MigrationError):
     """Raised when a migration's up() or down() fails; says what was rolled back or recorded as failed."""
+
+
+def first_line(exc: BaseException, *, typed: bool = True) -> str:
+    """``Type: first line of its message`` (the type alone when there is no message), for one-line errors."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    if not typed:
+        return line or type(exc).__name__
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__

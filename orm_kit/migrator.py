@@ -7,7 +7,8 @@ On PostgreSQL this is peewee's own ``PostgresqlMigrator``. On SQLite it is :clas
 ``SqliteMigrator`` whose table rebuilds (SQLite's ALTER cannot change a column's type, nullability or
 default in place, so peewee copies the table) refuse to run with foreign keys on, and prove after the
 copy that the table and the tables referencing it kept every row, and the table every index.
-``PRAGMA foreign_key_check`` runs after every step.
+Triggers, which peewee's rebuild drops with the old table, are recreated. ``PRAGMA foreign_key_check``
+runs after every step.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from playhouse.migrate import SchemaMigrator, SqliteMigrator, operation
 
 from orm_kit._sql import execute
 from orm_kit.db import is_sqlite
-from orm_kit.errors import MigrationError
+from orm_kit.errors import MigrationError, first_line
 
 __all__ = ["CheckedSqliteMigrator", "foreign_key_violations", "migrator_for"]
 
@@ -41,21 +42,38 @@ class CheckedSqliteMigrator(SqliteMigrator):
         family = [table, *_children(self.database, table)]
         rows = {name: _count(self.database, name) for name in family}
         indexes = _user_indexes(self.database, table)
+        triggers = dict(execute(self.database, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND "
+                                               "tbl_name = ?", (table,)).fetchall())
         queries = _raw_update_column(self, table, column_to_update, fn)
-        return [*queries, self._check_rebuild(table, column_to_update, rows, indexes)]
+        return [*queries, self._check_rebuild(table, column_to_update, rows, indexes, triggers)]
 
     @operation  # type: ignore[untyped-decorator]
-    def _check_rebuild(self, table: str, column: str, rows: dict[str, int], indexes: dict[str, list[str]]) -> None:
+    def _check_rebuild(self, table: str, column: str, rows: dict[str, int], indexes: dict[str, list[str]],
+                       triggers: dict[str, str]) -> None:
+        # peewee recreates the indexes of a rebuilt table but not its triggers (DROP TABLE takes them along).
+        for name, sql in triggers.items():
+            if not execute(self.database, "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                           (name,)).fetchone():
+                try:
+                    execute(self.database, sql)
+                except peewee.DatabaseError as exc:
+                    raise MigrationError(
+                        f"rebuilding table {table!r} dropped trigger {name!r}, which cannot be recreated on the new "
+                        f"table ({first_line(exc)}): drop the trigger before the rebuild, create the new one after it"
+                    ) from None
         for name, count in rows.items():
             after = _count(self.database, name)
             if after != count:
-                raise MigrationError(f"rebuilding table {table!r} changed the row count of {name!r} from {count} "
-                                     f"to {after}")
+                raise MigrationError(
+                    f"rebuilding table {table!r} changed the row count of {name!r} from {count} to {after} (run "
+                    "rebuilds through `orm-kit migrate`, which keeps foreign keys off for them; delete rows in a "
+                    "separate, explicit step if that is the intent)")
         kept = _user_indexes(self.database, table)
         # An index on a column the rebuild drops goes with the column; any other loss is a bug.
         lost = {name for name, columns in indexes.items() if name not in kept and column not in columns}
         if lost:
-            raise MigrationError(f"rebuilding table {table!r} lost indexes {sorted(lost)}")
+            raise MigrationError(f"rebuilding table {table!r} lost indexes {sorted(lost)} (recreate them in the "
+                                 "migration with migrator.add_index after the rebuild)")
 
 
 def migrator_for(db: peewee.Database) -> SchemaMigrator:

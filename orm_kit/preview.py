@@ -40,9 +40,9 @@ class MigrationSql:
 
 
 def preview_sql(db: peewee.Database, directory: Path | None = None, target: str | None = None, *,
-                down: bool = False, steps: int | None = None) -> list[MigrationSql]:
+                down: bool = False, steps: int | None = None, allow_out_of_order: bool = False) -> list[MigrationSql]:
     """The SQL ``up`` (or ``down``) would run now, captured on a scratch database; ``db`` is only read."""
-    runner = Runner(db, directory)
+    runner = Runner(db, directory, allow_out_of_order=allow_out_of_order)
     db = runner.db
     files = runner.files()
     history = runner.history()

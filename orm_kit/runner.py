@@ -40,7 +40,8 @@ import importlib.util
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files as package_files
 from pathlib import Path
@@ -50,8 +51,20 @@ from typing import Any
 import peewee
 
 from orm_kit._sql import execute
-from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError
-from orm_kit.migration_lock import DEFAULT_LOCK_TIMEOUT, foreign_keys_off, migration_lock
+from orm_kit.errors import (
+    MigrationError,
+    MigrationFailedError,
+    MigrationLockTimeoutError,
+    MigrationRefusedError,
+    first_line,
+)
+from orm_kit.migration_lock import (
+    DEFAULT_LOCK_TIMEOUT,
+    foreign_keys_off,
+    migration_lock,
+    run_claim,
+    run_claim_holder,
+)
 from orm_kit.migrator import foreign_key_violations, migrator_for
 
 __all__ = [
@@ -72,22 +85,7 @@ APPLIED, BASELINE, FAILED, RUNNING, REVERTING, REVERT_FAILED = (
     "applied", "baseline", "failed", "running", "reverting", "revert_failed")
 _UNFINISHED = (FAILED, RUNNING, REVERTING, REVERT_FAILED)
 _NAME = re.compile(r"^(\d+)_?\w*$")
-_TEMPLATE = '''"""{title}."""
-
-import peewee  # noqa: F401  (frozen history: declare what you need here, never import today's models)
-
-
-def up(migrator, db):
-    # migrator.migrate(migrator.add_column("service", "slack_channel", peewee.CharField(max_length=80, null=True)))
-    pass
-
-
-def down(migrator, db):
-    # migrator.migrate(migrator.drop_column("service", "slack_channel"))
-    pass
-'''
-
-
+_POLL_SECONDS = (0.05, 0.1, 0.2, 0.5)
 def default_migrations_dir() -> Path:
     """The migrations shipped inside the installed package."""
     return Path(str(package_files("orm_kit.migrations")))
@@ -121,18 +119,42 @@ class MigrationFile:
             ) from None
         return module
 
+    def load_for(self, direction: str) -> ModuleType:
+        """:meth:`load`, refusing a file that does not define ``direction`` ("up" or "down")."""
+        module = self.load()
+        if not callable(getattr(module, direction, None)):
+            verb = "applied" if direction == "up" else "reverted"
+            raise MigrationRefusedError(f"{self.name}.py defines no {direction}(migrator, db), so it cannot be "
+                                        f"{verb} (add it; nothing ran)")
+        return module
+
 
 def discover(directory: Path) -> list[MigrationFile]:
     """The migration files in ``directory``, by number then name (peewee's ``[0-9]*.py`` glob)."""
-    if not directory.is_dir():
-        raise MigrationError(f"migrations folder {str(directory)!r} does not exist (pass --migrations DIR)")
     found = []
-    for path in sorted(directory.glob("[0-9]*.py")):
+    for path in _candidates(directory):
         match = _NAME.match(path.stem)
         if match is None:
-            continue
-        found.append(MigrationFile(int(match.group(1)), path.stem, path, checksum(path)))
+            continue  # reported by misnamed(), as a problem that stops the runner
+        try:
+            digest = checksum(path)
+        except OSError as exc:
+            raise MigrationError(
+                f"cannot read migration {path.name}: {first_line(exc)} (a dangling symlink or a permission? fix or "
+                "remove the file)") from None
+        found.append(MigrationFile(int(match.group(1)), path.stem, path, digest))
     return sorted(found, key=lambda f: (f.number, f.name))
+
+
+def misnamed(directory: Path) -> list[Path]:
+    """Files peewee's runner would run (``[0-9]*.py``) that are not named ``NNNN_slug.py``, so orm-kit would not."""
+    return [path for path in _candidates(directory) if _NAME.match(path.stem) is None]
+
+
+def _candidates(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise MigrationError(f"migrations folder {str(directory)!r} does not exist (pass --migrations DIR)")
+    return sorted(directory.glob("[0-9]*.py"))
 
 
 @dataclass(frozen=True)
@@ -212,14 +234,14 @@ class _Step:
         return bool(getattr(self.module, "atomic", True))
 
 
+def format_utc(moment: datetime.datetime) -> str:
+    """``2026-11-26 06:23:52 UTC``: how history times are shown."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _utcnow() -> datetime.datetime:
     # Naive UTC: peewee's history column is a plain DateTimeField (TIMESTAMP on PostgreSQL).
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 class Runner:
@@ -243,7 +265,7 @@ class Runner:
 
     def status(self) -> Status:
         """Files and history merged, with every problem named (reads only; takes no lock)."""
-        return self._status(self.files(), self._read_history())
+        return self._status(self.files(), self._read_history(), self._live_run())
 
     def history(self) -> list[HistoryRow]:
         """The history rows in the order they were written."""
@@ -264,10 +286,17 @@ class Runner:
     def _other_tables(self) -> list[str]:
         return [t for t in self.db.get_tables() if t != self.table and not t.startswith("sqlite_")]
 
-    def _status(self, files: list[MigrationFile], history: list[HistoryRow]) -> Status:
+    def _status(self, files: list[MigrationFile], history: list[HistoryRow],
+                live: tuple[str, str] | None = None) -> Status:
         by_name = {row.name: row for row in history}
         known = {f.name for f in files}
         problems: list[str] = []
+        for path in misnamed(self.directory):
+            digits = re.match(r"\d+", path.stem)
+            slug = re.sub(r"\W+", "_", path.stem[digits.end() if digits else 0:]).strip("_") or "name"
+            problems.append(f"{path.name} is not named NNNN_slug.py (digits, an underscore, then letters, digits or "
+                            f"underscores), so it would never run: rename it, e.g. to "
+                            f"{digits.group(0) if digits else '0000'}_{slug}.py")
         numbers = Counter(f.number for f in files)
         for number in sorted(n for n, count in numbers.items() if count > 1):
             clash = [f"{f.name}.py" for f in files if f.number == number]
@@ -291,7 +320,7 @@ class Runner:
                 continue
             state = row.outcome or APPLIED
             if state in _UNFINISHED:
-                problems.append(_unfinished_problem(row))
+                problems.append(_unfinished_problem(row, live[1] if live and live[0] == row.name else None))
             elif row.checksum is not None and row.checksum != f.checksum:
                 state = "edited"
                 problems.append(
@@ -365,13 +394,29 @@ class Runner:
             f'INSERT INTO "{self.table}" ("name", "applied", "checksum", "duration_ms", "outcome") '
             f"VALUES ({p}, {p}, {p}, {p}, {p})", (f.name, _utcnow(), f.checksum, duration_ms, outcome))
 
-    def _set_outcome(self, name: str, outcome: str, duration_ms: int | None = None) -> None:
+    def _set_outcome(self, name: str, outcome: str, duration_ms: int | None = None, *,
+                     expected: Sequence[str]) -> None:
         p = self.db.param
-        execute(self.db, f'UPDATE "{self.table}" SET "outcome" = {p}, "duration_ms" = COALESCE({p}, '
-                            f'"duration_ms") WHERE "name" = {p}', (outcome, duration_ms, name))
+        cursor = execute(self.db, f'UPDATE "{self.table}" SET "outcome" = {p}, "duration_ms" = COALESCE({p}, '
+                                  f'"duration_ms") WHERE "name" = {p} AND COALESCE("outcome", {p}) IN '
+                                  f'({", ".join([p] * len(expected))})',
+                         (outcome, duration_ms, name, APPLIED, *expected))
+        self._exactly_one(cursor, name, expected)
 
-    def _forget(self, name: str) -> None:
-        execute(self.db, f'DELETE FROM "{self.table}" WHERE "name" = {self.db.param}', (name,))
+    def _forget(self, name: str, *, expected: Sequence[str] = (APPLIED, BASELINE)) -> None:
+        p = self.db.param
+        cursor = execute(self.db, f'DELETE FROM "{self.table}" WHERE "name" = {p} AND COALESCE("outcome", {p}) IN '
+                                  f'({", ".join([p] * len(expected))})', (name, APPLIED, *expected))
+        self._exactly_one(cursor, name, expected)
+
+    def _exactly_one(self, cursor: Any, name: str, expected: Sequence[str]) -> None:
+        # The row is what this run claimed; if someone changed it meanwhile (a repair), say so rather than
+        # report a migration applied or reverted that the history no longer shows.
+        if cursor.rowcount != 1:
+            raise MigrationError(
+                f"the history row of {name} is no longer {' or '.join(expected)} (changed by another process, such "
+                "as a `migrate repair`, while this runner worked): check the schema by hand, then run "
+                "`orm-kit migrate status`")
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -379,15 +424,7 @@ class Runner:
         return run_migration(self.db, step.module, direction)
 
     def _load(self, plan: Sequence[MigrationFile], direction: str) -> list[_Step]:
-        steps = []
-        for f in plan:
-            module = f.load()
-            if not callable(getattr(module, direction, None)):
-                verb = "applied" if direction == "up" else "reverted"
-                raise MigrationRefusedError(f"{f.name}.py defines no {direction}(migrator, db), so it cannot be "
-                                            f"{verb} (add it; nothing ran)")
-            steps.append(_Step(f, module))
-        return steps
+        return [_Step(f, f.load_for(direction)) for f in plan]
 
     def up(self, target: str | None = None) -> list[str]:
         """Apply pending migrations (or up to and including ``target``); return the names applied."""
@@ -427,6 +464,35 @@ class Runner:
                                  "(see `orm-kit migrate status`)")
         return list(reversed(applied[applied.index(keep) + 1:]))
 
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The migration lock, once no live runner is inside an ``atomic = False`` migration (waits up to the
+        lock timeout for both); the block runs in the lock's transaction."""
+        deadline = time.monotonic() + self.lock_timeout
+        attempt = 0
+        while True:
+            with migration_lock(self.db, max(0.0, deadline - time.monotonic()), self.table):
+                busy = self._live_run()
+                if busy is None:
+                    yield
+                    return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                name, holder = busy
+                raise MigrationLockTimeoutError(
+                    f"another runner ({holder}) has been applying {name} (atomic = False, so outside the lock) for "
+                    f"more than {self.lock_timeout:g}s: wait for it to finish, or pass a longer --lock-timeout")
+            time.sleep(min(_POLL_SECONDS[min(attempt, len(_POLL_SECONDS) - 1)], remaining))
+            attempt += 1
+
+    def _live_run(self) -> tuple[str, str] | None:
+        """The unfinished ``atomic = False`` migration whose runner is still alive, and who that is."""
+        unfinished = [row.name for row in self._read_history() if row.outcome in (RUNNING, REVERTING)]
+        if not unfinished:
+            return None
+        holder = run_claim_holder(self.db, self.table)
+        return None if holder is None else (unfinished[0], holder)
+
     def _drive(self, direction: str,
                plan_for: Callable[[list[MigrationFile], Status, list[HistoryRow]], list[MigrationFile]]) -> list[str]:
         files = self.files()
@@ -435,50 +501,56 @@ class Runner:
         while True:
             unlocked: _Step | None = None
             failure: tuple[str, BaseException] | None = None
-            with migration_lock(self.db, self.lock_timeout, self.table):
-                status, history = self._checked(files)
-                plan = plan_for(files, status, history)
-                if planned is None:
-                    planned = [f.name for f in plan]
-                # After an atomic = False step the lock was let go: never do more than first planned.
-                plan = [f for f in plan if f.name in planned and f.name not in done]
-                if not plan:
-                    break
-                for step in self._load(plan, direction):
-                    if not step.atomic:
-                        unlocked = step
-                        if direction == "up":
-                            self._record(step.file, RUNNING, None)
-                        else:
-                            self._set_outcome(step.file.name, REVERTING)
+            with ExitStack() as claim:
+                with self._exclusive():
+                    status, history = self._checked(files)
+                    plan = plan_for(files, status, history)
+                    if planned is None:
+                        planned = [f.name for f in plan]
+                    # After an atomic = False step the lock was let go: never do more than first planned.
+                    plan = [f for f in plan if f.name in planned and f.name not in done]
+                    if not plan:
                         break
-                    try:
-                        with self.db.atomic():
-                            duration = self._run(step, direction)
+                    for step in self._load(plan, direction):
+                        if not step.atomic:
+                            # Claimed under the lock, in the same transaction as the history row says so:
+                            # whoever holds the lock next sees both, or neither.
+                            claim.enter_context(run_claim(self.db, self.table))
+                            unlocked = step
                             if direction == "up":
-                                self._record(step.file, APPLIED, duration)
+                                self._record(step.file, RUNNING, None)
                             else:
-                                self._forget(step.file.name)
-                    except Exception as exc:  # noqa: BLE001 - reported with the migration's name below
-                        failure = (step.file.name, exc)
-                        break
-                    done.append(step.file.name)
+                                self._set_outcome(step.file.name, REVERTING, expected=(APPLIED, BASELINE))
+                            break
+                        try:
+                            with self.db.atomic():
+                                duration = self._run(step, direction)
+                                if direction == "up":
+                                    self._record(step.file, APPLIED, duration)
+                                else:
+                                    self._forget(step.file.name)
+                        except Exception as exc:  # noqa: BLE001 - reported with the migration's name below
+                            failure = (step.file.name, exc)
+                            break
+                        done.append(step.file.name)
+                if unlocked is not None:
+                    self._run_unlocked(unlocked, direction, claim)
             if failure is not None:
                 name, error = failure
                 before = f" ({', '.join(done)} {'applied' if direction == 'up' else 'reverted'} before it stay so)" \
                     if done else ""
                 raise MigrationFailedError(
-                    f"{name} {direction}() failed: {_first_line(error)}; it was rolled back, so the schema and the "
+                    f"{name} {direction}() failed: {first_line(error)}; it was rolled back, so the schema and the "
                     f"history are as they were before it{before}")
             if unlocked is None:
                 break
-            self._run_unlocked(unlocked, direction)
             done.append(unlocked.file.name)
         return done
 
-    def _run_unlocked(self, step: _Step, direction: str) -> None:
-        # atomic = False: the claim row (running / reverting), committed under the lock, keeps every
-        # other runner out while this runs without a transaction; it is settled under the lock again.
+    def _run_unlocked(self, step: _Step, direction: str, claim: ExitStack) -> None:
+        # atomic = False: the claim row (running / reverting) and the run claim, both taken under the lock,
+        # keep every other runner waiting while this runs without a transaction; both are settled under
+        # the lock again, the history row first, so nobody ever sees a live-looking row without its claim.
         error: BaseException | None = None
         duration = None
         with foreign_keys_off(self.db):
@@ -488,14 +560,15 @@ class Runner:
                 error = exc
         with migration_lock(self.db, self.lock_timeout, self.table):
             if direction == "up":
-                self._set_outcome(step.file.name, FAILED if error else APPLIED, duration)
+                self._set_outcome(step.file.name, FAILED if error else APPLIED, duration, expected=(RUNNING,))
             elif error:
-                self._set_outcome(step.file.name, REVERT_FAILED)
+                self._set_outcome(step.file.name, REVERT_FAILED, expected=(REVERTING,))
             else:
-                self._forget(step.file.name)
+                self._forget(step.file.name, expected=(REVERTING,))
+            claim.close()
         if error is not None:
             raise MigrationFailedError(
-                f"{step.file.name} {direction}() failed: {_first_line(error)}; it runs with atomic = False, so it "
+                f"{step.file.name} {direction}() failed: {first_line(error)}; it runs with atomic = False, so it "
                 f"may be half-done and is recorded as {'failed' if direction == 'up' else 'revert_failed'}: bring "
                 "the schema back by hand, then run `orm-kit migrate repair`")
 
@@ -529,31 +602,25 @@ class Runner:
         p = self.db.param
         with migration_lock(self.db, self.lock_timeout, self.table):
             self._ensure_history(files)
+            busy = self._live_run()
+            if busy is not None:
+                raise MigrationRefusedError(
+                    f"{busy[0]} is being run right now by another runner ({busy[1]}), outside a transaction "
+                    "(atomic = False): nothing to repair; wait for it to finish, then see `orm-kit migrate status`")
             for row in self._read_history():
                 if row.name not in sums:
                     report.missing.append(row.name)
                 elif row.outcome in (FAILED, RUNNING):
-                    self._forget(row.name)  # as before the attempt: pending again
+                    self._forget(row.name, expected=(row.outcome,))  # as before the attempt: pending again
                     report.cleared.append(row.name)
                 elif row.outcome in (REVERTING, REVERT_FAILED):
-                    self._set_outcome(row.name, APPLIED)  # as before the attempt: still applied
+                    self._set_outcome(row.name, APPLIED, expected=(row.outcome,))  # as before: still applied
                     report.cleared.append(row.name)
                 elif row.checksum != sums[row.name]:
                     execute(self.db, f'UPDATE "{self.table}" SET "checksum" = {p} WHERE "id" = {p}',
                                         (sums[row.name], row.id))
                     report.rechecksummed.append(row.name)
         return report
-
-    def create(self, name: str, body: str | None = None) -> Path:
-        """Write the next numbered migration file (a template, or ``body``); return its path."""
-        slug = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
-        if not slug:
-            raise MigrationError(f"migration name {name!r} has no letters or digits (try: add_service_slack_channel)")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        number = max((f.number for f in discover(self.directory)), default=0) + 1
-        path = self.directory / f"{number:04d}_{slug}.py"
-        path.write_text(body if body is not None else _TEMPLATE.format(title=name.strip().capitalize()))
-        return path
 
 
 def run_migration(db: peewee.Database, module: ModuleType, direction: str) -> int:
@@ -562,20 +629,25 @@ def run_migration(db: peewee.Database, module: ModuleType, direction: str) -> in
     getattr(module, direction)(migrator_for(db), db)
     broken = foreign_key_violations(db)
     if broken:
-        raise MigrationError(f"foreign keys point nowhere afterwards: {', '.join(broken)}")
+        raise MigrationError(
+            f"foreign keys point nowhere afterwards: {', '.join(broken)} (delete or re-point those rows in the "
+            "migration, or add the parent rows first)")
     return round((time.perf_counter() - started) * 1000)
 
 
-def _unfinished_problem(row: HistoryRow) -> str:
-    when = row.applied_at.strftime("%Y-%m-%d %H:%M:%S UTC") if row.applied_at else "an unknown time"
+def _unfinished_problem(row: HistoryRow, holder: str | None) -> str:
+    when = format_utc(row.applied_at) if row.applied_at else "an unknown time"
+    if holder is not None:
+        return (f"{row.name} (atomic = False) is being {'applied' if row.outcome == RUNNING else 'reverted'} right "
+                f"now by another runner ({holder}), started at {when}: wait for it to finish")
     what = {
         FAILED: "failed",
-        RUNNING: "was started and never finished (its runner died, or is still running)",
-        REVERTING: "was being reverted and never finished (its runner died, or is still running)",
+        RUNNING: "was started and never finished (its runner died)",
+        REVERTING: "was being reverted and never finished (its runner died)",
         REVERT_FAILED: "failed to revert",
     }[row.outcome or FAILED]
-    return (f"{row.name} (atomic = False) {what} at {when} and may be half-done: once no runner is active, bring "
-            "the schema back by hand and run `orm-kit migrate repair`")
+    return (f"{row.name} (atomic = False) {what} at {when} and may be half-done: bring the schema back by hand and "
+            "run `orm-kit migrate repair`")
 
 
 def _as_datetime(value: Any) -> datetime.datetime | None:

@@ -5,9 +5,11 @@
         facts = snapshot(scratch)                  # {("deployment", "column status", "type"): "VARCHAR(16)", ...}
 
 A snapshot flattens tables, columns (type, nullability, default, primary key), indexes and unique
-constraints (by columns and predicate; names do not matter), foreign keys (target and ``ON DELETE`` /
-``ON UPDATE``) and CHECK constraints into ``{(table, subject, attribute): value}``, so two snapshots
-compare with ``==`` and a difference names exactly what differs.
+constraints (by columns and predicate, names do not matter; the kind says DESC, collations, expressions,
+the index method and INCLUDE columns), foreign keys (target and ``ON DELETE`` / ``ON UPDATE``), CHECK
+constraints and triggers (by name, with their full definition; a trigger's function body is not compared)
+into ``{(table, subject, attribute): value}``, so two snapshots compare with ``==`` and a difference
+names exactly what differs.
 
 Like is compared with like: every side of a comparison is introspected from the same backend, after
 peewee itself wrote the DDL (the models are realized on a scratch database rather than read from
@@ -35,9 +37,9 @@ import peewee
 
 from orm_kit._sql import execute, fetchall
 from orm_kit.db import is_postgres, is_sqlite
-from orm_kit.errors import MigrationError
+from orm_kit.errors import MigrationError, first_line
 
-__all__ = ["Facts", "realize_models", "scratch_database", "snapshot"]
+__all__ = ["Facts", "realize_models", "scratch_copy", "scratch_database", "snapshot"]
 
 Facts = dict[tuple[str, str, str], str]
 
@@ -105,7 +107,7 @@ def scratch_database(db: peewee.Database) -> Iterator[ScratchSqlite | ScratchPos
             try:
                 execute(pg, f'CREATE SCHEMA "{name}"')
             except peewee.DatabaseError as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                reason = first_line(exc, typed=False)
                 raise MigrationError(
                     f"cannot create a scratch schema to replay migrations in: {reason} (check, verify, sql and "
                     "make need the CREATE privilege on the database; nothing is ever committed there)") from None
@@ -117,6 +119,22 @@ def scratch_database(db: peewee.Database) -> Iterator[ScratchSqlite | ScratchPos
         pass
     finally:
         pg.close()
+
+
+@contextmanager
+def scratch_copy(db: peewee.Database) -> Iterator[ScratchSqlite]:
+    """A throwaway copy of a SQLite database file, schema and rows (sqlite3's online backup API)."""
+    if not is_sqlite(db) or str(db.database or ":memory:") == ":memory:":
+        raise MigrationError("only a SQLite database file can be copied to a scratch database")
+    with tempfile.TemporaryDirectory(prefix="orm-kit-copy-") as folder:
+        copy = ScratchSqlite(str(Path(folder) / "copy.db"), pragmas={"foreign_keys": 1, "synchronous": 0})
+        copy.connect()
+        try:
+            # A consistent snapshot even while others write; the live database is only read.
+            db.connection().backup(copy.connection())  # type: ignore[no-untyped-call]
+            yield copy
+        finally:
+            copy.close()
 
 
 def realize_models(scratch: peewee.Database, models: Sequence[type[peewee.Model]]) -> None:
@@ -161,11 +179,13 @@ def snapshot(db: peewee.Database, exclude: Sequence[str] = ()) -> Facts:
             facts[(table, subject, "null")] = "NULL" if column.null else "NOT NULL"
             facts[(table, subject, "default")] = _norm(str(column.default)) if column.default is not None else "none"
             facts[(table, subject, "primary key")] = "yes" if column.primary_key else "no"
-        for columns, unique, where in _indexes(db, table):
+        for columns, unique, where, detail in _indexes(db, table):
             subject = f"index ({', '.join(columns)})" + (f" WHERE {where}" if where else "")
-            kind = "UNIQUE" if unique else "INDEX"
-            previous = facts.get((table, subject, "kind"))
-            facts[(table, subject, "kind")] = kind if previous in (None, kind) else "INDEX + UNIQUE"
+            kind = ("UNIQUE" if unique else "INDEX") + (f" {detail}" if detail else "")
+            kinds = set(facts.get((table, subject, "kind"), "").split(" + ")) - {""}
+            facts[(table, subject, "kind")] = " + ".join(sorted(kinds | {kind}))
+        for name, definition in _triggers(db, table):
+            facts[(table, f"trigger {name}", "definition")] = definition
         for fk in db.get_foreign_keys(table):
             facts[(table, f"foreign key {fk.column}", "references")] = (
                 f"{fk.dest_table}({fk.dest_column}) ON DELETE {(fk.on_delete or 'NO ACTION').upper()} "
@@ -180,32 +200,65 @@ def _norm(sql: str) -> str:
     return re.sub(r"\(\s+", "(", re.sub(r"\s+\)", ")", sql))
 
 
-def _indexes(db: peewee.Database, table: str) -> list[tuple[tuple[str, ...], bool, str | None]]:
+_INDEX_HEAD = re.compile(r'^CREATE\s+(UNIQUE\s+)?INDEX\s+(IF\s+NOT\s+EXISTS\s+)?\S+\s+ON\s+("[^"]*"|\S+)\s*', re.I)
+
+
+def _indexes(db: peewee.Database, table: str) -> list[tuple[tuple[str, ...], bool, str | None, str]]:
+    """(columns, unique, predicate, detail) of each index; detail is empty for a plain ascending column index
+    and otherwise says what the columns alone do not (DESC, a collation, an expression, a method, INCLUDE)."""
     if is_postgres(db):
         rows = fetchall(db, """
             SELECT ix.indisunique, pg_get_expr(ix.indpred, ix.indrelid),
                    ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k + 1, TRUE)
-                         FROM generate_subscripts(ix.indkey, 1) AS k ORDER BY k)
+                         FROM generate_subscripts(ix.indkey, 1) AS k ORDER BY k),
+                   pg_get_indexdef(ix.indexrelid, 0, TRUE)
             FROM pg_index AS ix
             JOIN pg_class AS t ON t.oid = ix.indrelid
             JOIN pg_namespace AS n ON n.oid = t.relnamespace
             WHERE t.relname = %s AND n.nspname = current_schema() AND NOT ix.indisprimary""", (table,))
-        return [(tuple(c.strip('"') for c in cols), bool(unique), _norm(where) if where else None)
-                for unique, where, cols in rows]
-    found: list[tuple[tuple[str, ...], bool, str | None]] = []
+        found = []
+        for unique, where, cols, definition in rows:
+            # "CREATE INDEX name ON table USING btree (a DESC, b) WHERE ...": the method and key list.
+            using = _norm(str(definition).split(" USING ", 1)[-1])
+            using = re.split(r"\s+WHERE\s+", using, maxsplit=1, flags=re.I)[0] if where else using
+            plain = using == f"btree ({', '.join(cols)})"
+            found.append((tuple(c.strip('"') for c in cols), bool(unique), _norm(where) if where else None,
+                          "" if plain else f"USING {using}"))
+        return found
+    found_lite: list[tuple[tuple[str, ...], bool, str | None, str]] = []
     sql_by_name = dict(fetchall(db, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?",
                                 (table,)))
     for _, name, unique, origin, partial in fetchall(db, f'PRAGMA index_list("{table}")'):
         if origin == "pk":
             continue  # the primary key's own index (a non-INTEGER key); the column says "primary key"
-        columns = tuple(str(row[2]) if row[2] is not None else "<expression>"
-                        for row in fetchall(db, f'PRAGMA index_info("{name}")'))
+        keys = [row for row in fetchall(db, f'PRAGMA index_xinfo("{name}")') if row[5]]
+        columns = tuple(str(row[2]) if row[2] is not None else "<expression>" for row in keys)
+        sql = str(sql_by_name.get(name) or "")
         where = None
         if partial:
-            match = re.search(r"\)\s*WHERE\s+(.*)$", str(sql_by_name.get(name) or ""), re.I | re.S)
+            match = re.search(r"\)\s*WHERE\s+(.*)$", sql, re.I | re.S)
             where = _norm(match.group(1)) if match else "<predicate>"
-        found.append((columns, bool(unique), where))
-    return found
+        if any(row[2] is None for row in keys):
+            body = _INDEX_HEAD.sub("", _norm(sql))
+            detail = re.split(r"\s+WHERE\s+", body, maxsplit=1, flags=re.I)[0]
+        else:
+            parts = [f"{row[2]}{' DESC' if row[3] else ''}"
+                     f"{'' if str(row[4]).upper() == 'BINARY' else ' COLLATE ' + str(row[4])}" for row in keys]
+            detail = "" if parts == list(columns) else f"({', '.join(parts)})"
+        found_lite.append((columns, bool(unique), where, detail))
+    return found_lite
+
+
+def _triggers(db: peewee.Database, table: str) -> list[tuple[str, str]]:
+    if is_postgres(db):
+        rows = fetchall(db, """
+            SELECT tg.tgname, pg_get_triggerdef(tg.oid, TRUE) FROM pg_trigger AS tg
+            JOIN pg_class AS t ON t.oid = tg.tgrelid
+            JOIN pg_namespace AS n ON n.oid = t.relnamespace
+            WHERE t.relname = %s AND n.nspname = current_schema() AND NOT tg.tgisinternal""", (table,))
+    else:
+        rows = fetchall(db, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))
+    return sorted((str(name), _norm(str(sql))) for name, sql in rows)
 
 
 def _checks(db: peewee.Database, table: str) -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from orm_kit.cli import main
+from orm_kit.db import open_database
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -25,8 +26,15 @@ def migrations(tmp_path: Path) -> Path:
     return folder
 
 
+def existing(db_url: str) -> str:
+    """``db_url``, its database created empty (read-only commands refuse a SQLite file that is not there)."""
+    open_database(db_url).close()
+    return db_url
+
+
 def test_status_gates_a_deploy_up_down_and_json(db_url: str, tmp_path: Path) -> None:
     folder = migrations(tmp_path)
+    existing(db_url)
     base = ("--database", db_url, "migrate", "--migrations", str(folder))
     code, out, _ = run(*base, "status")
     assert code == 1 and "pending: 0001_a, 0002_b" in out
@@ -58,8 +66,6 @@ def test_refusals_are_one_line_exit_1_and_repair_and_baseline_fix_them(db_url: s
 def test_baseline_adopts_a_database_built_by_hand(db_url: str, tmp_path: Path) -> None:
     folder = migrations(tmp_path)
     base = ("--database", db_url, "migrate", "--migrations", str(folder))
-    from orm_kit.db import open_database
-
     db = open_database(db_url)
     db.execute_sql("CREATE TABLE a (id INTEGER PRIMARY KEY)")
     db.close()
@@ -71,6 +77,7 @@ def test_baseline_adopts_a_database_built_by_hand(db_url: str, tmp_path: Path) -
 
 def test_create_sql_verify_and_check_commands(db_url: str, tmp_path: Path) -> None:
     folder = migrations(tmp_path)
+    existing(db_url)
     base = ("--database", db_url, "migrate", "--migrations", str(folder))
     code, out, _ = run(*base, "create", "add team slack")
     assert code == 0 and out == f"created {folder / '0003_add_team_slack.py'}\n"
@@ -89,3 +96,40 @@ def test_create_sql_verify_and_check_commands(db_url: str, tmp_path: Path) -> No
 def test_down_takes_steps_or_a_target_not_both(tmp_path: Path) -> None:
     code, _, err = run("--database", f"sqlite:///{tmp_path / 'x.db'}", "migrate", "down", "0001", "--steps", "1")
     assert code == 2 and "not both" in err
+
+
+def test_read_only_commands_refuse_a_missing_sqlite_file_instead_of_creating_it(tmp_path: Path) -> None:
+    folder = migrations(tmp_path)
+    typo = tmp_path / "typo.db"
+    base = ("--database", f"sqlite:///{typo}", "migrate", "--migrations", str(folder))
+    for command in (["status"], ["sql"], ["check"], ["verify"], ["down"], ["repair"], ["baseline", "0001"]):
+        code, out, err = run(*base, *command)
+        assert (code, out) == (1, ""), command
+        assert err == (f"Error: database file '{typo}' does not exist (from 'sqlite:///{typo}'): check the path, or "
+                       "run `orm-kit migrate` to create it\n"), command
+    assert run(*base, "create", "add a table")[0] == 0  # writes a file; never touches the database
+    assert run(*base, "make", "nothing")[0] == 0
+    assert not typo.exists()
+    assert run(*base, "up", "0001") == (0, "applied 0001_a\n", "")
+    assert typo.exists()
+
+
+def test_sql_honours_allow_out_of_order(db_url: str, tmp_path: Path) -> None:
+    folder = migrations(tmp_path)
+    (folder / "0001_a.py").rename(folder / "0003_a.py")
+    base = ("--database", db_url, "migrate", "--migrations", str(folder))
+    assert run(*base, "up")[0] == 0
+    late = "def up(migrator, db):\n    db.execute_sql('CREATE TABLE late (id INTEGER)')\n"
+    (folder / "0001_late.py").write_text(late)
+    code, _, err = run(*base, "sql")
+    assert code == 1 and "--allow-out-of-order" in err
+    assert run("--database", db_url, "migrate", "--migrations", str(folder), "--allow-out-of-order", "sql") == (
+        0, "-- 0001_late (up)\nCREATE TABLE late (id INTEGER);\n", "")
+
+
+def test_a_dangling_migration_symlink_is_one_line_not_a_traceback(db_url: str, tmp_path: Path) -> None:
+    folder = migrations(tmp_path)
+    (folder / "0001_broken.py").symlink_to(tmp_path / "nowhere.py")
+    code, out, err = run("--database", db_url, "migrate", "--migrations", str(folder), "up")
+    assert (code, out) == (1, "") and err.startswith("Error: cannot read migration 0001_broken.py: FileNotFoundError")
+    assert len(err.strip().splitlines()) == 1

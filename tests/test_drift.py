@@ -77,6 +77,12 @@ def drop_check(db: peewee.Database) -> None:
     db.execute_sql("PRAGMA writable_schema = OFF")
 
 
+def index_made_desc(db: peewee.Database) -> None:
+    db.execute_sql('DROP INDEX "deployment_environment_id_status_finished_at"')
+    db.execute_sql('CREATE INDEX "deployment_environment_id_status_finished_at" ON "deployment" '
+                   '("environment_id", "status", "finished_at" DESC)')
+
+
 LIVE_CHANGES = {
     "changed type": (change_type, ("team", "column email", "type"), {"TEXT"}),
     "dropped NOT NULL": (drop_not_null, ("release", "column ref", "null"), {"NULL"}),
@@ -85,6 +91,9 @@ LIVE_CHANGES = {
                           {"deployment(id) ON DELETE CASCADE ON UPDATE NO ACTION"}),
     "added default": (add_default, ("service", "column description", "default"), {"''", "''::TEXT", "''::text"}),
     "dropped check": (drop_check, None, {None}),
+    "index made DESC": (index_made_desc, ("deployment", "index (environment_id, status, finished_at)", "kind"),
+                        {"INDEX (environment_id, status, finished_at DESC)",
+                         "INDEX USING btree (environment_id, status, finished_at DESC)"}),
 }
 
 
@@ -251,3 +260,64 @@ def test_a_concurrent_index_migration_runs_outside_a_transaction_and_verifies(db
     assert plan.statements == [f"CREATE INDEX {concurrently}team_email ON team (email)"]
     assert Runner(db, folder).up() == ["0001_initial", "0002_deployment_duration", "0003_team_email_index"]
     assert snapshot(db)[("team", "index (email)", "kind")] == "INDEX"
+
+
+def test_check_reports_what_makes_the_runner_refuse(db_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
+    base = ["--database", db_url, "migrate", "--migrations", str(folder)]
+    assert CliRunner().invoke(main, base).exit_code == 0
+    edited = folder / "0002_deployment_duration.py"
+    edited.write_text(edited.read_text() + "# edited after it was applied\n")
+    result = CliRunner().invoke(main, [*base, "check"])
+    assert result.exit_code == 1
+    assert result.stdout.startswith("problem: 0002_deployment_duration.py was edited after it was applied")
+    edited.unlink()
+    result = CliRunner().invoke(main, [*base, "check", "--json"])
+    assert result.exit_code == 1
+    (problem,) = json.loads(result.stdout)["problems"]
+    assert problem.startswith("0002_deployment_duration is recorded as applied but 0002_deployment_duration.py is "
+                              "not in")
+
+
+def test_check_catches_a_trigger_only_the_live_database_has(migrated: peewee.Database) -> None:
+    if isinstance(migrated, peewee.PostgresqlDatabase):
+        migrated.execute_sql("CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$")
+        migrated.execute_sql("CREATE TRIGGER team_touch BEFORE UPDATE ON team FOR EACH ROW EXECUTE FUNCTION touch()")
+    else:
+        migrated.execute_sql("CREATE TRIGGER team_touch AFTER UPDATE ON team BEGIN SELECT 1; END")
+    (finding,) = check(migrated, MODELS).findings
+    assert (finding.table, finding.subject, finding.models, finding.migrations) == (
+        "team", "trigger team_touch", None, None)
+    assert finding.live is not None and finding.live.startswith("CREATE TRIGGER team_touch")
+
+
+def test_verify_on_sqlite_runs_on_a_copy_with_the_real_rows(tmp_path: Path) -> None:
+    from orm_kit.db import open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'live.db'}")
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_t.py").write_text(
+        "def up(migrator, db):\n    db.execute_sql('CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER)')\n\n\n"
+        "def down(migrator, db):\n    db.execute_sql('DROP TABLE t')\n")
+    assert Runner(db, folder).up() == ["0001_t"]
+    db.execute_sql("INSERT INTO t (x) VALUES (NULL)")  # a row the next migration did not expect
+    (folder / "0002_x_required.py").write_text(
+        "def up(migrator, db):\n    migrator.migrate(migrator.add_not_null('t', 'x'))\n\n\n"
+        "def down(migrator, db):\n    migrator.migrate(migrator.drop_not_null('t', 'x'))\n")
+    before = snapshot(db)
+    report = verify(db, None, folder)
+    assert report.on == "a copy of the database (1 applied, 1 pending)"
+    assert [s.name for s in report.steps] == ["0001_t", "0002_x_required"]
+    assert report.steps[1].problems[0].startswith("0002_x_required up() fails on a scratch database: IntegrityError")
+    assert snapshot(db) == before and db.execute_sql("SELECT count(*) FROM t").fetchone()[0] == 1
+    db.execute_sql("UPDATE t SET x = 1")
+    (folder / "0001_t.py").write_text((folder / "0001_t.py").read_text().replace("DROP TABLE t", "SELECT 1"))
+    Runner(db, folder).repair()
+    report = verify(db, None, folder)
+    # Peeled back on the copy: 0001's down forgets the table, so its up cannot run again.
+    assert report.steps[1].problems == []
+    assert report.steps[0].problems == [
+        "0001_t up() fails on a scratch database: OperationalError: table t already exists"]
+    db.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 import peewee
 import pytest
 
+from orm_kit.codegen import create_migration
 from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError
 from orm_kit.runner import Runner, checksum, migrate_up
 from orm_kit.schema import snapshot
@@ -232,7 +233,7 @@ def test_status_names_pending_and_problems(db, folder):
 
 def test_create_writes_the_next_numbered_file_that_runs_as_is(db, folder):
     write(folder, "0007_a", create("a"))
-    path = Runner(db, folder).create("Add Slack channel!")
+    path = create_migration(folder, "Add Slack channel!")
     assert path.name == "0008_add_slack_channel.py"
     assert migrate_up(db, folder) == ["0007_a", "0008_add_slack_channel"]
 
@@ -255,3 +256,71 @@ def test_a_database_proxy_stands_for_its_database(db, folder):
     proxy.initialize(db)
     assert migrate_up(proxy, folder) == ["0001_a"]
     assert Runner(proxy, folder).status().ok
+
+
+def test_a_history_row_changed_under_a_non_atomic_run_is_reported_not_overwritten(db, folder):
+    # What a repair racing a live runner used to do: the settled outcome must land on exactly one row.
+    write(folder, "0001_outside", create("outside") + '\ndb.execute_sql("DELETE FROM schema_migration")',
+          header="atomic = False\n")
+    with pytest.raises(MigrationError, match=r"history row of 0001_outside is no longer running.*migrate status"):
+        migrate_up(db, folder)
+    assert history(db) == []
+
+
+def test_the_runner_refuses_to_start_inside_an_open_transaction(db, folder):
+    write(folder, "0001_a", create("a"))
+    with db.atomic(), pytest.raises(MigrationError, match=r"outside db\.atomic\(\)"):
+        migrate_up(db, folder)
+    assert "a" not in db.get_tables()
+
+
+def test_a_badly_named_migration_file_is_a_problem_not_silently_skipped(db, folder):
+    write(folder, "0001_a", create("a"))
+    (folder / "0002-add-zz.py").write_text(f"def up(migrator, db):\n    {create('zz')}\n")
+    runner = Runner(db, folder)
+    status = runner.status()
+    assert not status.ok
+    assert status.problems == ("0002-add-zz.py is not named NNNN_slug.py (digits, an underscore, then letters, "
+                               "digits or underscores), so it would never run: rename it, e.g. to 0002_add_zz.py",)
+    with pytest.raises(MigrationRefusedError, match=r"0002-add-zz\.py is not named NNNN_slug\.py"):
+        runner.up()
+    assert history(db) == [] and "a" not in db.get_tables()
+
+
+def test_a_dangling_symlink_is_a_one_line_migration_error(db, folder):
+    (folder / "0001_broken.py").symlink_to(folder / "nowhere.py")
+    with pytest.raises(MigrationError, match=r"cannot read migration 0001_broken\.py: FileNotFoundError: .*dangling"):
+        Runner(db, folder).status()
+
+
+def test_a_migration_leaving_orphan_rows_on_sqlite_is_rolled_back_with_the_fix_named(tmp_path, folder):
+    from orm_kit.db import open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'fk.db'}")
+    write(folder, "0001_orphans", """
+        db.execute_sql('CREATE TABLE parent (id INTEGER PRIMARY KEY)')
+        db.execute_sql('CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id))')
+        db.execute_sql('INSERT INTO child (parent_id) VALUES (7)')
+    """)
+    with pytest.raises(MigrationFailedError, match=r"point nowhere afterwards: child rowid 1 -> parent \(delete or "
+                                                   r"re-point those rows"):
+        migrate_up(db, folder)
+    assert "child" not in db.get_tables()
+    db.close()
+
+
+def test_a_sqlite_table_rebuild_keeps_the_tables_triggers(tmp_path, folder):
+    from orm_kit.db import open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'trg.db'}")
+    write(folder, "0001_audited", """
+        db.execute_sql('CREATE TABLE item (id INTEGER PRIMARY KEY, label VARCHAR(20))')
+        db.execute_sql('CREATE TABLE audit (item_id INTEGER)')
+        db.execute_sql('CREATE TRIGGER item_audit AFTER UPDATE ON item BEGIN INSERT INTO audit VALUES (NEW.id); END')
+    """)
+    write(folder, "0002_label_required", 'migrator.migrate(migrator.add_not_null("item", "label"))')  # a rebuild
+    assert migrate_up(db, folder) == ["0001_audited", "0002_label_required"]
+    db.execute_sql("INSERT INTO item (label) VALUES ('x')")
+    db.execute_sql("UPDATE item SET label = 'y'")
+    assert db.execute_sql("SELECT item_id FROM audit").fetchall() == [(1,)]
+    db.close()

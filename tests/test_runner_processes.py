@@ -57,18 +57,46 @@ def folder(tmp_path: Path) -> Path:
     return path
 
 
-def test_three_racing_runners_apply_everything_exactly_once(db_url: str, folder: Path) -> None:
-    runners = [orm_kit(db_url, folder, env={"ORM_KIT_TEST_SLEEP": "1"}) for _ in range(3)]
-    results = [(p.wait(timeout=60), p.stdout.read(), p.stderr.read()) for p in runners if p.stdout and p.stderr]
+def test_three_racing_runners_apply_everything_exactly_once(db_url: str, folder: Path, tmp_path: Path) -> None:
+    marker, release = tmp_path / "inside-0001", tmp_path / "release"
+    first = orm_kit(db_url, folder, env={"ORM_KIT_TEST_RELEASE": str(release), "ORM_KIT_TEST_MARKER": str(marker)})
+    wait_for(marker, first)  # one runner holds the lock, inside 0001, until released
+    others = [orm_kit(db_url, folder) for _ in range(2)]
+    wait_until_waiting(db_url, others)  # both are at the lock: the three really overlap
+    release.touch()
+    results = [(p.wait(timeout=60), p.stdout.read(), p.stderr.read()) for p in [first, *others]
+               if p.stdout and p.stderr]
     assert [code for code, _, _ in results] == [0, 0, 0], results
-    outputs = sorted(out for _, out, _ in results)
-    assert outputs == ["applied 0001_slow\napplied 0002_after\n"] + [
+    assert [out for _, out, _ in results] == ["applied 0001_slow\napplied 0002_after\n"] + [
         "nothing to apply: the database is up to date\n"] * 2
     db = open_database(db_url)
     try:
         assert [row.name for row in Runner(db, folder).history()] == ["0001_slow", "0002_after"]
     finally:
         db.close()
+
+
+def wait_until_waiting(db_url: str, waiters: list[subprocess.Popen[str]]) -> None:
+    """Until every waiter is at the migration lock (PostgreSQL: polling it; SQLite: holding the file open)."""
+    deadline = time.monotonic() + 30
+    db = open_database(db_url) if db_url.startswith("postgres") else None
+    try:
+        while True:
+            if db is not None:
+                polling = db.execute_sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s",
+                                         ("SELECT pg_try_advisory_xact_lock(%",)).fetchone()[0]
+                ready = polling >= len(waiters)
+            else:
+                path = db_url.removeprefix("sqlite:///")
+                ready = all(any(os.path.realpath(f"/proc/{p.pid}/fd/{fd}") == path
+                                for fd in os.listdir(f"/proc/{p.pid}/fd")) for p in waiters)
+            if ready:
+                return
+            assert time.monotonic() < deadline and all(p.poll() is None for p in waiters), "waiters never waited"
+            time.sleep(0.05)
+    finally:
+        if db is not None:
+            db.close()
 
 
 def wait_for(marker: Path, process: subprocess.Popen[str]) -> None:
@@ -92,7 +120,8 @@ def test_a_runner_that_waits_too_long_fails_clearly_and_changes_nothing(db_url: 
     assert holder.wait(timeout=60) == 0
     assert holder.stdout is not None and holder.stdout.read() == "applied 0001_slow\napplied 0002_after\n"
     assert code == 1
-    assert err.startswith("Error: another migration runner has held") and "--lock-timeout" in err
+    assert err.startswith("Error: another ") and "has held" in err and "for more than 0.5s" in err
+    assert "--lock-timeout" in err
     assert len(err.strip().splitlines()) == 1
 
 
@@ -128,5 +157,99 @@ def test_the_postgres_lock_lives_only_as_long_as_the_transaction(postgres_url: s
         assert Runner(db, folder).up() == ["0001_look"]
         assert db.execute_sql("SELECT n FROM seen").fetchone()[0] == 1
         assert db.execute_sql(f"SELECT count(*) {mine}").fetchone()[0] == 0
+    finally:
+        db.close()
+
+
+def wait_for_exit(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    code = process.wait(timeout=60)
+    return code, process.stdout.read() if process.stdout else "", process.stderr.read() if process.stderr else ""
+
+
+@pytest.fixture
+def non_atomic(folder: Path) -> Path:
+    """The same folder, with 0001 running outside a transaction (atomic = False)."""
+    (folder / "0001_slow.py").write_text("atomic = False\n" + SLOW)
+    return folder
+
+
+def test_while_a_non_atomic_migration_runs_others_wait_and_repair_refuses(db_url: str, non_atomic: Path,
+                                                                          tmp_path: Path) -> None:
+    marker, release = tmp_path / "inside-0001", tmp_path / "release"
+    holder = orm_kit(db_url, non_atomic, env={"ORM_KIT_TEST_RELEASE": str(release), "ORM_KIT_TEST_MARKER": str(marker)})
+    wait_for(marker, holder)  # 0001 runs outside the lock now, its history row says `running`
+    code, _, err = wait_for_exit(orm_kit(db_url, non_atomic, "--lock-timeout", "0.5"))
+    assert code == 1 and err.startswith("Error: another runner (pid "), err
+    assert "has been applying 0001_slow (atomic = False" in err and "--lock-timeout" in err
+    code, out, err = wait_for_exit(orm_kit(db_url, non_atomic, "repair"))
+    assert (code, out) == (1, "") and "0001_slow is being run right now by another runner (pid " in err
+    code, out, _ = wait_for_exit(orm_kit(db_url, non_atomic, "status"))
+    assert code == 1 and "0001_slow (atomic = False) is being applied right now by another runner (pid " in out
+    waiter = orm_kit(db_url, non_atomic, "--lock-timeout", "60")
+    release.touch()
+    results = [wait_for_exit(holder), wait_for_exit(waiter)]
+    assert [code for code, _, _ in results] == [0, 0], results
+    applied = sorted(line for _, out, _ in results for line in out.splitlines() if line.startswith("applied"))
+    assert applied == ["applied 0001_slow", "applied 0002_after"]  # each once, whoever got there first
+    db = open_database(db_url)
+    try:
+        assert [(r.name, r.outcome) for r in Runner(db, non_atomic).history()] == [
+            ("0001_slow", "applied"), ("0002_after", "applied")]
+    finally:
+        db.close()
+
+
+def test_a_runner_killed_inside_a_non_atomic_migration_blocks_until_repaired(db_url: str, non_atomic: Path,
+                                                                              tmp_path: Path) -> None:
+    marker = tmp_path / "inside-0001"
+    victim = orm_kit(db_url, non_atomic, env={"ORM_KIT_TEST_SLEEP": "60", "ORM_KIT_TEST_MARKER": str(marker)})
+    wait_for(marker, victim)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(timeout=30) == -signal.SIGKILL
+    code, out, err = wait_for_exit(orm_kit(db_url, non_atomic, "--lock-timeout", "30"))
+    assert (code, out) == (1, "")
+    assert "0001_slow (atomic = False) was started and never finished (its runner died)" in err
+    db = open_database(db_url)
+    try:
+        runner = Runner(db, non_atomic, lock_timeout=30)
+        assert [(r.name, r.outcome) for r in runner.history()] == [("0001_slow", "running")]
+        db.execute_sql('DROP TABLE "slow"')  # what a human does: put the half-done schema back
+        assert runner.repair().cleared == ["0001_slow"]
+        assert runner.up() == ["0001_slow", "0002_after"]
+    finally:
+        db.close()
+
+
+def test_a_postgres_runner_killed_mid_statement_lets_go_of_the_lock_within_seconds(postgres_url: str,
+                                                                                    tmp_path: Path) -> None:
+    from conftest import reset_postgres
+
+    reset_postgres(postgres_url)
+    folder = tmp_path / "pg"
+    folder.mkdir()
+    (folder / "0001_long.py").write_text(
+        "import os\n\n\ndef up(migrator, db):\n    db.execute_sql('CREATE TABLE long (id INTEGER)')\n"
+        "    db.execute_sql('SELECT pg_sleep(%s)', (float(os.environ.get('ORM_KIT_TEST_SLEEP', '0')),))\n")
+    victim = orm_kit(postgres_url, folder, env={"ORM_KIT_TEST_SLEEP": "20"})
+    db = open_database(postgres_url)
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # until the server is inside the long statement
+            row = db.execute_sql("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s "
+                                 "AND pid <> pg_backend_pid()", ("SELECT pg_sleep(%",)).fetchone()
+            if row:
+                break
+            assert time.monotonic() < deadline and victim.poll() is None, "the runner never reached pg_sleep"
+            time.sleep(0.05)
+        (backend,) = row
+        code, _, err = wait_for_exit(orm_kit(postgres_url, folder, "--lock-timeout", "0.5"))
+        assert code == 1 and f"(pid {backend} (" in err and f"pg_terminate_backend({backend})" in err, err
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait(timeout=30) == -signal.SIGKILL
+        killed = time.monotonic()
+        # The statement has ~19 s to go; the server must notice the dead client long before that.
+        code, out, err = wait_for_exit(orm_kit(postgres_url, folder, "--lock-timeout", "8"))
+        assert (code, out) == (0, "applied 0001_long\n"), err
+        assert time.monotonic() - killed < 10
     finally:
         db.close()
