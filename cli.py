@@ -20,10 +20,10 @@ import peewee
 
 from orm_kit import seeding
 from orm_kit.codegen import create_migration, make_migration
-from orm_kit.db import open_database, redact_url, resolve_url
+from orm_kit.db import open_database, redact_url, resolve_url, scrub
 from orm_kit.drift import baseline as adopt
 from orm_kit.drift import check, verify
-from orm_kit.errors import OrmKitError
+from orm_kit.errors import OrmKitError, first_line
 from orm_kit.migration_lock import DEFAULT_LOCK_TIMEOUT
 from orm_kit.models import MODELS
 from orm_kit.preview import preview_sql
@@ -63,9 +63,11 @@ def library_errors(command: F) -> F:
         except OrmKitError as exc:
             raise click.ClickException(str(exc)) from None
         except peewee.DatabaseError as exc:
-            url = click.get_current_context().find_object(Context)
-            where = redact_url(url.url) if url is not None else "the database"
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            state = click.get_current_context().find_object(Context)
+            where = redact_url(state.url) if state is not None else "the database"
+            first = first_line(exc, typed=False)
+            if state is not None:
+                first = scrub(first, state.url)  # a driver message can echo its connection string
             raise click.ClickException(f"database error on {where}: {first}") from None
 
     return wrapper  # type: ignore[return-value]

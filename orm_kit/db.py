@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 import peewee
 from playhouse.db_url import parseresult_to_dict
 
-from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, DriverMissingError
+from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, DriverMissingError, first_line
 
 __all__ = [
     "DEFAULT_URL",
@@ -213,7 +213,7 @@ def open_database(url: str, *, connect: bool = True, must_exist: bool = False) -
         try:
             db.connect(reuse_if_open=True)
         except (peewee.PeeweeException, OSError, ValueError, TypeError) as exc:
-            reason = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
+            reason = scrub(first_line(exc, typed=False), url)
             hint = ("check that the folder exists and is writable" if is_sqlite(db)
                     else "check that the server is running and the URL, user and password are right")
             raise DatabaseUnavailableError(f"cannot open database {shown}: {reason} ({hint})") from None

@@ -53,7 +53,7 @@ import peewee
 
 from orm_kit._sql import execute
 from orm_kit.bulk import rows_per_chunk
-from orm_kit.errors import ConfigurationError, SeedError, ValidationError
+from orm_kit.errors import ConfigurationError, SeedError, ValidationError, first_line
 from orm_kit.fields import UTCDateTimeField, as_utc, utcnow
 from orm_kit.locking import Versioned
 from orm_kit.model import Model
@@ -696,7 +696,7 @@ class _Loader:
         except ValidationError as exc:  # a unique column the natural key does not cover
             self._raise_invalid(table, row, exc.errors)
         except peewee.IntegrityError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc, typed=False)
             raise SeedError(f"the database refused the row: {first}", path=row.path, line=row.line,
                             table=table.name) from None
 
