@@ -7,9 +7,9 @@ outside a transaction (for ``CREATE INDEX CONCURRENTLY`` and the like)::
 
     from orm_kit.runner import Runner
     runner = Runner(db, Path("migrations"), lock_timeout=30)
-    runner.up()                  # ['0001_initial', '0002_deployment_duration']
+    runner.up()                  # ['0001_initial', '0002_deployment_duration', '0003_deployment_history_indexes']
     runner.status().ok           # True: nothing pending, nothing wrong
-    runner.down(steps=1)         # ['0002_deployment_duration']
+    runner.down(steps=1)         # ['0003_deployment_history_indexes']
 
 What it guarantees:
 

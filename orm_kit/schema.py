@@ -162,9 +162,15 @@ def _by_table_dependencies(models: Sequence[type[peewee.Model]]) -> list[type[pe
     return ordered
 
 
+# orm-kit's own bookkeeping (the seed loader's orm_kit_seed, orm_kit_seed_row) is no part of the
+# schema that models and migrations describe, so no comparison sees it.
+BOOKKEEPING_PREFIX = "orm_kit_"
+
+
 def tables(db: peewee.Database, exclude: Sequence[str] = ()) -> list[str]:
-    """User tables of ``db``'s current schema, without SQLite's internal ones and ``exclude``."""
-    return [t for t in db.get_tables() if not t.startswith("sqlite_") and t not in exclude]
+    """User tables of ``db``'s current schema, without SQLite's, orm-kit's bookkeeping and ``exclude``."""
+    return [t for t in db.get_tables()
+            if not t.startswith(("sqlite_", BOOKKEEPING_PREFIX)) and t not in exclude]
 
 
 def snapshot(db: peewee.Database, exclude: Sequence[str] = ()) -> Facts:

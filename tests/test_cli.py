@@ -26,7 +26,8 @@ def _in_a_temporary_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 def test_migrate_creates_the_ten_tables_and_is_idempotent(db_url: str) -> None:
     code, out, err = run("--database", db_url, "migrate")
     assert (code, err) == (0, "")
-    assert out == "applied 0001_initial\napplied 0002_deployment_duration\n"
+    assert out == ("applied 0001_initial\napplied 0002_deployment_duration\n"
+                   "applied 0003_deployment_history_indexes\n")
     code, out, _ = run("--database", db_url, "migrate")
     assert (code, out) == (0, "nothing to apply: the database is up to date\n")
     db = open_database(db_url)

@@ -86,7 +86,8 @@ def test_create_sql_verify_and_check_commands(db_url: str, tmp_path: Path) -> No
     code, out, _ = run(*base, "verify")
     assert code == 1 and "ok 0001_a\nok 0002_b\nok 0003_add_team_slack\n" in out and "drift: " in out
     code, out, _ = run("--database", db_url, "migrate", "check")
-    assert code == 1 and out == "pending: 0001_initial, 0002_deployment_duration (run `orm-kit migrate up`)\n"
+    assert code == 1 and out == ("pending: 0001_initial, 0002_deployment_duration, 0003_deployment_history_indexes "
+                                  "(run `orm-kit migrate up`)\n")
     assert run("--database", db_url, "migrate")[0] == 0
     assert run("--database", db_url, "migrate", "check") == (
         0, "no drift: models, migrations and the database agree\n", "")

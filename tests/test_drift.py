@@ -11,6 +11,7 @@ import peewee
 import pytest
 from click.testing import CliRunner
 
+from orm_kit import seeding
 from orm_kit.cli import main
 from orm_kit.codegen import make_migration
 from orm_kit.drift import check, verify
@@ -20,6 +21,7 @@ from orm_kit.models import MODELS, Deployment, Incident, Team
 from orm_kit.preview import preview_sql
 from orm_kit.runner import Runner, default_migrations_dir, migrate_up
 from orm_kit.schema import snapshot
+from orm_kit.seed_registry import REGISTRY, default_seed_dir
 
 
 def alter(db: peewee.Database, *operations: Callable[[peewee.Database], object]) -> None:
@@ -148,7 +150,8 @@ def test_check_names_the_models_side_when_a_model_changes(migrated: peewee.Datab
 def test_check_reports_pending_migrations(db: peewee.Database) -> None:
     migrate_up(db, target="0001")
     report = check(db, MODELS)
-    assert report.pending == ["0002_deployment_duration"] and report.findings == [] and not report.ok
+    assert report.pending == ["0002_deployment_duration", "0003_deployment_history_indexes"]
+    assert report.findings == [] and not report.ok
 
 
 def test_migrate_check_command_exits_1_with_a_readable_list_and_json(migrated: peewee.Database,
@@ -166,7 +169,8 @@ def test_migrate_check_command_exits_1_with_a_readable_list_and_json(migrated: p
 
 def test_verify_passes_on_the_shipped_migrations(db: peewee.Database) -> None:
     report = verify(db, MODELS)
-    assert [s.name for s in report.steps] == ["0001_initial", "0002_deployment_duration"]
+    assert [s.name for s in report.steps] == ["0001_initial", "0002_deployment_duration",
+                                              "0003_deployment_history_indexes"]
     assert report.ok, report.to_dict()
     assert db.get_tables() == []  # all of it happened on a scratch database
 
@@ -187,14 +191,18 @@ def test_verify_catches_a_down_that_forgets_something(db: peewee.Database, tmp_p
 
 def test_sql_prints_what_up_and_down_would_run_without_running_it(db: peewee.Database) -> None:
     plans = preview_sql(db)
-    assert [(p.name, p.direction) for p in plans] == [("0001_initial", "up"), ("0002_deployment_duration", "up")]
+    assert [(p.name, p.direction) for p in plans] == [("0001_initial", "up"), ("0002_deployment_duration", "up"),
+                                                       ("0003_deployment_history_indexes", "up")]
     assert any(s.startswith('CREATE TABLE "deployment"') for s in plans[0].statements)
     assert db.get_tables() == []
     migrate_up(db)
     before = snapshot(db)
     (down,) = preview_sql(db, down=True)
-    assert down.statements[0] == 'DROP INDEX "deployment_service_id_duration_seconds"'
-    assert down.statements[1].startswith('ALTER TABLE "deployment" DROP COLUMN "duration_seconds"')
+    assert down.name == "0003_deployment_history_indexes"
+    assert down.statements == ['DROP INDEX "deployment_environment_id_created_at_id"',
+                               'DROP INDEX "deployment_created_at_id"']
+    (down,) = preview_sql(db, target="0001", down=True)[:1]
+    assert down.statements[0] == 'DROP INDEX "deployment_environment_id_created_at_id"'
     assert snapshot(db) == before
 
 
@@ -213,15 +221,15 @@ def test_make_writes_a_runnable_migration_for_a_new_column_and_todos_for_the_res
 
     models = [SlackTeam if m is Team else m for m in MODELS]
     path = make_migration(migrated, models, "team slack channel", folder)
-    assert path is not None and path.name == "0003_team_slack_channel.py"
+    assert path is not None and path.name == "0004_team_slack_channel.py"
     text = path.read_text()
     assert "migrator.add_column('team', 'slack_channel', CharField(index=True, null=True, max_length=80))" in text
     assert "# TODO: team.email: type is" in text
     runner = Runner(migrated, folder)
-    assert runner.up() == ["0003_team_slack_channel"]
+    assert runner.up() == ["0004_team_slack_channel"]
     findings = check(migrated, models, folder).findings
     assert [(f.table, f.subject, f.attribute) for f in findings] == [("team", "column email", "type")]
-    assert runner.down() == ["0003_team_slack_channel"]
+    assert runner.down() == ["0004_team_slack_channel"]
     assert "slack_channel" not in {c.name for c in migrated.get_columns("team")}
 
 
@@ -237,7 +245,7 @@ def test_baseline_adopts_only_a_database_that_matches_the_migrations(db: peewee.
         baseline(runner, "0002")
     assert runner.history() == []
     assert baseline(runner, "0001") == ["0001_initial"]
-    assert runner.up() == ["0002_deployment_duration"]
+    assert runner.up() == ["0002_deployment_duration", "0003_deployment_history_indexes"]
     assert check(db, MODELS).ok
 
 
@@ -245,7 +253,7 @@ def test_a_concurrent_index_migration_runs_outside_a_transaction_and_verifies(db
                                                                                 tmp_path: Path) -> None:
     folder = tmp_path / "migrations"
     shutil.copytree(default_migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
-    (folder / "0003_team_email_index.py").write_text(
+    (folder / "0004_team_email_index.py").write_text(
         "import peewee\n\n"
         "atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction\n\n\n"
         "def up(migrator, db):\n"
@@ -255,10 +263,11 @@ def test_a_concurrent_index_migration_runs_outside_a_transaction_and_verifies(db
         "    db.execute_sql('DROP INDEX team_email')\n")
     report = verify(db, None, folder)
     assert report.ok, report.to_dict()
-    (plan,) = preview_sql(db, folder, "0003")[2:]
+    (plan,) = preview_sql(db, folder, "0004")[3:]
     concurrently = "CONCURRENTLY " if isinstance(db, peewee.PostgresqlDatabase) else ""
     assert plan.statements == [f"CREATE INDEX {concurrently}team_email ON team (email)"]
-    assert Runner(db, folder).up() == ["0001_initial", "0002_deployment_duration", "0003_team_email_index"]
+    assert Runner(db, folder).up() == ["0001_initial", "0002_deployment_duration", "0003_deployment_history_indexes",
+                                      "0004_team_email_index"]
     assert snapshot(db)[("team", "index (email)", "kind")] == "INDEX"
 
 
@@ -321,3 +330,14 @@ def test_verify_on_sqlite_runs_on_a_copy_with_the_real_rows(tmp_path: Path) -> N
     assert report.steps[0].problems == [
         "0001_t up() fails on a scratch database: OperationalError: table t already exists"]
     db.close()
+
+
+def test_a_seeded_database_has_no_drift_and_verifies(migrated: peewee.Database, db_url: str) -> None:
+    # The README's own journey: migrate, seed, then gate the deploy on `migrate check`.
+    seeding.load(migrated, REGISTRY, default_seed_dir())
+    report = check(migrated, MODELS)
+    assert report.ok, report
+    result = CliRunner().invoke(main, ["--database", db_url, "migrate", "check"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["--database", db_url, "migrate", "verify"])
+    assert result.exit_code == 0, result.output

@@ -59,21 +59,21 @@ def test_rebuilding_a_parent_with_cascading_children_keeps_every_child(migrated:
                                                                        tmp_path: Path) -> None:
     folder = tmp_path / "migrations"
     shutil.copytree(default_migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
-    (folder / "0003_service_description_nullable.py").write_text(REBUILD)
+    (folder / "0004_service_description_nullable.py").write_text(REBUILD)
     populate()
     before_rows = counts(migrated)
     before_schema = snapshot(migrated, exclude=("schema_migration",))
     assert all(before_rows[t] > 0 for t in before_rows)
 
     runner = Runner(migrated, folder)
-    assert runner.up() == ["0003_service_description_nullable"]
+    assert runner.up() == ["0004_service_description_nullable"]
     assert counts(migrated) == before_rows
     after = snapshot(migrated, exclude=("schema_migration",))
     assert after[("service", "column description", "null")] == "NULL"
     assert {k: v for k, v in after.items() if k[0] != "service" or "description" not in k[1]} == {
         k: v for k, v in before_schema.items() if k[0] != "service" or "description" not in k[1]}
 
-    assert runner.down() == ["0003_service_description_nullable"]
+    assert runner.down() == ["0004_service_description_nullable"]
     assert counts(migrated) == before_rows
     assert snapshot(migrated, exclude=("schema_migration",)) == before_schema
     # Foreign keys are back on and still cascade from the rebuilt table.
@@ -112,7 +112,7 @@ def test_the_shipped_0002_backfills_duration_from_start_and_finish(db: peewee.Da
         marks = ", ".join([db.param] * len(columns))
         db.execute_sql(f'INSERT INTO "deployment" ({", ".join(columns)}) VALUES ({marks})',
                        [fields[c].db_value(v) for c, v in columns.items()])
-    assert migrate_up(db) == ["0002_deployment_duration"]
+    assert migrate_up(db, target="0002") == ["0002_deployment_duration"]
     got = db.execute_sql("SELECT duration_seconds FROM deployment ORDER BY duration_seconds").fetchall()
     assert sorted((r[0] for r in got), key=lambda v: (v is None, v)) == [0, 59, 3601, None, None]
     assert Deployment.select().where(Deployment.duration_seconds == 3601).count() == 1

@@ -37,7 +37,8 @@ def test_plain_install_migrates_from_another_folder(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(target / "bin" / "orm-kit"), "migrate"],
                             cwd=elsewhere, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "applied 0001_initial\napplied 0002_deployment_duration\n"
+    assert result.stdout == ("applied 0001_initial\napplied 0002_deployment_duration\n"
+                   "applied 0003_deployment_history_indexes\n")
     tables = {r[0] for r in sqlite3.connect(elsewhere / "orm_kit.db").execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"team", "service", "deployment", "incident"} <= tables

@@ -58,6 +58,9 @@ class Deployment(Versioned, PlatformModel):
             (("environment", "status", "finished_at"), False),
             (("service", "environment", "created_at"), False),
             (("service", "duration_seconds"), False),
+            # History pages read newest first, with or without an environment (migration 0003).
+            (("created_at", "id"), False),
+            (("environment", "created_at", "id"), False),
         )
         constraints = [
             peewee.Check('"finished_at" IS NULL OR "started_at" IS NULL OR "finished_at" >= "started_at"'),
