@@ -118,6 +118,16 @@ def _runner(ctx: click.Context, *, may_create: bool = False) -> Runner:
     return Runner(db, ctx.meta.get("migrations_dir"), **ctx.meta.get("runner_options", {}))
 
 
+def _target_dir(ctx: click.Context) -> Path:
+    """Where a new migration goes: only ever a folder the user names, never inside the installed package."""
+    folder: Path | None = ctx.meta.get("migrations_dir")
+    if folder is None:
+        raise click.UsageError(
+            "name the folder for the new file: orm-kit migrate --migrations DIR create|make NAME "
+            f"(the default, {default_migrations_dir()}, is the installed package's own history)")
+    return folder
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 
 
@@ -193,8 +203,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 @library_errors
 def create(ctx: click.Context, name: str) -> None:
-    """Write the next numbered migration file from a template."""
-    click.echo(f"created {create_migration(ctx.meta.get('migrations_dir') or default_migrations_dir(), name)}")
+    """Write the next numbered migration file from a template (into --migrations DIR)."""
+    click.echo(f"created {create_migration(_target_dir(ctx), name)}")
 
 
 @migrate.command()
@@ -205,7 +215,7 @@ def make(ctx: click.Context, name: str) -> None:
     """Generate a migration from what the models have and the migrations do not."""
     # Only the kind of database matters (the migrations are replayed on a scratch one): nothing is created.
     db = open_database(_state(ctx).url, connect=False)
-    path = make_migration(db, MODELS, name, ctx.meta.get("migrations_dir"))
+    path = make_migration(db, MODELS, name, _target_dir(ctx))
     click.echo(f"created {path} (read it, and finish every TODO, before applying it)" if path
                else "nothing to generate: the migrations already produce the models' schema")
 

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from orm_kit.cli import main
 from orm_kit.db import open_database
+from orm_kit.runner import default_migrations_dir
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -134,3 +135,12 @@ def test_a_dangling_migration_symlink_is_one_line_not_a_traceback(db_url: str, t
     code, out, err = run("--database", db_url, "migrate", "--migrations", str(folder), "up")
     assert (code, out) == (1, "") and err.startswith("Error: cannot read migration 0001_broken.py: FileNotFoundError")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_create_and_make_never_write_into_the_installed_package(tmp_path: Path) -> None:
+    shipped = sorted(p.name for p in default_migrations_dir().iterdir())
+    for command in (["create", "add x"], ["make", "add x"]):
+        code, out, err = run("--database", f"sqlite:///{tmp_path / 'x.db'}", "migrate", *command)
+        assert (code, out) == (2, ""), command
+        assert "name the folder for the new file: orm-kit migrate --migrations DIR create|make NAME" in err
+    assert sorted(p.name for p in default_migrations_dir().iterdir()) == shipped
