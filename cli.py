@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TextIO, TypeVar
+from urllib.parse import urlsplit
 
 import click
 import peewee
@@ -80,7 +81,12 @@ def library_errors(command: F) -> F:
 @click.pass_context
 def main(ctx: click.Context, database: str | None) -> None:
     """orm-kit: migrate and seed the deployment platform's database."""
-    state = Context(resolve_url(database))
+    url = resolve_url(database)
+    if _in_memory_sqlite(url):
+        # Each command opens its own connection: an in-memory database would vanish when it ends.
+        raise click.UsageError(f"{url!r} is an in-memory SQLite database, which disappears when the command "
+                               "ends; name a file instead, e.g. sqlite:///orm_kit.db")
+    state = Context(url)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -99,6 +105,11 @@ def migrate(ctx: click.Context, migrations_dir: Path | None, lock_timeout: float
     ctx.meta["runner_options"] = {"lock_timeout": lock_timeout, "allow_out_of_order": allow_out_of_order}
     if ctx.invoked_subcommand is None:
         ctx.invoke(up)
+
+
+def _in_memory_sqlite(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme.lower() == "sqlite" and not parts.netloc and parts.path.lstrip("/") in ("", ":memory:")
 
 
 def _state(ctx: click.Context) -> Context:
@@ -329,7 +340,7 @@ def seed(ctx: click.Context, seed_dir: Path | None, sets: tuple[str, ...], dry_r
 @library_errors
 def load(ctx: click.Context, sets: tuple[str, ...], dry_run: bool) -> None:
     """Insert and update seed rows, matched by natural key, in one transaction."""
-    result = seeding.load(_state(ctx).db, REGISTRY, _seed_dir(ctx), list(sets) or None, dry_run=dry_run)
+    result = seeding.load(_existing_db(ctx), REGISTRY, _seed_dir(ctx), list(sets) or None, dry_run=dry_run)
     for change in result.changes:
         if change.action == "update" or dry_run:
             fields = f": {', '.join(change.fields)}" if change.action == "update" else ""
@@ -347,7 +358,7 @@ def load(ctx: click.Context, sets: tuple[str, ...], dry_run: bool) -> None:
 @library_errors
 def seed_status(ctx: click.Context) -> None:
     """Show which sets are loaded and whether their files changed since; exit 1 unless all are loaded."""
-    sets = seeding.status(_state(ctx).db, REGISTRY, _seed_dir(ctx))
+    sets = seeding.status(_existing_db(ctx), REGISTRY, _seed_dir(ctx))
     for item in sets:
         when = f"  {item.loaded_at:%Y-%m-%d %H:%M:%S} UTC" if item.loaded_at else ""
         click.echo(f"{item.name:<20} {item.state:<13} {item.rows:>6} rows{when}")
@@ -362,7 +373,7 @@ def seed_status(ctx: click.Context) -> None:
 @library_errors
 def seed_remove(ctx: click.Context, name: str, dry_run: bool) -> None:
     """Delete the rows set NAME loaded (refused if other rows still refer to them)."""
-    result = seeding.remove(_state(ctx).db, REGISTRY, name, dry_run=dry_run)
+    result = seeding.remove(_existing_db(ctx), REGISTRY, name, dry_run=dry_run)
     counts = ", ".join(f"{count} {table}" for table, count in result.deleted.items()) or "no rows"
     click.echo(f"{'would remove' if dry_run else 'removed'} set {name}: {counts}")
     if result.gone:
@@ -382,14 +393,15 @@ def seed_remove(ctx: click.Context, name: str, dry_run: bool) -> None:
 @library_errors
 def seed_generate(ctx: click.Context, count: int, random_seed: int, services: int, days: int) -> None:
     """Insert a deterministic synthetic history: deployments with their releases and incidents."""
-    state = _state(ctx)
+    db = _existing_db(ctx)
     started = time.perf_counter()
     with _progress(count) as report:
-        result = generate(state.db, deployments=count, random_seed=random_seed, services=services, days=days,
+        result = generate(db, deployments=count, random_seed=random_seed, services=services, days=days,
                           progress=report)
     seconds = time.perf_counter() - started
+    noun = "incident" if result.incidents == 1 else "incidents"
     click.echo(f"generated {result.deployments} deployments, {result.releases} releases and {result.incidents} "
-               f"incidents (random seed {random_seed}) in {seconds:.1f} s, {result.rows / seconds:,.0f} rows/s")
+               f"{noun} (random seed {random_seed}) in {seconds:.1f} s, {result.rows / seconds:,.0f} rows/s")
 
 
 @seed.command("remove-generated")
@@ -398,7 +410,7 @@ def seed_generate(ctx: click.Context, count: int, random_seed: int, services: in
 @library_errors
 def seed_remove_generated(ctx: click.Context, random_seed: int) -> None:
     """Delete the synthetic history `seed generate --random-seed RANDOM_SEED` made."""
-    result = remove_generated(_state(ctx).db, random_seed)
+    result = remove_generated(_existing_db(ctx), random_seed)
     click.echo(f"removed {result.deployments} deployments, {result.releases} releases, {result.incidents} "
                f"incidents and {result.services} services (random seed {random_seed})")
 

@@ -33,6 +33,8 @@ import peewee
 from orm_kit.bulk import DEFAULT_MAX_ROWS, BulkWriter, larger_cache, next_id, sync_id_sequence
 from orm_kit.errors import SeedError
 from orm_kit.models import Deployment, Environment, Incident, Release, Service, Team
+from orm_kit.seed_registry import REGISTRY
+from orm_kit.seeding import check_ready
 
 __all__ = ["DEPLOYMENT_FIELDS", "INCIDENT_FIELDS", "RELEASE_FIELDS", "GenerateResult", "generate", "remove_generated",
            "synthetic_rows"]
@@ -88,6 +90,7 @@ def generate(db: peewee.Database, *, deployments: int, random_seed: int = 0, ser
     if deployments < 0 or services < 1 or days < 1 or random_seed < 0:
         raise SeedError(f"cannot generate {deployments} deployments over {days} days for {services} services "
                         f"with random seed {random_seed} (expected N >= 0, at least one service and day, seed >= 0)")
+    check_ready(db, REGISTRY)
     prefix = f"synth-s{random_seed}-"
     with larger_cache(db), db.atomic():
         if Service.select().where(Service.name.startswith(prefix)).exists():

@@ -284,7 +284,8 @@ def _choose(available: Mapping[str, SeedSet], names: Sequence[str] | None, direc
     return [available[n] for n in dict.fromkeys(names)]
 
 
-def _check_ready(db: peewee.Database, registry: SeedRegistry) -> None:
+def check_ready(db: peewee.Database, registry: SeedRegistry) -> None:
+    """Raise unless every table of ``registry`` exists in ``db`` and its model is bound to ``db``."""
     existing = set(db.get_tables())
     missing = [t.name for t in registry.tables if t.name not in existing]
     if missing:
@@ -300,7 +301,7 @@ def _check_ready(db: peewee.Database, registry: SeedRegistry) -> None:
 def load(db: peewee.Database, registry: SeedRegistry, directory: Path, sets: Sequence[str] | None = None,
          *, dry_run: bool = False) -> SeedResult:
     """Load the chosen sets (default: all) from ``directory`` in one transaction; see the module docstring."""
-    _check_ready(db, registry)
+    check_ready(db, registry)
     chosen = _choose(discover_sets(directory), sets, directory)
     entries: dict[str, list[tuple[str, SeedRow]]] = defaultdict(list)
     for seed_set in chosen:
@@ -766,7 +767,7 @@ def _chunks(db: peewee.Database, values: Sequence[Any]) -> Iterator[Sequence[Any
 
 def remove(db: peewee.Database, registry: SeedRegistry, name: str, *, dry_run: bool = False) -> RemoveResult:
     """Delete the rows set ``name`` inserted (and no other set owns); refuse if anything else refers to them."""
-    _check_ready(db, registry)
+    check_ready(db, registry)
     book = _Book(db)
     if not book.exists() or book.sets.get_or_none(book.sets.name == name) is None:
         loaded = [r.name for r in book.sets.select()] if book.exists() else []

@@ -78,3 +78,27 @@ def test_failing_migration_is_one_line_and_leaves_nothing(tmp_path: Path, db_url
     db = open_database(db_url)
     assert "half" not in db.get_tables()
     db.close()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_in_memory_sqlite_is_refused_by_the_cli(url: str) -> None:
+    code, out, err = run("--database", url, "migrate")
+    assert (code, out) == (2, "")
+    assert "in-memory SQLite database, which disappears when the command ends" in err
+
+
+@pytest.mark.parametrize("command", [["seed"], ["seed", "status"], ["seed", "remove", "demo"],
+                                     ["seed", "generate", "--deployments", "5"], ["seed", "remove-generated", "1"]])
+def test_seed_commands_never_create_a_mistyped_sqlite_file(tmp_path: Path, command: list[str]) -> None:
+    typo = tmp_path / "typo.db"
+    code, out, err = run("--database", f"sqlite:///{typo}", *command)
+    assert (code, out) == (1, "")
+    assert "does not exist" in err and "run `orm-kit migrate` to create it" in err
+    assert not typo.exists()
+
+
+def test_seed_generate_on_an_unmigrated_database_says_to_migrate(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    open_database(f"sqlite:///{empty}").close()
+    code, _, err = run("--database", f"sqlite:///{empty}", "seed", "generate", "--deployments", "5")
+    assert code == 1 and "run `orm-kit migrate` first" in err and "Traceback" not in err
