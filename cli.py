@@ -348,9 +348,13 @@ def load(ctx: click.Context, sets: tuple[str, ...], dry_run: bool) -> None:
     for name, count in result.stale.items():
         click.echo(f"note: {count} row(s) loaded earlier by set {name!r} are no longer in its files "
                    f"(`orm-kit seed remove {name}` and load again to drop them)")
-    verb = "dry run, nothing written" if dry_run else "seeded"
-    click.echo(f"{verb} {', '.join(result.sets)}: {result.inserted} inserted, {result.updated} updated, "
-               f"{result.unchanged} unchanged")
+    names = ", ".join(result.sets)
+    if dry_run:
+        click.echo(f"dry run, nothing written: {names} would insert {result.inserted} and update {result.updated} "
+                   f"row(s); {result.unchanged} unchanged")
+    else:
+        click.echo(f"seeded {names}: {result.inserted} inserted, {result.updated} updated, "
+                   f"{result.unchanged} unchanged")
 
 
 @seed.command("status")

@@ -62,10 +62,11 @@ class UniqueViolationError(ValidationError, peewee.IntegrityError):
 class NotFoundError(OrmKitError):
     """Raised when a row looked up by key does not exist."""
 
-    def __init__(self, model: str, key: object) -> None:
+    def __init__(self, model: str, key: object, hint: str | None = None) -> None:
         self.model = model
         self.key = key
-        super().__init__(f"{model} {key!r} does not exist (check the key, or use get_or_none() to allow a miss)")
+        fix = hint or "check the key, or use get_or_none() to allow a miss"
+        super().__init__(f"{model} {key!r} does not exist ({fix})")
 
 
 class ConflictError(OrmKitError):

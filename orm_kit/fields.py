@@ -35,6 +35,7 @@ class UTCDateTimeField(peewee.DateTimeField):
     field_type = "TIMESTAMPTZ"
 
     def db_value(self, value: Any) -> Any:
+        """``value`` in UTC, as the database stores it (aware datetime on PostgreSQL, ISO text on SQLite)."""
         if value is None or isinstance(value, peewee.Node):
             return value
         if isinstance(value, str):
@@ -50,6 +51,7 @@ class UTCDateTimeField(peewee.DateTimeField):
         return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def python_value(self, value: Any) -> Any:
+        """What the database returned, as an aware UTC ``datetime``."""
         if value is None:
             return None
         if isinstance(value, str):

@@ -262,6 +262,7 @@ class Model(peewee.Model):
 
     @classmethod
     def insert(cls, __data: Any = None, /, **insert: Any) -> peewee.ModelInsert:
+        """peewee's INSERT of one row, derived fields filled and the row validated before any SQL."""
         data = cls._normalize_data(__data, insert)  # type: ignore[attr-defined]
         if cls._derives() and isinstance(data, dict):
             data = cls._derived(data, partial=False)
@@ -271,6 +272,7 @@ class Model(peewee.Model):
 
     @classmethod
     def insert_many(cls, rows: Iterable[Any], fields: Sequence[Any] | None = None) -> peewee.ModelInsert:
+        """peewee's multi-row INSERT, every row validated first (the error names the row's index)."""
         if isinstance(rows, peewee.Node):
             return _Insert(cls, insert=rows, columns=fields)
         rows = list(rows)
@@ -287,6 +289,7 @@ class Model(peewee.Model):
 
     @classmethod
     def update(cls, __data: Any = None, /, **update: Any) -> peewee.ModelUpdate:
+        """peewee's UPDATE query, the values it sets validated (SQL expressions pass through) before any SQL."""
         data = cls._normalize_data(__data, update)  # type: ignore[attr-defined]
         if cls._derives() and isinstance(data, dict):
             data = cls._derived(data, partial=True)

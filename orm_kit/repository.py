@@ -281,7 +281,10 @@ class Repository(Generic[ModelT]):
         """
         found = self.get_or_none(key, for_update=for_update)
         if found is None:
-            raise NotFoundError(self.model.__name__, key)
+            problem = None if key is None else field_type_error(self._plan.pk, key)
+            hint = (f"that is no {self.model.__name__} key: its primary key {problem}; to look a row up by "
+                    "another column use find_unique() or the repository's find_by_... method") if problem else None
+            raise NotFoundError(self.model.__name__, key, hint)
         return found
 
     def get_or_none(self, key: object, *, for_update: bool = False) -> ModelT | None:

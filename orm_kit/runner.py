@@ -153,7 +153,8 @@ def misnamed(directory: Path) -> list[Path]:
 
 def _candidates(directory: Path) -> list[Path]:
     if not directory.is_dir():
-        raise MigrationError(f"migrations folder {str(directory)!r} does not exist (pass --migrations DIR)")
+        raise MigrationError(f"migrations folder {str(directory)!r} does not exist "
+                             "(check the path given to --migrations, or leave it out for the shipped migrations)")
     return sorted(directory.glob("[0-9]*.py"))
 
 

@@ -305,3 +305,10 @@ def test_a_repository_naming_a_field_its_model_lacks_fails_at_once(migrated: pee
         Numeric(migrated)
     with pytest.raises(ConfigurationError, match=r"search_fields = \('name', 'display_name'\)"):
         Unsearchable(migrated).search("x")
+
+
+def test_get_with_a_key_of_the_wrong_type_says_so_and_points_to_the_finders(migrated: peewee.Database) -> None:
+    from orm_kit.repositories import ServiceRepository
+
+    with pytest.raises(NotFoundError, match=r"that is no Service key: its primary key must be a UUID .* find_unique"):
+        ServiceRepository(migrated).get("checkout-api")

@@ -37,7 +37,7 @@ def test_dry_run_lists_rows_and_status_gates(tmp_path: Path) -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "would insert team 'engineering'" and len(lines) == 18
-    assert lines[-1] == "dry run, nothing written reference: 17 inserted, 0 updated, 0 unchanged"
+    assert lines[-1] == "dry run, nothing written: reference would insert 17 and update 0 row(s); 0 unchanged"
     code, out, _ = run("--database", url, "seed", "status")
     assert code == 1 and "reference            not loaded" in out
 
