@@ -358,11 +358,13 @@ def load(ctx: click.Context, sets: tuple[str, ...], dry_run: bool) -> None:
 
 
 @seed.command("status")
+@click.option("--set", "only", metavar="NAME", multiple=True,
+              help="Only this set (repeatable): gate a deploy that loads some sets on just those.")
 @click.pass_context
 @library_errors
-def seed_status(ctx: click.Context) -> None:
-    """Show which sets are loaded and whether their files changed since; exit 1 unless all are loaded."""
-    sets = seeding.status(_existing_db(ctx), REGISTRY, _seed_dir(ctx))
+def seed_status(ctx: click.Context, only: tuple[str, ...]) -> None:
+    """Show which sets are loaded and whether their files changed since; exit 1 unless all shown are loaded."""
+    sets = seeding.status(_existing_db(ctx), REGISTRY, _seed_dir(ctx), list(only) or None)
     for item in sets:
         when = f"  {item.loaded_at:%Y-%m-%d %H:%M:%S} UTC" if item.loaded_at else ""
         click.echo(f"{item.name:<20} {item.state:<13} {item.rows:>6} rows{when}")

@@ -735,8 +735,9 @@ class _Loader:
 # --- status and remove ------------------------------------------------------------------------------
 
 
-def status(db: peewee.Database, registry: SeedRegistry, directory: Path) -> list[SetStatus]:
-    """Every set in ``directory`` or in the database: whether its files changed since, and its rows still there."""
+def status(db: peewee.Database, registry: SeedRegistry, directory: Path,
+           sets: Sequence[str] | None = None) -> list[SetStatus]:
+    """Every set in ``directory`` or in the database (or only ``sets``): files changed since, rows still there."""
     available = discover_sets(directory) if directory.is_dir() else {}
     book = _Book(db)
     loaded: dict[str, Any] = {}
@@ -745,8 +746,15 @@ def status(db: peewee.Database, registry: SeedRegistry, directory: Path) -> list
         loaded = {row.name: row for row in book.sets.select()}
         for (set_name, _table), keys in _still_owned(db, registry, book).items():
             counts[set_name] += len(keys)
+    names = sorted(set(available) | set(loaded))
+    if sets is not None:
+        unknown = [name for name in sets if name not in names]
+        if unknown:
+            raise SeedError(f"no seed set named {unknown[0]!r} in {str(directory)!r} or in the database "
+                            f"(expected one of {', '.join(names) or 'none'})")
+        names = [name for name in names if name in sets]
     found = []
-    for name in sorted(set(available) | set(loaded)):
+    for name in names:
         record = loaded.get(name)
         if record is None:
             state = "not loaded"

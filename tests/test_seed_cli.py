@@ -42,6 +42,17 @@ def test_dry_run_lists_rows_and_status_gates(tmp_path: Path) -> None:
     assert code == 1 and "reference            not loaded" in out
 
 
+def test_status_gates_on_the_sets_a_deploy_loads(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    run("--database", url, "migrate")
+    assert run("--database", url, "seed", "--set", "reference")[0] == 0
+    assert run("--database", url, "seed", "status")[0] == 1  # demo is not loaded
+    code, out, _ = run("--database", url, "seed", "status", "--set", "reference")
+    assert code == 0 and [line.split()[:2] for line in out.splitlines()] == [["reference", "loaded"]]
+    code, out, err = run("--database", url, "seed", "status", "--set", "nope")
+    assert (code, out) == (1, "") and "no seed set named 'nope'" in err
+
+
 BAD = [
     ("team:\n  - name: ok\n  - name: Not A Slug\n",
      "team field 'name': must be a lowercase slug of letters, digits and '-', starting with a letter and not "
