@@ -438,3 +438,49 @@ def _progress(total: int, stream: TextIO | None = None) -> Iterator[Callable[[in
             click.echo(f"{done}/{all_} deployments", file=out)
 
     yield plain
+
+
+# --- group options also accepted after the subcommand ---------------------------------------------------
+# `orm-kit migrate --lock-timeout 10 up` and `orm-kit migrate up --lock-timeout 10` mean the same; the
+# subcommand's value wins, and its --help lists them.
+
+
+def _store_meta(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None and value is not False:
+            ctx.meta[key] = value
+
+    return store
+
+
+def _store_runner_option(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None and value is not False:
+            ctx.meta.setdefault("runner_options", {})[key] = value
+
+    return store
+
+
+def _migrate_options() -> list[click.Parameter]:
+    return [
+        click.Option(["--migrations"], type=click.Path(file_okay=False, path_type=Path), default=None,
+                     expose_value=False, callback=_store_meta("migrations_dir"),
+                     help="Folder of NNNN_name.py migrations (as after `migrate`)."),
+        click.Option(["--lock-timeout"], type=click.FloatRange(min=0), default=None, expose_value=False,
+                     callback=_store_runner_option("lock_timeout"),
+                     help="Seconds to wait for another runner's lock (as after `migrate`)."),
+        click.Option(["--allow-out-of-order"], is_flag=True, default=False, expose_value=False,
+                     callback=_store_runner_option("allow_out_of_order"),
+                     help="Apply a pending migration numbered below an applied one (as after `migrate`)."),
+    ]
+
+
+def _seed_options() -> list[click.Parameter]:
+    return [click.Option(["--seeds"], type=click.Path(file_okay=False, path_type=Path), default=None,
+                         expose_value=False, callback=_store_meta("seed_dir"),
+                         help="Folder of seed sets (as after `seed`).")]
+
+
+for _group, _options in ((migrate, _migrate_options), (seed, _seed_options)):
+    for _command in _group.commands.values():
+        _command.params.extend(_options())

@@ -144,3 +144,13 @@ def test_create_and_make_never_write_into_the_installed_package(tmp_path: Path) 
         assert (code, out) == (2, ""), command
         assert "name the folder for the new file: orm-kit migrate --migrations DIR create|make NAME" in err
     assert sorted(p.name for p in default_migrations_dir().iterdir()) == shipped
+
+
+def test_group_options_also_work_after_the_subcommand(db_url: str, tmp_path: Path) -> None:
+    folder = migrations(tmp_path)
+    assert run("--database", db_url, "migrate", "up", "--migrations", str(folder), "--lock-timeout", "5") == (
+        0, "applied 0001_a\napplied 0002_b\n", "")
+    code, out, _ = run("--database", db_url, "migrate", "status", "--migrations", str(folder))
+    assert code == 0 and "0002_b" in out
+    code, out, _ = run("--database", db_url, "migrate", "up", "--help")
+    assert code == 0 and "--migrations" in out and "--lock-timeout" in out and "--allow-out-of-order" in out

@@ -118,3 +118,14 @@ def test_a_terminal_gets_a_progress_bar_and_a_pipe_plain_lines() -> None:
         os.close(controller)
     assert "deployments" in shown and "100%" in shown and "\r" in shown  # redrawn in place, not lines
     assert "1000/1000" not in shown
+
+
+def test_seeds_folder_works_after_the_subcommand_too(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    run("--database", url, "migrate")
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "teams.yaml").write_text("team:\n  - name: platform\n")
+    code, out, _ = run("--database", url, "seed", "load", "--seeds", str(tmp_path / "seeds"))
+    assert (code, out) == (0, "seeded teams: 1 inserted, 0 updated, 0 unchanged\n")
+    code, out, _ = run("--database", url, "seed", "status", "--seeds", str(tmp_path / "seeds"))
+    assert code == 0 and out.split()[:2] == ["teams", "loaded"]
