@@ -31,7 +31,7 @@ from typing import Any
 import peewee
 
 from orm_kit._sql import execute, quote, scalar
-from orm_kit.db import is_postgres, is_sqlite
+from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import ValidationError
 from orm_kit.model import Model
 

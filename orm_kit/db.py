@@ -24,14 +24,13 @@ from urllib.parse import unquote, urlsplit
 import peewee
 from playhouse.db_url import parseresult_to_dict
 
+from orm_kit.dialect import is_sqlite
 from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, DriverMissingError, first_line
 
 __all__ = [
     "DEFAULT_URL",
     "ENV_VARS",
     "SQLITE_BUSY_TIMEOUT_SECONDS",
-    "is_postgres",
-    "is_sqlite",
     "open_database",
     "redact_url",
     "resolve_url",
@@ -105,16 +104,6 @@ def scrub(text: str, url: str) -> str:
     for secret in _secrets(url):
         text = text.replace(secret, _MASK)
     return text
-
-
-def is_sqlite(db: peewee.Database) -> bool:
-    """True when ``db`` is a SQLite database (where ALTER, locking and isolation differ)."""
-    return isinstance(db, peewee.SqliteDatabase)
-
-
-def is_postgres(db: peewee.Database) -> bool:
-    """True when ``db`` is a PostgreSQL database."""
-    return isinstance(db, peewee.PostgresqlDatabase)
 
 
 def _sqlite(path: str, options: dict[str, Any], shown: str) -> peewee.SqliteDatabase:

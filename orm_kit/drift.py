@@ -26,7 +26,7 @@ from typing import Any
 
 import peewee
 
-from orm_kit.db import is_sqlite
+from orm_kit.dialect import is_sqlite
 from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError, first_line
 from orm_kit.migration_lock import foreign_keys_off
 from orm_kit.runner import MigrationFile, Runner, run_migration

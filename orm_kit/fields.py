@@ -7,6 +7,8 @@ from typing import Any
 
 import peewee
 
+from orm_kit import dialect
+
 __all__ = ["UTCDateTimeField", "utcnow"]
 
 UTC = datetime.UTC
@@ -43,9 +45,7 @@ class UTCDateTimeField(peewee.DateTimeField):
         if not isinstance(value, datetime.datetime):
             return value  # validation reports it; the driver refuses it
         value = as_utc(value)
-        database = self.model._meta.database if self.model is not None else None
-        database = getattr(database, "obj", database)  # a DatabaseProxy stands for its database
-        if isinstance(database, peewee.PostgresqlDatabase):
+        if dialect.is_postgres(self.model._meta.database if self.model is not None else None):
             return value
         # isoformat pads the year to four digits (strftime's %Y does not for years before 1000).
         return value.replace(tzinfo=None).isoformat(" ", "microseconds")

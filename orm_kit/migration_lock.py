@@ -43,7 +43,7 @@ from pathlib import Path
 import peewee
 
 from orm_kit._sql import execute
-from orm_kit.db import is_postgres, is_sqlite
+from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import MigrationError, MigrationLockTimeoutError
 
 try:

@@ -20,7 +20,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator, SqliteMigrator, operation
 
 from orm_kit._sql import execute
-from orm_kit.db import is_sqlite
+from orm_kit.dialect import is_sqlite
 from orm_kit.errors import MigrationError, first_line
 
 __all__ = ["CheckedSqliteMigrator", "foreign_key_violations", "migrator_for"]

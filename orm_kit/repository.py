@@ -50,6 +50,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import peewee
 
+from orm_kit import dialect
 from orm_kit._sql import quote
 from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError
 from orm_kit.fields import utcnow
@@ -73,9 +74,7 @@ MAX_PAGE_SIZE = 1000
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "isnull", "contains", "startswith")
 _TEXT_OPERATORS = frozenset({"contains", "startswith"})
 _LIKE_ESCAPE = "\\"
-_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_ASCII_LOWER = _ASCII_UPPER.lower()
-_TO_ASCII_LOWER = str.maketrans(_ASCII_UPPER, _ASCII_LOWER)
+_TO_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def escape_like(text: str) -> str:
@@ -93,10 +92,8 @@ def like(column: peewee.Node, pattern: str, db: peewee.Database) -> peewee.Node:
     and on PostgreSQL the column goes through ``translate(column, 'A..Z', 'a..z')``. Spelled out as
     SQL words: peewee maps its LIKE operator to GLOB on SQLite, which has no ESCAPE.
     """
-    folded: peewee.Node = column
-    if isinstance(getattr(db, "obj", db), peewee.PostgresqlDatabase):
-        folded = peewee.fn.translate(column, _ASCII_UPPER, _ASCII_LOWER)
-    return peewee.NodeList((folded, peewee.SQL("LIKE"), peewee.Value(pattern.translate(_TO_ASCII_LOWER)),
+    return peewee.NodeList((dialect.fold_for_like(db, column), peewee.SQL("LIKE"),
+                            peewee.Value(pattern.translate(_TO_ASCII_LOWER)),
                             peewee.SQL(f"ESCAPE '{_LIKE_ESCAPE}'")))
 
 
@@ -237,8 +234,7 @@ class Repository(Generic[ModelT]):
             raise ConfigurationError(
                 f"{type(self).__name__} names no model; set `model = YourModel` on the class"
             )
-        bound = model._meta.database
-        bound = getattr(bound, "obj", bound)  # a DatabaseProxy stands for its database
+        bound = dialect.unwrap(model._meta.database)
         if bound is not db:
             raise ConfigurationError(
                 f"{model.__name__} is bound to {type(bound).__name__ if bound else 'no database'}, not to the "
@@ -248,6 +244,8 @@ class Repository(Generic[ModelT]):
             self._check_configuration(model)
             _checked_classes.add(type(self))
         self.db = db
+        # peewee's stubs leave execute_sql untyped; the by-key paths call it directly (no wrapper on the hot path).
+        self._execute: Callable[..., Any] = db.execute_sql
         self._plan = _plan_for(model, db)
 
     @classmethod
@@ -293,7 +291,7 @@ class Repository(Generic[ModelT]):
         if key is None or field_type_error(plan.pk, key) is not None:
             return None
         sql = plan.select_by_pk + (" FOR UPDATE" if for_update and plan.for_update else "")
-        row = self.db.execute_sql(sql, (plan.pk_value(key),)).fetchone()
+        row = self._execute(sql, (plan.pk_value(key),)).fetchone()
         return None if row is None else self._load(row)
 
     def find_unique(self, field: str, value: object) -> ModelT | None:
@@ -307,7 +305,7 @@ class Repository(Generic[ModelT]):
             )
         if value is None or field_type_error(target, value) is not None:
             return None
-        row = self.db.execute_sql(plan.select_by(field), (plan.writers[field](value),)).fetchone()
+        row = self._execute(plan.select_by(field), (plan.writers[field](value),)).fetchone()
         return None if row is None else self._load(row)
 
     def _load(self, row: Sequence[Any]) -> ModelT:
@@ -581,8 +579,8 @@ class Repository(Generic[ModelT]):
                 return False
             params = [plan.pk_value(key)]
             sql = f"DELETE FROM {plan.table} WHERE {quote(plan.pk.column_name)} = {plan.param}"
-            return bool(self.db.execute_sql(sql, params).rowcount)
-        deleted = bool(self.db.execute_sql(plan.delete_sql(), params).rowcount)
+            return bool(self._execute(sql, params).rowcount)
+        deleted = bool(self._execute(plan.delete_sql(), params).rowcount)
         if not deleted and plan.version is not None:
             raise conflict_error(target, plan.version, params[-1])
         return deleted
@@ -599,7 +597,7 @@ class Repository(Generic[ModelT]):
         names = tuple(n for n in plan.names if n in data and n != skip)
         params = [plan.writers[n](data[n]) for n in names]
         try:
-            cursor = self.db.execute_sql(plan.insert_sql(names), params)
+            cursor = self._execute(plan.insert_sql(names), params)
         except peewee.IntegrityError as exc:
             raise _translate(self.model, exc, {n: data[n] for n in names}) from exc
         if auto and plan.pk.name not in names:
@@ -622,7 +620,7 @@ class Repository(Generic[ModelT]):
         if plan.version is not None:
             params.append(expected)
         try:
-            rows = self.db.execute_sql(plan.update_sql(names), params).rowcount
+            rows = self._execute(plan.update_sql(names), params).rowcount
         except peewee.IntegrityError as exc:
             raise _translate(self.model, exc, {n: data[n] for n in names}) from exc
         if not rows:

@@ -51,6 +51,7 @@ from typing import Any
 import peewee
 
 from orm_kit._sql import execute
+from orm_kit.dialect import serial_type, unwrap
 from orm_kit.errors import (
     MigrationError,
     MigrationFailedError,
@@ -252,7 +253,7 @@ class Runner:
                  lock_timeout: float = DEFAULT_LOCK_TIMEOUT, allow_out_of_order: bool = False,
                  history_table: str = HISTORY_TABLE) -> None:
         # A DatabaseProxy stands for its database; locks and scratch databases need the real one.
-        self.db: peewee.Database = db.obj if isinstance(db, peewee.DatabaseProxy) else db
+        self.db: peewee.Database = unwrap(db) or db
         self.directory = directory or default_migrations_dir()
         self.lock_timeout = lock_timeout
         self.allow_out_of_order = allow_out_of_order
@@ -387,7 +388,7 @@ class Runner:
                                     f'{p}) WHERE "id" = {p}', (sums[row.name], APPLIED, row.id))
 
     def _serial(self) -> str:
-        return "SERIAL" if isinstance(self.db, peewee.PostgresqlDatabase) else "INTEGER"
+        return serial_type(self.db)
 
     def _record(self, f: MigrationFile, outcome: str, duration_ms: int | None) -> None:
         p = self.db.param

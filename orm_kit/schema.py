@@ -36,7 +36,7 @@ from typing import Any
 import peewee
 
 from orm_kit._sql import execute, fetchall
-from orm_kit.db import is_postgres, is_sqlite
+from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import MigrationError, first_line
 
 __all__ = ["Facts", "realize_models", "scratch_copy", "scratch_database", "snapshot"]

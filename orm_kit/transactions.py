@@ -53,8 +53,8 @@ from typing import Any, ParamSpec, TypeVar
 
 import peewee
 
+from orm_kit import dialect
 from orm_kit._sql import execute, scalar
-from orm_kit.db import is_postgres, is_sqlite
 from orm_kit.errors import ConfigurationError, RetryExhaustedError, TransactionUsageError
 
 __all__ = [
@@ -163,7 +163,7 @@ def _track_savepoints(db: peewee.Database) -> None:
     An attribute of this database object only: peewee has no hook for savepoints, and patching its
     classes would change every database in the process.
     """
-    if not isinstance(db, peewee.DatabaseProxy) and "savepoint" not in vars(db):
+    if dialect.unwrap(db) is db and "savepoint" not in vars(db):
         db.savepoint = functools.partial(_TrackedSavepoint, db)  # type: ignore[method-assign]
 
 
@@ -193,7 +193,7 @@ def _begin_options(db: peewee.Database, isolation: str | None) -> dict[str, Any]
             "a savepoint runs at its parent's level); set it where the transaction starts"
         )
     # SQLite is serializable whatever is asked, and its BEGIN takes a lock type instead.
-    return {"isolation_level": level.upper()} if is_postgres(db) else {}
+    return {"isolation_level": level.upper()} if dialect.is_postgres(db) else {}
 
 
 @contextlib.contextmanager
@@ -307,8 +307,8 @@ class _LockWaits:
 
     def __init__(self, db: peewee.Database) -> None:
         self.db = db
-        self.sqlite = is_sqlite(db)
-        self.postgres = is_postgres(db)
+        self.sqlite = dialect.is_sqlite(db)
+        self.postgres = dialect.is_postgres(db)
         self.session_ms = 0  # the connection's own limit; 0: waits for ever
         self.changed = False
 

@@ -1,7 +1,7 @@
 """Fixtures: every database test runs on a fresh SQLite file and on a real PostgreSQL server.
 
 PostgreSQL comes from ``ORM_KIT_TEST_POSTGRES_URL`` (``.ci/run`` starts one and sets it); without it the
-session starts its own throwaway server with ``tests/pgserver.py``. If neither works the PostgreSQL
+session starts its own throwaway server with :mod:`orm_kit.testing.pgserver`. If neither works the PostgreSQL
 tests fail: they are never skipped.
 """
 
@@ -22,8 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from orm_kit.db import open_database
 from orm_kit.models import MODELS
 from orm_kit.runner import migrate_up
-
-import pgserver
+from orm_kit.testing import pgserver
 
 BACKENDS = ("sqlite", "postgres")
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import peewee
 
+from orm_kit import dialect
 from orm_kit.fields import UTCDateTimeField, as_utc, utcnow
 from orm_kit.locking import Versioned
 from orm_kit.models._base import PlatformModel, in_check
@@ -111,9 +112,4 @@ def _param(field: peewee.Field, value: Any) -> peewee.Node:
 
 def _sql_seconds_between(database: Any, start: Any, end: Any) -> peewee.Node:
     """Whole seconds from ``start`` to ``end`` in SQL; the one place the two backends' date arithmetic differs."""
-    seconds: peewee.Node
-    if isinstance(getattr(database, "obj", database), peewee.PostgresqlDatabase):
-        seconds = peewee.fn.EXTRACT(peewee.NodeList((peewee.SQL("EPOCH FROM"), end - start)))
-    else:  # SQLite stores UTC timestamps as ISO text, which julianday() reads
-        seconds = (peewee.fn.julianday(end) - peewee.fn.julianday(start)) * 86400
-    return peewee.fn.CAST(peewee.NodeList((peewee.fn.ROUND(seconds), peewee.SQL("AS INTEGER"))))
+    return dialect.seconds_between(database, start, end)

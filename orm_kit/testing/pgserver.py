@@ -1,7 +1,11 @@
-"""A throwaway PostgreSQL server on 127.0.0.1 for the tests (used by conftest.py and .ci/run).
+"""A throwaway PostgreSQL server on 127.0.0.1 for tests (orm-kit's own conftest.py and .ci/run use it).
 
-    python tests/pgserver.py start DATADIR   # prints the URL of a fresh test database
-    python tests/pgserver.py stop DATADIR
+    python -m orm_kit.testing.pgserver start DATADIR   # prints the URL of a fresh test database
+    python -m orm_kit.testing.pgserver stop DATADIR
+
+    from orm_kit.testing import pgserver
+    url = pgserver.start(Path("/tmp/pg"))              # initdb, pg_ctl start, CREATE DATABASE
+    pgserver.stop(Path("/tmp/pg"))
 
 Host connections use scram-sha-256 with a password, as production does, so the tests can prove a
 password never leaks. PostgreSQL refuses to run as root: as root, the server runs as the ``postgres``
@@ -53,6 +57,7 @@ def _free_port() -> int:
 
 
 def url_for(port: int, database: str = DATABASE, password: str = PASSWORD) -> str:
+    """The URL of ``database`` on the test server listening on ``port``."""
     return f"postgresql://{USER}:{password}@127.0.0.1:{port}/{database}"
 
 
@@ -106,8 +111,9 @@ def stop(datadir: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """``start DATADIR`` (prints the URL) or ``stop DATADIR``; returns the exit code."""
     if len(argv) != 3 or argv[1] not in {"start", "stop"}:
-        print("usage: pgserver.py start|stop DATADIR", file=sys.stderr)
+        print("usage: python -m orm_kit.testing.pgserver start|stop DATADIR", file=sys.stderr)
         return 2
     folder = Path(argv[2])
     if argv[1] == "start":
