@@ -2,6 +2,13 @@
 
 Each command parses its options, calls one library function and prints what it returns. Library errors
 (:class:`orm_kit.OrmKitError`) become one line on stderr and exit code 1; bad usage exits 2.
+
+State lives on ``ctx.obj`` only: one :class:`Context` that every option writes into. The options a
+group shares (``--database``, ``--migrations``, ``--lock-timeout``, ...) are declared on each command
+that uses them, and also accepted on the group for the commands that use them, so ``orm-kit --database
+URL migrate up`` = ``orm-kit migrate up --database URL`` and each ``--help`` lists only what that
+command reads. The platform's defaults (its models, migrations, seed data and registry) come from
+:mod:`orm_kit.platform` and are passed into the toolkit's engines here.
 """
 
 from __future__ import annotations
@@ -19,39 +26,98 @@ from urllib.parse import urlsplit
 import click
 import peewee
 
-from orm_kit import seeding
-from orm_kit.codegen import create_migration, make_migration
+from orm_kit import platform, seeding
 from orm_kit.db import open_database, redact_url, resolve_url, scrub
-from orm_kit.drift import baseline as adopt
-from orm_kit.drift import check, verify
 from orm_kit.errors import OrmKitError, first_line
-from orm_kit.migration_lock import DEFAULT_LOCK_TIMEOUT
-from orm_kit.models import MODELS
-from orm_kit.preview import preview_sql
-from orm_kit.runner import Runner, Status, default_migrations_dir, format_utc
-from orm_kit.seed_generator import generate, remove_generated
-from orm_kit.seed_registry import REGISTRY, default_seed_dir
+from orm_kit.migrate import (
+    DEFAULT_LOCK_TIMEOUT,
+    Runner,
+    Status,
+    check,
+    create_migration,
+    make_migration,
+    preview_sql,
+    verify,
+)
+from orm_kit.migrate import baseline as adopt
+from orm_kit.migrate.history import format_utc
+from orm_kit.synthetic import generate, remove_generated
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Context:
-    """What the group callback resolves for every command: the URL; the database is opened on demand."""
+    """Everything the options said, for every command; the database is opened on demand."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self) -> None:
+        self.database: str | None = None
+        self.migrations_dir: Path | None = None
+        self.lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+        self.allow_out_of_order = False
+        self.seed_dir: Path | None = None
+        self.sets: tuple[str, ...] = ()
+        self.dry_run = False
+        self.given_to_group: list[str] = []  # shared options given before the subcommand, by name
         self._db: peewee.Database | None = None
 
     @property
+    def url(self) -> str:
+        """The database URL: --database, else the environment, else the default (never in-memory SQLite)."""
+        url = resolve_url(self.database)
+        if _in_memory_sqlite(url):
+            # Each command opens its own connection: an in-memory database would vanish when it ends.
+            raise click.UsageError(f"{url!r} is an in-memory SQLite database, which disappears when the command "
+                                   "ends; name a file instead, e.g. sqlite:///orm_kit.db")
+        return url
+
+    @property
     def db(self) -> peewee.Database:
+        """The database, opened (and the platform's models bound to it) on first use."""
         if self._db is None:
             self._db = open_database(self.url)
-            self._db.bind(MODELS)
+            self._db.bind(platform.MODELS)
         return self._db
+
+    def existing_db(self) -> peewee.Database:
+        """The database, refusing a SQLite file that is not there: only `migrate up` may create one."""
+        open_database(self.url, connect=False, must_exist=True)
+        return self.db
+
+    @property
+    def migrations(self) -> Path:
+        """The migrations folder: --migrations, else the platform's shipped one."""
+        return self.migrations_dir or platform.migrations_dir()
+
+    @property
+    def seeds(self) -> Path:
+        """The seed folder: --seeds, else the platform's shipped one."""
+        return self.seed_dir or platform.seed_dir()
+
+    def runner(self, *, may_create: bool = False) -> Runner:
+        """A runner over the chosen migrations and database, with the chosen lock timeout."""
+        return Runner(self.db if may_create else self.existing_db(), self.migrations, lock_timeout=self.lock_timeout,
+                      allow_out_of_order=self.allow_out_of_order)
+
+    def new_migration_dir(self) -> Path:
+        """Where a new migration goes: only ever a folder the user names, never inside the installed package."""
+        if self.migrations_dir is None:
+            raise click.UsageError(
+                "name the folder for the new file: orm-kit migrate --migrations DIR create|make NAME "
+                f"(the default, {platform.migrations_dir()}, is the installed package's own history)")
+        return self.migrations_dir
 
     def close(self) -> None:
         if self._db is not None and not self._db.is_closed():
             self._db.close()
+
+
+def _in_memory_sqlite(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme.lower() == "sqlite" and not parts.netloc and parts.path.lstrip("/") in ("", ":memory:")
+
+
+def _state(ctx: click.Context) -> Context:
+    return ctx.ensure_object(Context)
 
 
 def library_errors(command: F) -> F:
@@ -65,78 +131,91 @@ def library_errors(command: F) -> F:
             raise click.ClickException(str(exc)) from None
         except peewee.DatabaseError as exc:
             state = click.get_current_context().find_object(Context)
-            where = redact_url(state.url) if state is not None else "the database"
-            first = first_line(exc, typed=False)
-            if state is not None:
-                first = scrub(first, state.url)  # a driver message can echo its connection string
-            raise click.ClickException(f"database error on {where}: {first}") from None
+            url = resolve_url(state.database if state is not None else None)
+            raise click.ClickException(
+                f"database error on {redact_url(url)}: {scrub(first_line(exc, typed=False), url)}") from None
 
     return wrapper  # type: ignore[return-value]
 
 
+# --- options shared between a group and its commands ----------------------------------------------------
+# Each stores its value on the Context (never in the command's arguments). Given on a group, it is noted,
+# and a subcommand that does not read it is refused rather than silently ignoring it.
+
+
+def _store(attribute: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is None or value is False or value == ():
+            return
+        state = _state(ctx)
+        setattr(state, attribute, value)
+        if isinstance(ctx.command, click.Group) and param.name:
+            state.given_to_group.append(param.name)
+
+    return store
+
+
+_SHARED: dict[str, Callable[[], Callable[[F], F]]] = {
+    "database": lambda: click.option(
+        "--database", metavar="URL", default=None, expose_value=False, callback=_store("database"),
+        help="Database URL (default: $ORM_KIT_DATABASE_URL, $DATABASE_URL, sqlite:///orm_kit.db)."),
+    "migrations": lambda: click.option(
+        "--migrations", type=click.Path(file_okay=False, path_type=Path), default=None, expose_value=False,
+        callback=_store("migrations_dir"), help="Folder of NNNN_name.py migrations (default: the platform's)."),
+    "lock_timeout": lambda: click.option(
+        "--lock-timeout", type=click.FloatRange(min=0), default=None, expose_value=False,
+        callback=_store("lock_timeout"),
+        help=f"Seconds to wait for another runner's migration lock (default {DEFAULT_LOCK_TIMEOUT:g})."),
+    "allow_out_of_order": lambda: click.option(
+        "--allow-out-of-order", is_flag=True, default=False, expose_value=False, callback=_store("allow_out_of_order"),
+        help="Apply a pending migration numbered below an applied one."),
+    "seeds": lambda: click.option(
+        "--seeds", type=click.Path(file_okay=False, path_type=Path), default=None, expose_value=False,
+        callback=_store("seed_dir"), help="Folder of seed sets (default: the platform's)."),
+    "set": lambda: click.option(
+        "--set", "sets", metavar="NAME", multiple=True, expose_value=False, callback=_store("sets"),
+        help="Only this set (repeatable)."),
+    "dry_run": lambda: click.option(
+        "--dry-run", is_flag=True, default=False, expose_value=False, callback=_store("dry_run"),
+        help="Report what would change; change nothing."),
+}
+
+
+def uses(*names: str) -> Callable[[F], F]:
+    """Declare the shared options a command reads (in this order in its --help)."""
+    def decorate(command: F) -> F:
+        for name in reversed(names):
+            command = _SHARED[name]()(command)
+        return command
+
+    return decorate
+
+
+def _refuse_unused_group_options(ctx: click.Context) -> None:
+    """A shared option given on the group must be one the chosen subcommand reads."""
+    group = ctx.command
+    assert isinstance(group, click.Group)
+    name = ctx.invoked_subcommand
+    sub = group.commands.get(name) if name else None
+    if sub is None:
+        return
+    read = {param.name for param in sub.params}
+    unused = [option for option in _state(ctx).given_to_group if option not in read]
+    if unused:
+        flag = "--" + unused[0].replace("_", "-")
+        raise click.UsageError(f"{flag} does not apply to `{ctx.command_path} {name}`; see "
+                               f"`{ctx.command_path} {name} --help` for the options it takes")
+
+
 @click.group()
-@click.option("--database", "database", metavar="URL", default=None,
-              help="Database URL (default: $ORM_KIT_DATABASE_URL, $DATABASE_URL, sqlite:///orm_kit.db).")
+@uses("database")
 @click.version_option(package_name="orm-kit")
 @click.pass_context
-def main(ctx: click.Context, database: str | None) -> None:
+def main(ctx: click.Context) -> None:
     """orm-kit: migrate and seed the deployment platform's database."""
-    url = resolve_url(database)
-    if _in_memory_sqlite(url):
-        # Each command opens its own connection: an in-memory database would vanish when it ends.
-        raise click.UsageError(f"{url!r} is an in-memory SQLite database, which disappears when the command "
-                               "ends; name a file instead, e.g. sqlite:///orm_kit.db")
-    state = Context(url)
-    ctx.obj = state
+    state = _state(ctx)
+    state.given_to_group.clear()  # --database applies to every command
     ctx.call_on_close(state.close)
-
-
-@main.group(invoke_without_command=True)
-@click.option("--migrations", "migrations_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of NNNN_name.py migrations (default: the ones shipped with orm-kit).")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), default=DEFAULT_LOCK_TIMEOUT, show_default=True,
-              help="Seconds to wait for another runner's migration lock before failing.")
-@click.option("--allow-out-of-order", is_flag=True, help="Apply a pending migration numbered below an applied one.")
-@click.pass_context
-@library_errors
-def migrate(ctx: click.Context, migrations_dir: Path | None, lock_timeout: float, allow_out_of_order: bool) -> None:
-    """Apply pending migrations (the same as `migrate up`)."""
-    ctx.meta["migrations_dir"] = migrations_dir
-    ctx.meta["runner_options"] = {"lock_timeout": lock_timeout, "allow_out_of_order": allow_out_of_order}
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(up)
-
-
-def _in_memory_sqlite(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme.lower() == "sqlite" and not parts.netloc and parts.path.lstrip("/") in ("", ":memory:")
-
-
-def _state(ctx: click.Context) -> Context:
-    state = ctx.find_object(Context)
-    assert state is not None
-    return state
-
-
-def _existing_db(ctx: click.Context) -> peewee.Database:
-    """The database, refusing a SQLite file that is not there: only `migrate up` may create one."""
-    open_database(_state(ctx).url, connect=False, must_exist=True)
-    return _state(ctx).db
-
-
-def _runner(ctx: click.Context, *, may_create: bool = False) -> Runner:
-    db = _state(ctx).db if may_create else _existing_db(ctx)
-    return Runner(db, ctx.meta.get("migrations_dir"), **ctx.meta.get("runner_options", {}))
-
-
-def _target_dir(ctx: click.Context) -> Path:
-    """Where a new migration goes: only ever a folder the user names, never inside the installed package."""
-    folder: Path | None = ctx.meta.get("migrations_dir")
-    if folder is None:
-        raise click.UsageError(
-            "name the folder for the new file: orm-kit migrate --migrations DIR create|make NAME "
-            f"(the default, {default_migrations_dir()}, is the installed package's own history)")
-    return folder
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
@@ -156,13 +235,28 @@ def _finish(ctx: click.Context, report: _Report, as_json: bool, lines: Callable[
         ctx.exit(1)
 
 
+# --- migrate ----------------------------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True)
+@uses("database", "migrations", "lock_timeout", "allow_out_of_order")
+@click.pass_context
+@library_errors
+def migrate(ctx: click.Context) -> None:
+    """Apply pending migrations (the same as `migrate up`)."""
+    _refuse_unused_group_options(ctx)
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(up)
+
+
 @migrate.command()
 @click.argument("target", required=False)
+@uses("database", "migrations", "lock_timeout", "allow_out_of_order")
 @click.pass_context
 @library_errors
 def up(ctx: click.Context, target: str | None) -> None:
     """Apply pending migrations, or those up to TARGET."""
-    applied = _runner(ctx, may_create=True).up(target)
+    applied = _state(ctx).runner(may_create=True).up(target)
     for name in applied:
         click.echo(f"applied {name}")
     if not applied:
@@ -172,13 +266,14 @@ def up(ctx: click.Context, target: str | None) -> None:
 @migrate.command()
 @click.argument("target", required=False)
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Revert the last N migrations.")
+@uses("database", "migrations", "lock_timeout", "allow_out_of_order")
 @click.pass_context
 @library_errors
 def down(ctx: click.Context, target: str | None, steps: int | None) -> None:
     """Revert the last migration, the last --steps N, or every one applied after TARGET."""
     if target is not None and steps is not None:
         raise click.UsageError("pass either TARGET or --steps, not both")
-    reverted = _runner(ctx).down(steps=steps, target=target)
+    reverted = _state(ctx).runner().down(steps=steps, target=target)
     for name in reverted:
         click.echo(f"reverted {name}")
     if not reverted:
@@ -201,43 +296,48 @@ def _status_lines(status: Status) -> list[str]:
 
 @migrate.command()
 @json_option
+@uses("database", "migrations", "allow_out_of_order")
 @click.pass_context
 @library_errors
 def status(ctx: click.Context, as_json: bool) -> None:
     """Every migration's state; exits 1 when anything is pending or wrong (to gate a deploy)."""
-    result = _runner(ctx).status()
+    result = _state(ctx).runner().status()
     _finish(ctx, result, as_json, lambda: _status_lines(result) or ["no migrations"])
 
 
 @migrate.command()
 @click.argument("name")
+@uses("migrations")
 @click.pass_context
 @library_errors
 def create(ctx: click.Context, name: str) -> None:
     """Write the next numbered migration file from a template (into --migrations DIR)."""
-    click.echo(f"created {create_migration(_target_dir(ctx), name)}")
+    click.echo(f"created {create_migration(_state(ctx).new_migration_dir(), name)}")
 
 
 @migrate.command()
 @click.argument("name")
+@uses("database", "migrations")
 @click.pass_context
 @library_errors
 def make(ctx: click.Context, name: str) -> None:
     """Generate a migration from what the models have and the migrations do not."""
     # Only the kind of database matters (the migrations are replayed on a scratch one): nothing is created.
     db = open_database(_state(ctx).url, connect=False)
-    path = make_migration(db, MODELS, name, _target_dir(ctx))
+    path = make_migration(db, platform.MODELS, name, _state(ctx).new_migration_dir())
     click.echo(f"created {path} (read it, and finish every TODO, before applying it)" if path
                else "nothing to generate: the migrations already produce the models' schema")
 
 
 @migrate.command("check")
 @json_option
+@uses("database", "migrations")
 @click.pass_context
 @library_errors
 def check_command(ctx: click.Context, as_json: bool) -> None:
     """Three-way drift: models vs migrations vs the live database; exits 1 on any difference."""
-    report = check(_existing_db(ctx), MODELS, ctx.meta.get("migrations_dir"))
+    state = _state(ctx)
+    report = check(state.existing_db(), platform.MODELS, state.migrations)
     _finish(ctx, report, as_json, lambda: [f"problem: {problem}" for problem in report.problems] + [
         f"drift: {finding}" for finding in report.findings] + (
         [f"pending: {', '.join(report.pending)} (run `orm-kit migrate up`)"] if report.pending else []) + (
@@ -248,12 +348,14 @@ def check_command(ctx: click.Context, as_json: bool) -> None:
 @click.argument("target", required=False)
 @click.option("--down", "down_", is_flag=True, help="The SQL `migrate down` would run instead.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="With --down: the last N migrations.")
+@uses("database", "migrations", "allow_out_of_order")
 @click.pass_context
 @library_errors
 def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) -> None:
     """Print the SQL `up` (or `down`) would run, captured on a scratch database; runs nothing."""
-    plans = preview_sql(_existing_db(ctx), ctx.meta.get("migrations_dir"), target, down=down_, steps=steps,
-                        allow_out_of_order=ctx.meta["runner_options"]["allow_out_of_order"])
+    state = _state(ctx)
+    plans = preview_sql(state.existing_db(), state.migrations, target, down=down_, steps=steps,
+                        allow_out_of_order=state.allow_out_of_order)
     for plan in plans:
         click.echo(f"-- {plan.name} ({plan.direction})")
         for statement in plan.statements:
@@ -264,11 +366,13 @@ def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) 
 
 @migrate.command("verify")
 @json_option
+@uses("database", "migrations")
 @click.pass_context
 @library_errors
 def verify_command(ctx: click.Context, as_json: bool) -> None:
     """On a scratch database: every migration up, down, up; the result must equal the models."""
-    report = verify(_existing_db(ctx), MODELS, ctx.meta.get("migrations_dir"))
+    state = _state(ctx)
+    report = verify(state.existing_db(), state.migrations, platform.MODELS)
     _finish(ctx, report, as_json, lambda: [f"verified on {report.on}"] + [
         line for step in report.steps
         for line in [f"{'FAIL' if step.problems else 'ok'} {step.name}", *(f"  {p}" for p in step.problems)]
@@ -277,20 +381,22 @@ def verify_command(ctx: click.Context, as_json: bool) -> None:
 
 @migrate.command()
 @click.argument("version")
+@uses("database", "migrations", "lock_timeout")
 @click.pass_context
 @library_errors
 def baseline(ctx: click.Context, version: str) -> None:
     """Adopt an existing database whose schema is what the migrations up to VERSION produce."""
-    for name in adopt(_runner(ctx), version):
+    for name in adopt(_state(ctx).runner(), version):
         click.echo(f"recorded {name} (baseline)")
 
 
 @migrate.command()
+@uses("database", "migrations", "lock_timeout")
 @click.pass_context
 @library_errors
 def repair(ctx: click.Context) -> None:
     """Accept edited migrations' checksums and clear failed `atomic = False` runs."""
-    report = _runner(ctx).repair()
+    report = _state(ctx).runner().repair()
     for name in report.rechecksummed:
         click.echo(f"re-recorded the checksum of {name}")
     for name in report.cleared:
@@ -301,46 +407,30 @@ def repair(ctx: click.Context) -> None:
         click.echo("nothing to repair")
 
 
-# --- seed ---------------------------------------------------------------------------------------------
-
-
-def _seed_dir(ctx: click.Context) -> Path:
-    folder: Path | None = ctx.meta.get("seed_dir")
-    return folder or default_seed_dir()
-
-
-# `orm-kit seed` loads when given no subcommand, so it takes `seed load`'s options too: declared once.
-_set_option = click.option("--set", "sets", metavar="NAME", multiple=True, help="Load only this set (repeatable).")
-_dry_run_option = click.option("--dry-run", is_flag=True,
-                               help="Report what would be inserted and updated; write nothing.")
-
-
-def _load_options(command: F) -> F:
-    return _set_option(_dry_run_option(command))
+# --- seed -------------------------------------------------------------------------------------------------
 
 
 @main.group(invoke_without_command=True)
-@click.option("--seeds", "seed_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of seed sets (default: the ones shipped with orm-kit).")
-@_load_options
+@uses("database", "seeds", "set", "dry_run")
 @click.pass_context
 @library_errors
-def seed(ctx: click.Context, seed_dir: Path | None, sets: tuple[str, ...], dry_run: bool) -> None:
+def seed(ctx: click.Context) -> None:
     """Load seed sets into a migrated database (the same as `seed load`)."""
-    ctx.meta["seed_dir"] = seed_dir
-    if ctx.invoked_subcommand is not None and (sets or dry_run):
-        raise click.UsageError("--set and --dry-run go with `orm-kit seed` or `orm-kit seed load`")
+    _refuse_unused_group_options(ctx)
     if ctx.invoked_subcommand is None:
-        ctx.invoke(load, sets=sets, dry_run=dry_run)
+        ctx.invoke(load)
 
 
 @seed.command("load")
-@_load_options
+@uses("database", "seeds", "set", "dry_run")
 @click.pass_context
 @library_errors
-def load(ctx: click.Context, sets: tuple[str, ...], dry_run: bool) -> None:
+def load(ctx: click.Context) -> None:
     """Insert and update seed rows, matched by natural key, in one transaction."""
-    result = seeding.load(_existing_db(ctx), REGISTRY, _seed_dir(ctx), list(sets) or None, dry_run=dry_run)
+    state = _state(ctx)
+    dry_run = state.dry_run
+    result = seeding.load(state.existing_db(), platform.SEED_REGISTRY, state.seeds, list(state.sets) or None,
+                          dry_run=dry_run)
     for change in result.changes:
         if change.action == "update" or dry_run:
             fields = f": {', '.join(change.fields)}" if change.action == "update" else ""
@@ -358,13 +448,16 @@ def load(ctx: click.Context, sets: tuple[str, ...], dry_run: bool) -> None:
 
 
 @seed.command("status")
-@click.option("--set", "only", metavar="NAME", multiple=True,
-              help="Only this set (repeatable): gate a deploy that loads some sets on just those.")
+@uses("database", "seeds", "set")
 @click.pass_context
 @library_errors
-def seed_status(ctx: click.Context, only: tuple[str, ...]) -> None:
-    """Show which sets are loaded and whether their files changed since; exit 1 unless all shown are loaded."""
-    sets = seeding.status(_existing_db(ctx), REGISTRY, _seed_dir(ctx), list(only) or None)
+def seed_status(ctx: click.Context) -> None:
+    """Show which sets are loaded and whether their files changed since; exit 1 unless all shown are loaded.
+
+    With --set, only those sets: gate a deploy that loads some sets on just those.
+    """
+    state = _state(ctx)
+    sets = seeding.status(state.existing_db(), platform.SEED_REGISTRY, state.seeds, list(state.sets) or None)
     for item in sets:
         when = f"  {item.loaded_at:%Y-%m-%d %H:%M:%S} UTC" if item.loaded_at else ""
         click.echo(f"{item.name:<20} {item.state:<13} {item.rows:>6} rows{when}")
@@ -374,14 +467,15 @@ def seed_status(ctx: click.Context, only: tuple[str, ...]) -> None:
 
 @seed.command("remove")
 @click.argument("name")
-@click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
+@uses("database", "dry_run")
 @click.pass_context
 @library_errors
-def seed_remove(ctx: click.Context, name: str, dry_run: bool) -> None:
+def seed_remove(ctx: click.Context, name: str) -> None:
     """Delete the rows set NAME loaded (refused if other rows still refer to them)."""
-    result = seeding.remove(_existing_db(ctx), REGISTRY, name, dry_run=dry_run)
+    state = _state(ctx)
+    result = seeding.remove(state.existing_db(), platform.SEED_REGISTRY, name, dry_run=state.dry_run)
     counts = ", ".join(f"{count} {table}" for table, count in result.deleted.items()) or "no rows"
-    click.echo(f"{'would remove' if dry_run else 'removed'} set {name}: {counts}")
+    click.echo(f"{'would remove' if state.dry_run else 'removed'} set {name}: {counts}")
     if result.gone:
         gone = ", ".join(f"{count} {table}" for table, count in result.gone.items())
         click.echo(f"note: {gone} row(s) it inserted were already deleted or their ids reused; left alone")
@@ -395,11 +489,12 @@ def seed_remove(ctx: click.Context, name: str, dry_run: bool) -> None:
 @click.option("--services", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many synthetic services deploy.")
 @click.option("--days", type=click.IntRange(min=1), default=90, show_default=True, help="How long the history spans.")
+@uses("database")
 @click.pass_context
 @library_errors
 def seed_generate(ctx: click.Context, count: int, random_seed: int, services: int, days: int) -> None:
     """Insert a deterministic synthetic history: deployments with their releases and incidents."""
-    db = _existing_db(ctx)
+    db = _state(ctx).existing_db()
     started = time.perf_counter()
     with _progress(count) as report:
         result = generate(db, deployments=count, random_seed=random_seed, services=services, days=days,
@@ -412,11 +507,12 @@ def seed_generate(ctx: click.Context, count: int, random_seed: int, services: in
 
 @seed.command("remove-generated")
 @click.argument("random_seed", type=click.IntRange(min=0))
+@uses("database")
 @click.pass_context
 @library_errors
 def seed_remove_generated(ctx: click.Context, random_seed: int) -> None:
     """Delete the synthetic history `seed generate --random-seed RANDOM_SEED` made."""
-    result = remove_generated(_existing_db(ctx), random_seed)
+    result = remove_generated(_state(ctx).existing_db(), random_seed)
     click.echo(f"removed {result.deployments} deployments, {result.releases} releases, {result.incidents} "
                f"incidents and {result.services} services (random seed {random_seed})")
 
@@ -438,49 +534,3 @@ def _progress(total: int, stream: TextIO | None = None) -> Iterator[Callable[[in
             click.echo(f"{done}/{all_} deployments", file=out)
 
     yield plain
-
-
-# --- group options also accepted after the subcommand ---------------------------------------------------
-# `orm-kit migrate --lock-timeout 10 up` and `orm-kit migrate up --lock-timeout 10` mean the same; the
-# subcommand's value wins, and its --help lists them.
-
-
-def _store_meta(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
-        if value is not None and value is not False:
-            ctx.meta[key] = value
-
-    return store
-
-
-def _store_runner_option(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
-        if value is not None and value is not False:
-            ctx.meta.setdefault("runner_options", {})[key] = value
-
-    return store
-
-
-def _migrate_options() -> list[click.Parameter]:
-    return [
-        click.Option(["--migrations"], type=click.Path(file_okay=False, path_type=Path), default=None,
-                     expose_value=False, callback=_store_meta("migrations_dir"),
-                     help="Folder of NNNN_name.py migrations (as after `migrate`)."),
-        click.Option(["--lock-timeout"], type=click.FloatRange(min=0), default=None, expose_value=False,
-                     callback=_store_runner_option("lock_timeout"),
-                     help="Seconds to wait for another runner's lock (as after `migrate`)."),
-        click.Option(["--allow-out-of-order"], is_flag=True, default=False, expose_value=False,
-                     callback=_store_runner_option("allow_out_of_order"),
-                     help="Apply a pending migration numbered below an applied one (as after `migrate`)."),
-    ]
-
-
-def _seed_options() -> list[click.Parameter]:
-    return [click.Option(["--seeds"], type=click.Path(file_okay=False, path_type=Path), default=None,
-                         expose_value=False, callback=_store_meta("seed_dir"),
-                         help="Folder of seed sets (as after `seed`).")]
-
-
-for _group, _options in ((migrate, _migrate_options), (seed, _seed_options)):
-    for _command in _group.commands.values():
-        _command.params.extend(_options())

@@ -31,8 +31,8 @@ import peewee
 
 from orm_kit.db import open_database
 from orm_kit.models import MODELS, Team
+from orm_kit.platform import migrate_up
 from orm_kit.repositories import TeamRepository
-from orm_kit.runner import migrate_up
 
 _names = itertools.count()
 

@@ -31,7 +31,7 @@ import peewee
 import orm_kit
 from orm_kit.bulk import DEFAULT_MAX_ROWS, larger_cache, rows_per_chunk, sync_id_sequence
 from orm_kit.models import Deployment, Incident, Release
-from orm_kit.seed_generator import DEPLOYMENT_FIELDS, INCIDENT_FIELDS, RELEASE_FIELDS, generate, synthetic_rows
+from orm_kit.synthetic import DEPLOYMENT_FIELDS, INCIDENT_FIELDS, RELEASE_FIELDS, generate, synthetic_rows
 
 FIELDS = {Release: RELEASE_FIELDS, Deployment: DEPLOYMENT_FIELDS, Incident: INCIDENT_FIELDS}
 

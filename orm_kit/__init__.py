@@ -4,6 +4,14 @@
     db = orm_kit.connect("sqlite:///platform.db")   # opens the database and binds the platform's models
     orm_kit.migrate_up(db)                          # creates the tables
     team = orm_kit.Team.create(name="payments")
+
+Two halves in one package. The toolkit, reusable with any peewee models: the core modules (``db``,
+``dialect``, ``errors``, ``fields``, ``validation``, ``model``, ``locking``, ``transactions``,
+``repository``, ``bulk``), the migration engine (``orm_kit.migrate``), the seed engine
+(``orm_kit.seeding``) and test support (``orm_kit.testing``). The platform, built on it: its tables
+(``orm_kit.models``), repositories (``orm_kit.repositories``), defaults (``orm_kit.platform``: shipped
+migrations, seed data, seed registry) and synthetic history (``orm_kit.synthetic``). The toolkit never
+imports the platform; this module exports the curated API of both.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from orm_kit.errors import (
 )
 from orm_kit.fields import UTCDateTimeField, utcnow
 from orm_kit.locking import Versioned
+from orm_kit.migrate import Runner
 from orm_kit.model import Model
 from orm_kit.models import (
     MODELS,
@@ -43,6 +52,7 @@ from orm_kit.models import (
     ServiceSourceConfig,
     Team,
 )
+from orm_kit.platform import migrate_up
 from orm_kit.repositories import (
     DependencyEdge,
     DependencyGraph,
@@ -55,7 +65,6 @@ from orm_kit.repositories import (
     TeamRepository,
 )
 from orm_kit.repository import CursorPage, Page, Repository
-from orm_kit.runner import Runner, migrate_up
 from orm_kit.seeding import SeedRegistry, SeedTable
 from orm_kit.transactions import RetryPolicy, on_commit, run_in_transaction, transaction, transactional
 from orm_kit.validation import validate, validates

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from orm_kit.db import open_database
 from orm_kit.models import MODELS
-from orm_kit.runner import migrate_up
+from orm_kit.platform import migrate_up
 from orm_kit.testing import pgserver
 
 BACKENDS = ("sqlite", "postgres")

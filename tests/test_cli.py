@@ -13,7 +13,7 @@ from orm_kit.models import MODELS
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args), env=env)
+    result = CliRunner().invoke(main, list(args), env=env, prog_name="orm-kit")
     return result.exit_code, result.stdout, result.stderr
 
 

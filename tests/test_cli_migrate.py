@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from orm_kit.cli import main
 from orm_kit.db import open_database
-from orm_kit.runner import default_migrations_dir
+from orm_kit.platform import migrations_dir
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
+    result = CliRunner().invoke(main, list(args), prog_name="orm-kit")
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -138,12 +139,12 @@ def test_a_dangling_migration_symlink_is_one_line_not_a_traceback(db_url: str, t
 
 
 def test_create_and_make_never_write_into_the_installed_package(tmp_path: Path) -> None:
-    shipped = sorted(p.name for p in default_migrations_dir().iterdir())
+    shipped = sorted(p.name for p in migrations_dir().iterdir())
     for command in (["create", "add x"], ["make", "add x"]):
         code, out, err = run("--database", f"sqlite:///{tmp_path / 'x.db'}", "migrate", *command)
         assert (code, out) == (2, ""), command
         assert "name the folder for the new file: orm-kit migrate --migrations DIR create|make NAME" in err
-    assert sorted(p.name for p in default_migrations_dir().iterdir()) == shipped
+    assert sorted(p.name for p in migrations_dir().iterdir()) == shipped
 
 
 def test_group_options_also_work_after_the_subcommand(db_url: str, tmp_path: Path) -> None:
@@ -154,3 +155,39 @@ def test_group_options_also_work_after_the_subcommand(db_url: str, tmp_path: Pat
     assert code == 0 and "0002_b" in out
     code, out, _ = run("--database", db_url, "migrate", "up", "--help")
     assert code == 0 and "--migrations" in out and "--lock-timeout" in out and "--allow-out-of-order" in out
+
+
+def test_database_goes_before_or_after_the_subcommand(db_url: str, tmp_path: Path) -> None:
+    folder = migrations(tmp_path)
+    assert run("migrate", "up", "--database", db_url, "--migrations", str(folder)) == (
+        0, "applied 0001_a\napplied 0002_b\n", "")
+    code, out, _ = run("migrate", "--database", db_url, "status", "--migrations", str(folder))
+    assert code == 0 and "0002_b" in out
+    # The subcommand's value wins over the group's: the status of the right database is shown.
+    code, out, _ = run("--database", f"sqlite:///{tmp_path / 'other.db'}", "migrate", "status", "--database", db_url,
+                       "--migrations", str(folder))
+    assert code == 0 and "[x] 0002_b" in out
+
+
+@pytest.mark.parametrize(("command", "reads", "ignores"), [
+    (["migrate", "create"], ["--migrations"], ["--database", "--lock-timeout", "--allow-out-of-order"]),
+    (["migrate", "check"], ["--database", "--migrations", "--json"], ["--lock-timeout", "--allow-out-of-order"]),
+    (["migrate", "status"], ["--database", "--migrations", "--allow-out-of-order"], ["--lock-timeout"]),
+    (["migrate", "up"], ["--database", "--migrations", "--lock-timeout", "--allow-out-of-order"], ["--seeds"]),
+    (["seed", "remove"], ["--database", "--dry-run"], ["--seeds", "--set", "--migrations"]),
+    (["seed", "generate"], ["--database", "--deployments"], ["--seeds", "--set", "--dry-run"]),
+])
+def test_each_subcommand_help_lists_only_the_options_it_reads(command: list[str], reads: list[str],
+                                                               ignores: list[str]) -> None:
+    code, out, _ = run(*command, "--help")
+    assert code == 0
+    flags = {word.rstrip(",") for line in out.splitlines() for word in line.split() if word.startswith("--")}
+    assert set(reads) <= flags, out
+    assert not set(ignores) & flags, out
+
+
+def test_a_group_option_the_subcommand_does_not_read_is_refused(tmp_path: Path) -> None:
+    code, out, err = run("migrate", "--lock-timeout", "5", "create", "x", "--migrations", str(tmp_path / "new"))
+    assert (code, out) == (2, "")
+    assert "--lock-timeout does not apply to `orm-kit migrate create`" in err
+    assert not (tmp_path / "new").exists()  # refused before anything was written

@@ -13,15 +13,14 @@ from click.testing import CliRunner
 
 from orm_kit import seeding
 from orm_kit.cli import main
-from orm_kit.codegen import make_migration
-from orm_kit.drift import check, verify
-from orm_kit.migration_lock import foreign_keys_off
-from orm_kit.migrator import migrator_for
+from orm_kit.migrate import Runner, check, discover, make_migration, preview_sql, verify
+from orm_kit.migrate.lock import foreign_keys_off
+from orm_kit.migrate.migrator import migrator_for
+from orm_kit.migrate.snapshot import snapshot
 from orm_kit.models import MODELS, Deployment, Incident, Team
-from orm_kit.preview import preview_sql
-from orm_kit.runner import Runner, default_migrations_dir, migrate_up
-from orm_kit.schema import snapshot
-from orm_kit.seed_registry import REGISTRY, default_seed_dir
+from orm_kit.platform import SEED_REGISTRY as REGISTRY
+from orm_kit.platform import migrate_up, migrations_dir
+from orm_kit.platform import seed_dir as default_seed_dir
 
 
 def alter(db: peewee.Database, *operations: Callable[[peewee.Database], object]) -> None:
@@ -106,7 +105,7 @@ def reopened(db: peewee.Database) -> peewee.Database:
 
 
 def test_no_drift_between_shipped_models_migrations_and_a_migrated_database(migrated: peewee.Database) -> None:
-    report = check(migrated, MODELS)
+    report = check(migrated, MODELS, migrations_dir())
     assert report.findings == [] and report.pending == [] and report.ok
 
 
@@ -114,7 +113,7 @@ def test_no_drift_between_shipped_models_migrations_and_a_migrated_database(migr
 def test_check_catches_a_hand_made_change_to_the_live_database(migrated: peewee.Database, change: str) -> None:
     operation, key, live_values = LIVE_CHANGES[change]
     alter(migrated, operation)
-    report = check(reopened(migrated), MODELS)
+    report = check(reopened(migrated), MODELS, migrations_dir())
     assert not report.ok
     (finding,) = report.findings
     assert (finding.table, finding.subject, finding.attribute) == key or (
@@ -138,7 +137,7 @@ def test_check_names_the_models_side_when_a_model_changes(migrated: peewee.Datab
             table_name = "team"
 
     models = [ChangedTeam if m is Team else ChangedIncident if m is Incident else m for m in MODELS]
-    report = check(migrated, models)
+    report = check(migrated, models, migrations_dir())
     assert [(str(f)) for f in report.findings] == [
         "incident: foreign key caused_by_id: models deployment(id) ON DELETE CASCADE ON UPDATE NO ACTION, "
         "migrations deployment(id) ON DELETE SET NULL ON UPDATE NO ACTION, live deployment(id) ON DELETE SET NULL "
@@ -149,7 +148,7 @@ def test_check_names_the_models_side_when_a_model_changes(migrated: peewee.Datab
 
 def test_check_reports_pending_migrations(db: peewee.Database) -> None:
     migrate_up(db, target="0001")
-    report = check(db, MODELS)
+    report = check(db, MODELS, migrations_dir())
     assert report.pending == ["0002_deployment_duration", "0003_deployment_history_indexes"]
     assert report.findings == [] and not report.ok
 
@@ -168,7 +167,7 @@ def test_migrate_check_command_exits_1_with_a_readable_list_and_json(migrated: p
 
 
 def test_verify_passes_on_the_shipped_migrations(db: peewee.Database) -> None:
-    report = verify(db, MODELS)
+    report = verify(db, migrations_dir(), MODELS)
     assert [s.name for s in report.steps] == ["0001_initial", "0002_deployment_duration",
                                               "0003_deployment_history_indexes"]
     assert report.ok, report.to_dict()
@@ -184,24 +183,24 @@ def test_verify_catches_a_down_that_forgets_something(db: peewee.Database, tmp_p
         "    db.execute_sql('CREATE INDEX t_x ON t (x)')\n\n"
         "def down(migrator, db):\n"
         "    db.execute_sql('DROP INDEX t_x')\n")
-    report = verify(db, None, folder)
+    report = verify(db, folder)
     assert not report.ok
     assert report.steps[0].problems[0].startswith("t: before up absent, after down yes")
 
 
 def test_sql_prints_what_up_and_down_would_run_without_running_it(db: peewee.Database) -> None:
-    plans = preview_sql(db)
+    plans = preview_sql(db, migrations_dir())
     assert [(p.name, p.direction) for p in plans] == [("0001_initial", "up"), ("0002_deployment_duration", "up"),
                                                        ("0003_deployment_history_indexes", "up")]
     assert any(s.startswith('CREATE TABLE "deployment"') for s in plans[0].statements)
     assert db.get_tables() == []
     migrate_up(db)
     before = snapshot(db)
-    (down,) = preview_sql(db, down=True)
+    (down,) = preview_sql(db, migrations_dir(), down=True)
     assert down.name == "0003_deployment_history_indexes"
     assert down.statements == ['DROP INDEX "deployment_environment_id_created_at_id"',
                                'DROP INDEX "deployment_created_at_id"']
-    (down,) = preview_sql(db, target="0001", down=True)[:1]
+    (down,) = preview_sql(db, migrations_dir(), target="0001", down=True)[:1]
     assert down.statements[0] == 'DROP INDEX "deployment_environment_id_created_at_id"'
     assert snapshot(db) == before
 
@@ -209,7 +208,7 @@ def test_sql_prints_what_up_and_down_would_run_without_running_it(db: peewee.Dat
 def test_make_writes_a_runnable_migration_for_a_new_column_and_todos_for_the_rest(
         migrated: peewee.Database, tmp_path: Path) -> None:
     folder = tmp_path / "migrations"
-    shutil.copytree(default_migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
+    shutil.copytree(migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
     assert make_migration(migrated, MODELS, "nothing", folder) is None
 
     class SlackTeam(Team):
@@ -234,25 +233,25 @@ def test_make_writes_a_runnable_migration_for_a_new_column_and_todos_for_the_res
 
 
 def test_baseline_adopts_only_a_database_that_matches_the_migrations(db: peewee.Database) -> None:
-    from orm_kit.drift import baseline
     from orm_kit.errors import MigrationRefusedError
+    from orm_kit.migrate import baseline
 
     with foreign_keys_off(db), db.atomic():
-        Runner(db).files()[0].load().up(migrator_for(db), db)  # 0001's tables, built without the runner
-    runner = Runner(db)
+        discover(migrations_dir())[0].load().up(migrator_for(db), db)  # 0001's tables, built without the runner
+    runner = Runner(db, migrations_dir())
     with pytest.raises(MigrationRefusedError, match=r"not what the migrations up to 0002_deployment_duration "
                                                     r"produce \(deployment: column duration_seconds"):
         baseline(runner, "0002")
     assert runner.history() == []
     assert baseline(runner, "0001") == ["0001_initial"]
     assert runner.up() == ["0002_deployment_duration", "0003_deployment_history_indexes"]
-    assert check(db, MODELS).ok
+    assert check(db, MODELS, migrations_dir()).ok
 
 
 def test_a_concurrent_index_migration_runs_outside_a_transaction_and_verifies(db: peewee.Database,
                                                                                 tmp_path: Path) -> None:
     folder = tmp_path / "migrations"
-    shutil.copytree(default_migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
+    shutil.copytree(migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
     (folder / "0004_team_email_index.py").write_text(
         "import peewee\n\n"
         "atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction\n\n\n"
@@ -261,7 +260,7 @@ def test_a_concurrent_index_migration_runs_outside_a_transaction_and_verifies(db
         "    db.execute_sql(f'CREATE INDEX {how}team_email ON team (email)')\n\n\n"
         "def down(migrator, db):\n"
         "    db.execute_sql('DROP INDEX team_email')\n")
-    report = verify(db, None, folder)
+    report = verify(db, folder)
     assert report.ok, report.to_dict()
     (plan,) = preview_sql(db, folder, "0004")[3:]
     concurrently = "CONCURRENTLY " if isinstance(db, peewee.PostgresqlDatabase) else ""
@@ -273,7 +272,7 @@ def test_a_concurrent_index_migration_runs_outside_a_transaction_and_verifies(db
 
 def test_check_reports_what_makes_the_runner_refuse(db_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "migrations"
-    shutil.copytree(default_migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
+    shutil.copytree(migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
     base = ["--database", db_url, "migrate", "--migrations", str(folder)]
     assert CliRunner().invoke(main, base).exit_code == 0
     edited = folder / "0002_deployment_duration.py"
@@ -295,7 +294,7 @@ def test_check_catches_a_trigger_only_the_live_database_has(migrated: peewee.Dat
         migrated.execute_sql("CREATE TRIGGER team_touch BEFORE UPDATE ON team FOR EACH ROW EXECUTE FUNCTION touch()")
     else:
         migrated.execute_sql("CREATE TRIGGER team_touch AFTER UPDATE ON team BEGIN SELECT 1; END")
-    (finding,) = check(migrated, MODELS).findings
+    (finding,) = check(migrated, MODELS, migrations_dir()).findings
     assert (finding.table, finding.subject, finding.models, finding.migrations) == (
         "team", "trigger team_touch", None, None)
     assert finding.live is not None and finding.live.startswith("CREATE TRIGGER team_touch")
@@ -316,7 +315,7 @@ def test_verify_on_sqlite_runs_on_a_copy_with_the_real_rows(tmp_path: Path) -> N
         "def up(migrator, db):\n    migrator.migrate(migrator.add_not_null('t', 'x'))\n\n\n"
         "def down(migrator, db):\n    migrator.migrate(migrator.drop_not_null('t', 'x'))\n")
     before = snapshot(db)
-    report = verify(db, None, folder)
+    report = verify(db, folder)
     assert report.on == "a copy of the database (1 applied, 1 pending)"
     assert [s.name for s in report.steps] == ["0001_t", "0002_x_required"]
     assert report.steps[1].problems[0].startswith("0002_x_required up() fails on a scratch database: IntegrityError")
@@ -324,7 +323,7 @@ def test_verify_on_sqlite_runs_on_a_copy_with_the_real_rows(tmp_path: Path) -> N
     db.execute_sql("UPDATE t SET x = 1")
     (folder / "0001_t.py").write_text((folder / "0001_t.py").read_text().replace("DROP TABLE t", "SELECT 1"))
     Runner(db, folder).repair()
-    report = verify(db, None, folder)
+    report = verify(db, folder)
     # Peeled back on the copy: 0001's down forgets the table, so its up cannot run again.
     assert report.steps[1].problems == []
     assert report.steps[0].problems == [
@@ -335,7 +334,7 @@ def test_verify_on_sqlite_runs_on_a_copy_with_the_real_rows(tmp_path: Path) -> N
 def test_a_seeded_database_has_no_drift_and_verifies(migrated: peewee.Database, db_url: str) -> None:
     # The README's own journey: migrate, seed, then gate the deploy on `migrate check`.
     seeding.load(migrated, REGISTRY, default_seed_dir())
-    report = check(migrated, MODELS)
+    report = check(migrated, MODELS, migrations_dir())
     assert report.ok, report
     result = CliRunner().invoke(main, ["--database", db_url, "migrate", "check"])
     assert result.exit_code == 0, result.output

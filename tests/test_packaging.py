@@ -31,7 +31,7 @@ def test_plain_install_migrates_from_another_folder(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target), "ORM_KIT_DATABASE_URL": "", "DATABASE_URL": ""}
-    where = subprocess.run([sys.executable, "-c", "import orm_kit.runner as r; print(r.default_migrations_dir())"],
+    where = subprocess.run([sys.executable, "-c", "from orm_kit import platform; print(platform.migrations_dir())"],
                            cwd=elsewhere, env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert Path(where) == target / "orm_kit" / "migrations"
     result = subprocess.run([sys.executable, str(target / "bin" / "orm-kit"), "migrate"],

@@ -8,10 +8,11 @@ from pathlib import Path
 import peewee
 import pytest
 
-from orm_kit.codegen import create_migration
 from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError
-from orm_kit.runner import Runner, checksum, migrate_up
-from orm_kit.schema import snapshot
+from orm_kit.migrate import Runner, create_migration
+from orm_kit.migrate.files import checksum
+from orm_kit.migrate.snapshot import snapshot
+from orm_kit.platform import migrate_up, migrations_dir
 
 
 def write(folder: Path, name: str, up: str = "pass", down: str = "pass", header: str = "") -> Path:
@@ -46,7 +47,7 @@ def schema(db: peewee.Database) -> dict[tuple[str, str, str], str]:
 
 
 def history(db: peewee.Database) -> list[tuple[str, str]]:
-    return [(row.name, str(row.outcome)) for row in Runner(db).history()]
+    return [(row.name, str(row.outcome)) for row in Runner(db, migrations_dir()).history()]
 
 
 def test_applies_in_numeric_order_and_records_name_checksum_time_duration_outcome(db, folder):

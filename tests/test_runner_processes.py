@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orm_kit.db import open_database
-from orm_kit.runner import Runner
+from orm_kit.migrate import Runner
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,8 +19,9 @@ from orm_kit.errors import ConflictError, SeedError
 from orm_kit.locking import Versioned
 from orm_kit.model import Model
 from orm_kit.models import MODELS, Deployment, Environment, Incident, Release, Service, ServiceDependency, Team
-from orm_kit.runner import migrate_up
-from orm_kit.seed_registry import REGISTRY, default_seed_dir
+from orm_kit.platform import SEED_REGISTRY as REGISTRY
+from orm_kit.platform import migrate_up
+from orm_kit.platform import seed_dir as default_seed_dir
 from orm_kit.seeding import SeedRegistry, SeedTable, load, remove, status, uuid_for
 
 UTC = datetime.UTC

@@ -1,9 +1,9 @@
 """``migrate sql``: the SQL an ``up`` or ``down`` would run now, without running it on the database.
 
-    for plan in preview_sql(db, down=True):
+    for plan in preview_sql(db, Path("migrations"), down=True):
         print(plan.name, plan.statements)       # ['DROP INDEX "deployment_service_id_duration_seconds"', ...]
 
-The migrations already applied are replayed on a scratch database (:func:`orm_kit.schema.scratch_database`),
+The migrations already applied are replayed on a scratch database (:func:`orm_kit.migrate.scratch.scratch_database`),
 then the planned ones run there while the scratch database records its statements. The live database is
 only read (its history), so a preview takes no DDL lock on it, runs no backfill against it, and cannot
 leave anything behind. SQLite table rebuilds appear as the statements peewee really issues. Reads (catalog
@@ -22,10 +22,11 @@ from typing import Any
 
 import peewee
 
-from orm_kit.drift import replay
+from orm_kit.dialect import unwrap
 from orm_kit.errors import MigrationRefusedError
-from orm_kit.runner import Runner
-from orm_kit.schema import scratch_database
+from orm_kit.migrate.history import HISTORY_TABLE
+from orm_kit.migrate.plan import read
+from orm_kit.migrate.scratch import replay, scratch_database
 
 __all__ = ["MigrationSql", "preview_sql", "render"]
 
@@ -39,20 +40,18 @@ class MigrationSql:
     statements: list[str]
 
 
-def preview_sql(db: peewee.Database, directory: Path | None = None, target: str | None = None, *,
-                down: bool = False, steps: int | None = None, allow_out_of_order: bool = False) -> list[MigrationSql]:
+def preview_sql(db: peewee.Database, directory: Path, target: str | None = None, *, down: bool = False,
+                steps: int | None = None, allow_out_of_order: bool = False,
+                history_table: str = HISTORY_TABLE) -> list[MigrationSql]:
     """The SQL ``up`` (or ``down``) would run now, captured on a scratch database; ``db`` is only read."""
-    runner = Runner(db, directory, allow_out_of_order=allow_out_of_order)
-    db = runner.db
-    files = runner.files()
-    history = runner.history()
-    status = runner.status()
-    if status.problems:
-        raise MigrationRefusedError("the runner would refuse to migrate: " + "; ".join(status.problems))
-    plan = runner.plan_down(files, history, steps, target) if down else runner.plan_up(files, status, target)
+    db = unwrap(db) or db
+    current = read(db, directory, history_table=history_table, allow_out_of_order=allow_out_of_order)
+    if current.status.problems:
+        raise MigrationRefusedError("the runner would refuse to migrate: " + "; ".join(current.status.problems))
+    plan = current.down(steps, target) if down else current.up(target)
     out = []
     with scratch_database(db) as scratch:
-        replay(scratch, runner.applied_files(files, history))
+        replay(scratch, current.applied)
         for f in plan:
             scratch.captured = []
             try:

@@ -1,7 +1,7 @@
 """``migrate create`` and ``migrate make``: write the next numbered migration file.
 
     path = create_migration(Path("migrations"), "add slack channel")   # 0003_add_slack_channel.py, a template
-    path = make_migration(db, MODELS, "add deployment duration")     # None when there is nothing to do
+    path = make_migration(db, MODELS, "add deployment duration", Path("migrations"))  # None: nothing to do
 
 The migrations are replayed on a scratch database; ``playhouse.schema_diff`` compares that schema with the
 models and peewee's ``playhouse.migrations.template`` renders new tables, new and dropped columns and
@@ -21,10 +21,12 @@ import peewee
 from playhouse.migrations import template
 from playhouse.schema_diff import diff_models
 
-from orm_kit.drift import compare, models_facts, replay
+from orm_kit.dialect import unwrap
 from orm_kit.errors import MigrationError
-from orm_kit.runner import Runner, discover
-from orm_kit.schema import Facts, scratch_database, snapshot
+from orm_kit.migrate.drift import compare
+from orm_kit.migrate.files import discover
+from orm_kit.migrate.scratch import models_facts, replay, scratch_database
+from orm_kit.migrate.snapshot import Facts, snapshot
 
 __all__ = ["create_migration", "make_migration", "render_migration"]
 
@@ -57,16 +59,15 @@ def create_migration(directory: Path, name: str, body: str | None = None) -> Pat
 
 
 def make_migration(db: peewee.Database, models: Sequence[type[peewee.Model]], name: str,
-                   directory: Path | None = None) -> Path | None:
+                   directory: Path) -> Path | None:
     """Write ``NNNN_name.py`` for the difference between ``models`` and the migrations; None when there is none."""
-    runner = Runner(db, directory)
-    db, files = runner.db, runner.files()
+    db = unwrap(db) or db
     with scratch_database(db) as scratch:
-        replay(scratch, files)
+        replay(scratch, discover(directory))
         diff = diff_models(scratch, list(models))  # type: ignore[no-untyped-call]
         head = snapshot(scratch)
     body = render_migration(diff, models_facts(db, models), head)
-    return None if body is None else create_migration(runner.directory, name, body)
+    return None if body is None else create_migration(directory, name, body)
 
 
 def render_migration(diff: object, wanted: Facts, head: Facts) -> str | None:

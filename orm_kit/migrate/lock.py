@@ -1,4 +1,4 @@
-"""One migration runner at a time per database, held for a transaction and gone when the process dies.
+"""The migration lock: one runner at a time per database, held for a transaction, gone when the process dies.
 
     with migration_lock(db, timeout=30.0):     # BEGIN ... lock taken ... COMMIT on exit
         ...read the history, run migrations in savepoints, record them...

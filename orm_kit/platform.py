@@ -1,12 +1,19 @@
-"""The platform's seed registry: which tables seed files fill, in what order, and each one's natural key.
+"""The deployment platform's defaults, in one place: its models, migrations, seed data and seed registry.
 
-    from orm_kit import connect
-    from orm_kit.seed_registry import REGISTRY, default_seed_dir
+The toolkit's engines (:mod:`orm_kit.migrate`, :mod:`orm_kit.seeding`) have no defaults of their own;
+the CLI and these helpers pass the platform's to them::
+
+    from orm_kit import connect, platform
     from orm_kit.seeding import load
-    db = connect("sqlite:///platform.db")
-    load(db, REGISTRY, default_seed_dir())       # every shipped set: reference, then demo
+    db = connect("sqlite:///platform.db")       # binds platform.MODELS
+    platform.migrate_up(db)                     # the shipped migrations (orm_kit.migrate.Runner)
+    load(db, platform.SEED_REGISTRY, platform.seed_dir())   # every shipped set: reference, then demo
 
-Natural keys (what a row is matched on, and how other rows refer to it):
+The shipped ``migrations/`` and ``seed_data/`` folders live at the top of the repository and install
+inside the package (``orm_kit.migrations``, ``orm_kit.seed_data``), so they work from any folder after
+a plain ``pip install``.
+
+Seed natural keys (what a row is matched on, and how other rows refer to it):
 
 =======================  ======================================  ==================================
 table                    natural key                             a reference looks like
@@ -33,8 +40,13 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
+import peewee
+
+from orm_kit.migrate import Runner
 from orm_kit.models import (
+    MODELS,
     Api,
     Deployment,
     Environment,
@@ -48,9 +60,9 @@ from orm_kit.models import (
 )
 from orm_kit.seeding import SeedRegistry, SeedTable
 
-__all__ = ["REGISTRY", "default_seed_dir"]
+__all__ = ["MODELS", "SEED_REGISTRY", "migrate_up", "migrations_dir", "runner", "seed_dir"]
 
-REGISTRY = SeedRegistry([
+SEED_REGISTRY = SeedRegistry([
     SeedTable(Team, key=("name",)),
     SeedTable(Environment, key=("slug",)),
     SeedTable(Service, key=("name",), touch="updated_at"),
@@ -64,6 +76,21 @@ REGISTRY = SeedRegistry([
 ])
 
 
-def default_seed_dir() -> Path:
-    """The seed sets shipped inside the installed package."""
+def migrations_dir() -> Path:
+    """The platform's migrations, shipped inside the installed package."""
+    return Path(str(files("orm_kit.migrations")))
+
+
+def seed_dir() -> Path:
+    """The platform's seed sets, shipped inside the installed package."""
     return Path(str(files("orm_kit.seed_data")))
+
+
+def runner(db: peewee.Database, **options: Any) -> Runner:
+    """A :class:`~orm_kit.migrate.Runner` for the platform's shipped migrations (options as Runner takes them)."""
+    return Runner(db, migrations_dir(), **options)
+
+
+def migrate_up(db: peewee.Database, directory: Path | None = None, target: str | None = None) -> list[str]:
+    """Apply pending migrations from ``directory`` (default: the platform's shipped ones); return the names applied."""
+    return Runner(db, directory or migrations_dir()).up(target)

@@ -2,6 +2,7 @@
 
     migrator = migrator_for(db)                 # playhouse.migrate's SchemaMigrator for this database
     migrator.migrate(migrator.add_not_null("team", "email"))
+    run_step(db, module, "up")                  # a loaded migration's up(), then the foreign-key check
 
 On PostgreSQL this is peewee's own ``PostgresqlMigrator``. On SQLite it is :class:`CheckedSqliteMigrator`, a
 ``SqliteMigrator`` whose table rebuilds (SQLite's ALTER cannot change a column's type, nullability or
@@ -13,7 +14,9 @@ runs after every step.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import peewee
@@ -23,7 +26,7 @@ from orm_kit._sql import execute
 from orm_kit.dialect import is_sqlite
 from orm_kit.errors import MigrationError, first_line
 
-__all__ = ["CheckedSqliteMigrator", "foreign_key_violations", "migrator_for"]
+__all__ = ["CheckedSqliteMigrator", "foreign_key_violations", "migrator_for", "run_step"]
 
 _raw_update_column: Callable[..., Any] = SqliteMigrator._update_column.__wrapped__
 
@@ -82,6 +85,18 @@ def migrator_for(db: peewee.Database) -> SchemaMigrator:
         CheckedSqliteMigrator(db) if is_sqlite(db)  # type: ignore[no-untyped-call]
         else SchemaMigrator.from_database(db))  # type: ignore[no-untyped-call]
     return migrator
+
+
+def run_step(db: peewee.Database, module: ModuleType, direction: str) -> int:
+    """Run a loaded migration's up() or down(), then the foreign-key check; return milliseconds taken."""
+    started = time.perf_counter()
+    getattr(module, direction)(migrator_for(db), db)
+    broken = foreign_key_violations(db)
+    if broken:
+        raise MigrationError(
+            f"foreign keys point nowhere afterwards: {', '.join(broken)} (delete or re-point those rows in the "
+            "migration, or add the parent rows first)")
+    return round((time.perf_counter() - started) * 1000)
 
 
 def foreign_key_violations(db: peewee.Database, limit: int = 5) -> list[str]:
