@@ -202,7 +202,8 @@ def _refuse_unused_group_options(ctx: click.Context) -> None:
     read = {param.name for param in sub.params}
     unused = [option for option in _state(ctx).given_to_group if option not in read]
     if unused:
-        flag = "--" + unused[0].replace("_", "-")
+        # As typed: a parameter's name need not be its flag (--set stores into `sets`).
+        flag = next(p.opts[0] for p in group.params if p.name == unused[0])
         raise click.UsageError(f"{flag} does not apply to `{ctx.command_path} {name}`; see "
                                f"`{ctx.command_path} {name} --help` for the options it takes")
 
