@@ -148,6 +148,8 @@ def _store(attribute: str) -> Callable[[click.Context, click.Parameter, Any], No
         if value is None or value is False or value == ():
             return
         state = _state(ctx)
+        if isinstance(value, tuple):  # a repeatable option given on the group and the subcommand: all of them
+            value = tuple(dict.fromkeys((*getattr(state, attribute), *value)))
         setattr(state, attribute, value)
         if isinstance(ctx.command, click.Group) and param.name:
             state.given_to_group.append(param.name)
