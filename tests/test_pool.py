@@ -181,9 +181,14 @@ def test_a_connection_goes_back_clean_after_a_failed_transaction(postgres_url: s
     db.execute_sql("SELECT pg_advisory_lock(4242)")
     db.execute_sql("LISTEN orm_kit_pool_test")
     db.execute_sql("CREATE TEMPORARY TABLE leftover (n int)")
-    with pytest.raises(peewee.DataError), db.atomic():
-        db.execute_sql("SET LOCAL lock_timeout = '3s'")
-        db.execute_sql("SELECT 1 / 0")
+
+    def failing_transaction() -> None:
+        with db.atomic():
+            db.execute_sql("SET LOCAL lock_timeout = '3s'")
+            db.execute_sql("SELECT 1 / 0")
+
+    with pytest.raises(peewee.DataError):
+        failing_transaction()
     db.execute_sql("BEGIN")  # a raw transaction peewee does not know about, left open
     db.execute_sql("SELECT 1")
     db.close()
