@@ -76,6 +76,7 @@ _SCHEMES: dict[str, tuple[Family, bool]] = {
 _SQLITE_OPTIONS = frozenset({"timeout"})
 _POOL_OPTIONS = ("max_connections", "timeout", "stale_timeout")
 _PGBOUNCER_MODES = ("transaction", "session")
+_REPLICA_OPTIONS = ("max_lag_seconds", "max_lag_bytes")  # taken out by orm_kit.replicas
 _MASK = "***"
 _EXPECTED = ("expected postgresql://user:password@host:5432/dbname with a numeric port (percent-encode '/', "
              "'@', ':', '?' and '#' in the password, e.g. '/' as %2F)")
@@ -313,6 +314,11 @@ def parse_url(url: str, *, extras: Collection[str] = ()) -> ParsedURL:
         raise ConfigurationError(
             f"database URL {shown!r} names no database; expected postgresql://user:password@host:5432/dbname")
     taken = {name: options.pop(name) for name in extras if name in options}
+    misplaced = sorted(name for name in _REPLICA_OPTIONS if name in options)
+    if misplaced:
+        raise ConfigurationError(
+            f"database URL {shown!r} sets {', '.join(misplaced)}, which only a replica's URL takes (in "
+            "ORM_KIT_REPLICA_URLS or connect(replicas=[...])); take it off this URL")
     pool = _pool_settings(options, pooled, shown)
     pgbouncer = _pgbouncer(options, shown)
     options.setdefault("connect_timeout", 10)

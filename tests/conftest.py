@@ -12,7 +12,9 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import peewee
 import pytest
@@ -45,6 +47,39 @@ def postgres_url() -> Iterator[str]:
     finally:
         pgserver.stop(datadir)
         shutil.rmtree(datadir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ReplicaPair:
+    """A primary and its streaming hot standby, started for this test session (``pgserver.start_pair``)."""
+
+    root: Path
+    primary_url: str
+    standby_url: str
+
+    @property
+    def primary_port(self) -> int:
+        return int(urlsplit(self.primary_url).port or 0)
+
+    @property
+    def standby_port(self) -> int:
+        return int(urlsplit(self.standby_url).port or 0)
+
+
+@pytest.fixture(scope="session")
+def replica_pair() -> Iterator[ReplicaPair]:
+    """A real primary + hot standby (synchronous commit on the primary), about 2-3 s to start; never skipped."""
+    root = Path(tempfile.mkdtemp(prefix="orm-kit-pair-"))
+    try:
+        primary, standby = pgserver.start_pair(root)
+    except (SystemExit, OSError, Exception) as exc:  # noqa: BLE001 - reported, never skipped
+        pgserver.stop(root)
+        pytest.fail(f"could not start the test primary + standby pair: {exc}", pytrace=False)
+    try:
+        yield ReplicaPair(root, primary, standby)
+    finally:
+        pgserver.stop(root)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def reset_postgres(url: str) -> None:
