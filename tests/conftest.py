@@ -17,14 +17,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import peewee
+import psycopg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from orm_kit.db import open_database
+from orm_kit.db import open_database, parse_url
 from orm_kit.models import MODELS
 from orm_kit.runner import migrate_up
-from orm_kit.testing import pgserver
+from orm_kit.testing import pgbouncer, pgserver
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -80,6 +81,27 @@ def replica_pair() -> Iterator[ReplicaPair]:
     finally:
         pgserver.stop(root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_url(postgres_url: str) -> Iterator[str]:
+    """A URL through a PgBouncer in transaction mode in front of the test server; never skipped."""
+    datadir = Path(tempfile.mkdtemp(prefix="orm-kit-pgbouncer-"))
+    try:
+        url = pgbouncer.start(datadir, postgres_url)
+    except (SystemExit, OSError, Exception) as exc:  # noqa: BLE001 - reported, never skipped
+        pytest.fail(f"could not start PgBouncer (apt-get install pgbouncer): {exc}", pytrace=False)
+    try:
+        yield url
+    finally:
+        pgbouncer.stop(datadir)
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+def raw_connect(url: str, **options: object) -> psycopg.Connection[tuple[object, ...]]:
+    """A psycopg connection to ``url`` made as orm-kit makes it (its own URL options, e.g. pgbouncer=, applied)."""
+    parsed = parse_url(url)
+    return psycopg.connect(dbname=parsed.database, **{**parsed.driver, **options})
 
 
 def reset_postgres(url: str) -> None:
