@@ -238,6 +238,16 @@ class _Tracked:
         self.lag_seconds: float | None = None
         self.checked_at: float | None = None
         self.down_until = 0.0
+        self.outages = 0  # how many times it was found unreachable: connections from before are stale
+
+    def query(self, session: _Session, sql: str, params: Any = None) -> Any:
+        """Run ``sql`` on this replica over the calling thread's connection (a fresh one after an outage)."""
+        if session.outages.get(self, 0) != self.outages:
+            # Opened before the replica last went away: likely dead even if the replica is back.
+            with contextlib.suppress(Exception):
+                self.db.close()
+            session.outages[self] = self.outages
+        return self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
 
     def usable(self, now: float) -> bool:
         return self.problem is None and now >= self.down_until
@@ -246,13 +256,14 @@ class _Tracked:
 class _Session:
     """A thread's routing state: its read-your-writes token, a write not yet turned into one, its overrides."""
 
-    __slots__ = ("modes", "pending", "replica", "token")
+    __slots__ = ("modes", "outages", "pending", "replica", "token")
 
     def __init__(self) -> None:
         self.token = 0
         self.pending = False
         self.modes: list[str] = []
         self.replica: _Tracked | None = None
+        self.outages: dict[_Tracked, int] = {}  # per replica, its outage count when this thread connected
 
 
 class ReplicatedDatabase(peewee.PostgresqlDatabase):
@@ -335,7 +346,7 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
         if replica is None:
             return self._on_primary(sql, params, wrote=False, read=True)
         try:
-            cursor = replica.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+            cursor = replica.query(session, sql, params)
         except (peewee.DatabaseError, peewee.InterfaceError, PoolExhaustedError) as exc:
             if not self._replica_failed(replica, exc):
                 raise
@@ -397,7 +408,7 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
         chosen = next((r for r in healthy if has_replayed(r.replay_lsn, need, self._wal_block)), None)
         if chosen is None:
             for replica in healthy:
-                replayed = self._replayed(replica)
+                replayed = self._replayed(replica, session)
                 if replayed is not None and has_replayed(replayed, need, self._wal_block):
                     chosen = replica
                     break
@@ -425,11 +436,10 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
         self._wal_block = int(block)
         return parse_lsn(str(text))
 
-    def _replayed(self, replica: _Tracked) -> int | None:
+    def _replayed(self, replica: _Tracked, session: _Session) -> int | None:
         """The replica's replay position, read now (None, and the replica marked, when it cannot answer)."""
         try:
-            lsn, recovering = replica.db.execute_sql(  # type: ignore[no-untyped-call]
-                "SELECT pg_last_wal_replay_lsn(), pg_is_in_recovery()").fetchone()
+            lsn, recovering = replica.query(session, "SELECT pg_last_wal_replay_lsn(), pg_is_in_recovery()").fetchone()
         except (peewee.DatabaseError, peewee.InterfaceError, PoolExhaustedError) as exc:
             self._replica_failed(replica, exc)
             return None
@@ -454,6 +464,7 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
     def _mark_down(self, replica: _Tracked, reason: str) -> None:
         replica.problem = f"unreachable: {dbmod.scrub(reason, replica.spec.url)}"
         replica.down_until = time.monotonic() + self.down_backoff
+        replica.outages += 1
         with contextlib.suppress(Exception):  # the connection is gone anyway; drop it (or its pool slot)
             replica.db.close()
 
@@ -475,13 +486,14 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
         # The primary away: judge lag against its last known position, and keep serving reads.
         with contextlib.suppress(peewee.DatabaseError, peewee.InterfaceError, OrmKitError):
             self._sample(self._primary_lsn())
+        session = self._session()
         now = time.monotonic()
         for replica in self._replicas:
             if now < replica.down_until:
                 continue
             try:
-                recovering, lsn, paused = replica.db.execute_sql(  # type: ignore[no-untyped-call]
-                    "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn(), "
+                recovering, lsn, paused = replica.query(
+                    session, "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn(), "
                     "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END").fetchone()
             except (peewee.DatabaseError, peewee.InterfaceError, PoolExhaustedError) as exc:
                 self._mark_down(replica, first_line(exc, typed=False))

@@ -330,10 +330,26 @@ def test_a_stopped_standby_falls_back_to_the_primary_and_comes_back(
     db.down_backoff = 0.2
     db.bind([Item])
     extra_port = int(url.rsplit(":", 1)[1].split("/")[0])
+    # Another thread holds a connection to the standby from before the outage, idle meanwhile.
+    outage_over, other_ports = threading.Event(), []
+
+    def other_thread() -> None:
+        with db.replica():
+            other_ports.append(where_select_runs(db))
+            outage_over.wait(60)
+            other_ports.append(where_select_runs(db))
+        db.close()
+
+    other = threading.Thread(target=other_thread)
     try:
         wait_until_replayed(db, url)
         with db.replica():
             assert where_select_runs(db) == extra_port
+        other.start()
+        deadline = time.monotonic() + 10
+        while not other_ports:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         pgserver.stop(folder)
         with db.replica():
             assert where_select_runs(db) == replica_pair.primary_port  # the read failed over, no error
@@ -353,7 +369,16 @@ def test_a_stopped_standby_falls_back_to_the_primary_and_comes_back(
             time.sleep(0.1)
         with db.replica():
             assert where_select_runs(db) == extra_port
+        outage_over.set()
+        other.join(30)
+        # Its connection died with the old server process: it reconnects instead of knocking the
+        # replica out again.
+        assert other_ports == [extra_port, extra_port]
+        assert db.replica_status()[0].healthy
     finally:
+        outage_over.set()
+        if other.is_alive():
+            other.join(30)
         Item.bind(routed)
         db.close()
 
