@@ -601,6 +601,14 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
 class PooledReplicatedDatabase(ReplicatedDatabase, PooledPostgresDatabase):  # type: ignore[misc]  # see pool.py
     """A pooled primary (``postgresql+pool://``) with replicas."""
 
+    def close_all(self) -> None:
+        """Close every connection of the primary's pool and of the replicas' pools (at shutdown)."""
+        super().close_all()  # type: ignore[no-untyped-call]  # playhouse.pool is untyped
+        for replica in self._replicas:
+            close_all = getattr(replica.db, "close_all", None)
+            if close_all is not None:
+                close_all()
+
 
 # The same calls on any database, so application code need not know whether replicas are configured.
 

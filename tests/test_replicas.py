@@ -490,8 +490,10 @@ def test_configuration_alone_sets_up_primary_replicas_and_pools(replica_pair: Re
             db.execute_read_sql("SELECT 1")
         db.close()  # both connections go back to their pools
         assert db.pool_status().in_use == 0 and replica.db.pool_status().in_use == 0
+        assert replica.db.pool_status().idle == 1
     finally:
         db.close_all()
+    assert replica.db.pool_status().idle == 0  # shut down with the primary's pool
     alone = orm_kit.connect(environ=env, replicas=[])
     assert isinstance(alone, PooledPostgresDatabase) and not isinstance(alone, ReplicatedDatabase)
     alone.close_all()
