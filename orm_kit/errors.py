@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import peewee
+from playhouse.pool import MaxConnectionsExceeded
 
 
 class OrmKitError(Exception):
@@ -26,6 +27,30 @@ class DriverMissingError(ConfigurationError):
 
 class DatabaseUnavailableError(OrmKitError):
     """Raised when the database server cannot be reached or refuses the connection."""
+
+
+class PoolExhaustedError(DatabaseUnavailableError, MaxConnectionsExceeded):
+    """Raised when every connection of a pool stayed in use for the whole checkout timeout; names pool and size.
+
+    It is also playhouse.pool's :class:`MaxConnectionsExceeded`, so code written for peewee's pool keeps working.
+    """
+
+    def __init__(self, message: str, *, pool: str, max_connections: int, timeout: float) -> None:
+        self.pool = pool
+        self.max_connections = max_connections
+        self.timeout = timeout
+        super().__init__(message)
+
+
+class PrimaryReadOnlyError(DatabaseUnavailableError, peewee.InternalError):
+    """Raised when the server written to as the primary refuses the write as read-only (a standby: failover?).
+
+    It is also the :class:`peewee.InternalError` peewee raises for SQLSTATE 25006.
+    """
+
+
+class RoutingError(OrmKitError):
+    """Raised when a statement cannot be routed as asked: replica() in a transaction, a bad read-your-writes token."""
 
 
 class ValidationError(OrmKitError):
@@ -87,6 +112,17 @@ class RetryExhaustedError(OrmKitError):
     def __init__(self, message: str, attempts: int, elapsed: float) -> None:
         self.attempts = attempts
         self.elapsed = elapsed
+        super().__init__(message)
+
+
+class CommitOutcomeUnknownError(OrmKitError):
+    """Raised when nobody can say whether a COMMIT took effect (SQLSTATE 40003, or the connection died in it).
+
+    Never retried: running the transaction again could apply it twice. Check whether its effect is there.
+    """
+
+    def __init__(self, message: str, attempts: int) -> None:
+        self.attempts = attempts
         super().__init__(message)
 
 

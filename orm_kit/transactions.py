@@ -26,6 +26,13 @@ Where SQLite and PostgreSQL differ, said once, here:
   40001 (serialization failure), and lock cycles fail with 40P01 (deadlock). Both are retryable: the
   whole transaction runs again from the top, which is why retries belong to the outermost block.
 
+* CockroachDB (:mod:`orm_kit.cockroach`) runs every transaction SERIALIZABLE and says 40001 when one
+  must run again: :func:`run_in_transaction` does that. Weaker ``isolation`` levels are refused there.
+
+A transaction whose COMMIT has an unknown outcome is never run again: SQLSTATE 40003 (CockroachDB's
+"result is ambiguous") or a connection lost while committing raise :class:`CommitOutcomeUnknownError`,
+because the first attempt may have committed and a second would apply the work twice.
+
 peewee 4.5 wraps driver errors in its own classes; the driver's exception (carrying ``sqlstate`` or
 ``sqlite_errorcode``) is the wrapped error's ``__context__``. :func:`retryable_reason` looks there.
 
@@ -55,11 +62,17 @@ import peewee
 
 from orm_kit import dialect
 from orm_kit._sql import execute, scalar
-from orm_kit.errors import ConfigurationError, RetryExhaustedError, TransactionUsageError
+from orm_kit.errors import (
+    CommitOutcomeUnknownError,
+    ConfigurationError,
+    RetryExhaustedError,
+    TransactionUsageError,
+)
 
 __all__ = [
     "ISOLATION_LEVELS",
     "RetryPolicy",
+    "commit_outcome_unknown",
     "on_commit",
     "retryable_reason",
     "run_in_transaction",
@@ -78,6 +91,9 @@ _PG_RETRYABLE = {
     # lock_timeout ran out (the retry budget sets it, see _LockWaits) or NOWAIT found the row locked
     "55P03": "lock not available (SQLSTATE 55P03)",
 }
+_PG_AMBIGUOUS = "40003"  # statement_completion_unknown: CockroachDB's "result is ambiguous"
+# The server went away: admin shutdown, crash shutdown, cannot connect now; class 08 is the connection's.
+_PG_CONNECTION_LOST = ("57P01", "57P02", "57P03")
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 
@@ -187,6 +203,10 @@ def _begin_options(db: peewee.Database, isolation: str | None) -> dict[str, Any]
             f"isolation {isolation!r} is not a transaction isolation level; expected one of "
             f"{', '.join(ISOLATION_LEVELS)}"
         )
+    if dialect.is_cockroach(db) and level != "serializable":
+        raise ConfigurationError(
+            f"isolation {isolation!r} on CockroachDB: it runs transactions SERIALIZABLE unless a cluster setting "
+            "allows weaker levels, so orm-kit cannot promise this one; use isolation='serializable' (the default)")
     if db.transaction_depth() > 0:
         raise ConfigurationError(
             f"isolation {isolation!r} can only be set on the outermost transaction (this block is nested: "
@@ -295,6 +315,32 @@ def retryable_reason(exc: BaseException) -> str | None:
     return None
 
 
+def _sqlstate(error: BaseException) -> str | None:
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return state if isinstance(state, str) else None
+
+
+def commit_outcome_unknown(exc: BaseException, db: peewee.Database | None = None) -> str | None:
+    """Why nobody can say whether the transaction ``exc`` ended committed, or None when that is known.
+
+    SQLSTATE 40003 anywhere says so; with ``db`` (pass it only when the error came from COMMIT), so does
+    a connection that was lost: the server may have committed before the client heard back.
+    """
+    for error in _causes(exc):
+        if _sqlstate(error) == _PG_AMBIGUOUS:
+            return "the database could not say whether it committed (SQLSTATE 40003)"
+    if db is None:
+        return None
+    for error in _causes(exc):
+        state = _sqlstate(error)
+        if state in _PG_CONNECTION_LOST or (state or "").startswith("08"):
+            return f"the connection was lost while committing (SQLSTATE {state})"
+    conn: Any = getattr(getattr(db, "_state", None), "conn", None)  # peewee's state is not in the stubs
+    if dialect.is_postgres(db) and conn is not None and (conn.closed or getattr(conn, "broken", False)):
+        return "the connection was lost while committing"
+    return None
+
+
 class _LockWaits:
     """Keeps each lock wait of an attempt within the time the retry budget has left.
 
@@ -351,7 +397,9 @@ def run_in_transaction(
     """``fn()`` inside :func:`transaction`, run again from the top while the database says "retry".
 
     Retries stop at ``retry.attempts`` attempts or ``retry.max_seconds`` (whichever comes first) with
-    :class:`RetryExhaustedError`, whose ``__cause__`` is the last failure. Called inside an outer
+    :class:`RetryExhaustedError`, whose ``__cause__`` is the last failure. A commit whose outcome is
+    unknown (SQLSTATE 40003, or the connection lost during COMMIT) raises
+    :class:`CommitOutcomeUnknownError` at once: it is never retried. Called inside an outer
     transaction it cannot restart that transaction, so it runs ``fn`` once as a savepoint and lets the
     error reach the outermost retry. ``fn`` must not have effects outside the database that cannot be
     repeated: put those in :func:`on_commit`. Those hooks run once, after the commit and outside the
@@ -368,13 +416,23 @@ def run_in_transaction(
         while True:
             attempt += 1
             committed: list[Callable[[], object]] = []
+            committing = False
             try:
                 left = policy.max_seconds - (time.monotonic() - started)
                 lock_waits.before_begin(left)
                 with _block(db, isolation, committed):
                     lock_waits.after_begin(left)
                     result = fn()
+                    committing = True  # what fails from here on is the COMMIT
             except peewee.DatabaseError as exc:
+                unknown = commit_outcome_unknown(exc, db if committing else None)
+                if unknown is not None:
+                    raise CommitOutcomeUnknownError(
+                        f"transaction attempt {attempt}: {unknown}; it was not run again, because it may have "
+                        "committed: check whether its effect is there before doing it again (or make it "
+                        "idempotent)",
+                        attempts=attempt,
+                    ) from exc
                 reason = retryable_reason(exc)
                 if reason is None:
                     raise

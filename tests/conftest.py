@@ -12,17 +12,20 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import peewee
+import psycopg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from orm_kit.db import open_database
+from orm_kit.db import open_database, parse_url
 from orm_kit.models import MODELS
 from orm_kit.platform import migrate_up
-from orm_kit.testing import pgserver
+from orm_kit.testing import pgbouncer, pgserver
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -45,6 +48,60 @@ def postgres_url() -> Iterator[str]:
     finally:
         pgserver.stop(datadir)
         shutil.rmtree(datadir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ReplicaPair:
+    """A primary and its streaming hot standby, started for this test session (``pgserver.start_pair``)."""
+
+    root: Path
+    primary_url: str
+    standby_url: str
+
+    @property
+    def primary_port(self) -> int:
+        return int(urlsplit(self.primary_url).port or 0)
+
+    @property
+    def standby_port(self) -> int:
+        return int(urlsplit(self.standby_url).port or 0)
+
+
+@pytest.fixture(scope="session")
+def replica_pair() -> Iterator[ReplicaPair]:
+    """A real primary + hot standby (synchronous commit on the primary), about 2-3 s to start; never skipped."""
+    root = Path(tempfile.mkdtemp(prefix="orm-kit-pair-"))
+    try:
+        primary, standby = pgserver.start_pair(root)
+    except (SystemExit, OSError, Exception) as exc:  # noqa: BLE001 - reported, never skipped
+        pgserver.stop(root)
+        pytest.fail(f"could not start the test primary + standby pair: {exc}", pytrace=False)
+    try:
+        yield ReplicaPair(root, primary, standby)
+    finally:
+        pgserver.stop(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_url(postgres_url: str) -> Iterator[str]:
+    """A URL through a PgBouncer in transaction mode in front of the test server; never skipped."""
+    datadir = Path(tempfile.mkdtemp(prefix="orm-kit-pgbouncer-"))
+    try:
+        url = pgbouncer.start(datadir, postgres_url)
+    except (SystemExit, OSError, Exception) as exc:  # noqa: BLE001 - reported, never skipped
+        pytest.fail(f"could not start PgBouncer (apt-get install pgbouncer): {exc}", pytrace=False)
+    try:
+        yield url
+    finally:
+        pgbouncer.stop(datadir)
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+def raw_connect(url: str, **options: object) -> psycopg.Connection[tuple[object, ...]]:
+    """A psycopg connection to ``url`` made as orm-kit makes it (its own URL options, e.g. pgbouncer=, applied)."""
+    parsed = parse_url(url)
+    return psycopg.connect(dbname=parsed.database, **{**parsed.driver, **options})
 
 
 def reset_postgres(url: str) -> None:
