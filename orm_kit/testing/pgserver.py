@@ -1,26 +1,38 @@
-"""A throwaway PostgreSQL server on 127.0.0.1 for tests (orm-kit's own conftest.py and .ci/run use it).
+"""A throwaway PostgreSQL server on 127.0.0.1 for tests: the pytest plugin starts one when no URL is given.
 
-    python -m orm_kit.testing.pgserver start DATADIR   # prints the URL of a fresh test database
-    python -m orm_kit.testing.pgserver stop DATADIR
+    python -m orm_kit.testing.pgserver start /tmp/pg   # prints the URL of a fresh test database
+    python -m orm_kit.testing.pgserver stop /tmp/pg
 
     from orm_kit.testing import pgserver
     url = pgserver.start(Path("/tmp/pg"))              # initdb, pg_ctl start, CREATE DATABASE
     pgserver.stop(Path("/tmp/pg"))
+    with pgserver.running() as url:                    # in a temporary folder, stopped and removed after
+        ...
 
-Host connections use scram-sha-256 with a password, as production does, so the tests can prove a
-password never leaks. PostgreSQL refuses to run as root: as root, the server runs as the ``postgres``
-user. Durability is off (fsync, full-page writes): it is a test server.
+It needs the PostgreSQL server binaries (``initdb``, ``pg_ctl``; Debian: ``apt-get install postgresql-15``),
+found in ``$ORM_KIT_PG_BIN``, else the newest ``/usr/lib/postgresql/*/bin``, else on ``PATH``. Host
+connections use scram-sha-256 with a password, as production does, so tests can prove a password never
+leaks. PostgreSQL refuses to run as root: as root, the server runs as the ``postgres`` user (so the data
+folder must be one that user can reach, e.g. under /tmp). Durability is off (fsync, full-page writes):
+it is a test server. Failures raise :class:`orm_kit.errors.PostgresServerError` with the server's log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from orm_kit.errors import PostgresServerError
+
+__all__ = ["DATABASE", "PASSWORD", "USER", "find_bin_dir", "running", "start", "stop", "url_for"]
 
 USER = "orm_kit"
 PASSWORD = "orm-kit-test-secret"
@@ -39,8 +51,8 @@ def find_bin_dir() -> Path:
     found = shutil.which("initdb")
     if found:
         return Path(found).parent
-    raise SystemExit("PostgreSQL server binaries (initdb, pg_ctl) not found: install them "
-                     "(apt-get install postgresql-15) or set ORM_KIT_PG_BIN to their folder")
+    raise PostgresServerError("PostgreSQL server binaries (initdb, pg_ctl) not found: install them "
+                              "(apt-get install postgresql-15) or set ORM_KIT_PG_BIN to their folder")
 
 
 def _as_server_user(cmd: list[str]) -> list[str]:
@@ -61,6 +73,16 @@ def url_for(port: int, database: str = DATABASE, password: str = PASSWORD) -> st
     return f"postgresql://{USER}:{password}@127.0.0.1:{port}/{database}"
 
 
+def _run(cmd: list[str], what: str, log: Path | None = None) -> None:
+    """Run one server command; a failure is a PostgresServerError with its output (and the server log)."""
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        output = (done.stderr or done.stdout).strip()
+        if log is not None and log.exists():
+            output += "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise PostgresServerError(f"could not {what} (exit code {done.returncode}): {output}")
+
+
 def start(datadir: Path) -> str:
     """Create a cluster in ``datadir``, start it on a free port and return the test database URL."""
     bin_dir = find_bin_dir()
@@ -78,25 +100,20 @@ def start(datadir: Path) -> str:
         shutil.chown(datadir, "postgres")
         shutil.chown(sockets, "postgres")
         shutil.chown(pwfile, "postgres")
-    subprocess.run(
-        _as_server_user([str(bin_dir / "initdb"), "-D", str(pgdata), "-U", USER, f"--pwfile={pwfile}",
-                         "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync"]),
-        check=True, stdout=subprocess.DEVNULL,
-    )
+    _run(_as_server_user([str(bin_dir / "initdb"), "-D", str(pgdata), "-U", USER, f"--pwfile={pwfile}",
+                          "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync"]),
+         f"create a PostgreSQL cluster in {pgdata}")
     port = _free_port()
     options = (f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off "
                "-c synchronous_commit=off -c max_connections=200 -c timezone=UTC")
-    subprocess.run(
-        _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(pgdata), "-o", options, "-l",
-                         str(datadir / "server.log"), "-w", "-t", "60", "start"]),
-        check=True, stdout=subprocess.DEVNULL,
-    )
+    log = datadir / "server.log"
+    _run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(pgdata), "-o", options, "-l", str(log),
+                          "-w", "-t", "60", "start"]),
+         f"start PostgreSQL on port {port}", log)
     (datadir / "port").write_text(str(port))
-    subprocess.run(
-        [str(bin_dir / "psql"), "-h", str(sockets), "-p", str(port), "-U", USER, "-d", "postgres", "-q",
-         "-c", f"CREATE DATABASE {DATABASE}"],
-        check=True, stdout=subprocess.DEVNULL,
-    )
+    _run([str(bin_dir / "psql"), "-h", str(sockets), "-p", str(port), "-U", USER, "-d", "postgres", "-q",
+          "-c", f"CREATE DATABASE {DATABASE}"],
+         f"create the database {DATABASE}", log)
     return url_for(port)
 
 
@@ -110,16 +127,35 @@ def stop(datadir: Path) -> None:
                    check=False, stdout=subprocess.DEVNULL)
 
 
+@contextlib.contextmanager
+def running(datadir: Path | None = None) -> Iterator[str]:
+    """A server for the block (in a new folder under the system's temporary folder unless given); yields its URL.
+
+    The server is stopped and its folder removed when the block ends.
+    """
+    # Not under pytest's tmp_path: that is private to this user, and as root the server runs as `postgres`.
+    folder = datadir or Path(tempfile.mkdtemp(prefix="orm-kit-pg-"))
+    try:
+        yield start(folder)
+    finally:
+        stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: list[str]) -> int:
     """``start DATADIR`` (prints the URL) or ``stop DATADIR``; returns the exit code."""
     if len(argv) != 3 or argv[1] not in {"start", "stop"}:
         print("usage: python -m orm_kit.testing.pgserver start|stop DATADIR", file=sys.stderr)
         return 2
     folder = Path(argv[2])
-    if argv[1] == "start":
-        print(start(folder))
-    else:
-        stop(folder)
+    try:
+        if argv[1] == "start":
+            print(start(folder))
+        else:
+            stop(folder)
+    except PostgresServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
