@@ -25,6 +25,7 @@ import peewee
 from playhouse.db_url import parseresult_to_dict
 
 from orm_kit.dialect import is_sqlite
+from orm_kit.echo import echo_from_environment
 from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, DriverMissingError, first_line
 
 __all__ = [
@@ -198,6 +199,7 @@ def open_database(url: str, *, connect: bool = True, must_exist: bool = False) -
                 f"database URL {shown!r} names no database; expected postgresql://user:password@host:5432/dbname"
             )
         db = _postgres(options, url)
+    echo_from_environment(db)  # ORM_KIT_ECHO=1: every statement with its duration, to stderr
     if connect:
         try:
             db.connect(reuse_if_open=True)
