@@ -28,7 +28,9 @@ ORM_KIT = Path(sys.executable).parent / "orm-kit"
 
 def run(args: list[str], stdin: str = "", env: dict[str, str] | None = None,
         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "ORM_KIT_DATABASE_URL": "", "DATABASE_URL": "", **(env or {})}
+    # The test server's URL (with its password) stays out: the children get the URL on their command line only.
+    inherited = {k: v for k, v in os.environ.items() if k != "ORM_KIT_TEST_POSTGRES_URL"}
+    environment = {**inherited, "ORM_KIT_DATABASE_URL": "", "DATABASE_URL": "", **(env or {})}
     return subprocess.run([str(ORM_KIT), *args], input=stdin, capture_output=True, text=True, env=environment,
                           cwd=cwd, timeout=120, check=False)
 
