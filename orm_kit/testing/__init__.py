@@ -11,7 +11,7 @@ service's tests use. Importing this package does not import pytest.
 
 from __future__ import annotations
 
-from orm_kit.testing import pgserver
+# pgserver is not imported here: `python -m orm_kit.testing.pgserver` would then find it loaded already.
 from orm_kit.testing.databases import BACKENDS, SchemaSetup, SessionDatabases
 from orm_kit.testing.queries import (
     DEFAULT_N_PLUS_ONE_THRESHOLD,
@@ -33,6 +33,5 @@ __all__ = [
     "Statement",
     "max_queries",
     "no_n_plus_one",
-    "pgserver",
     "record_queries",
 ]
