@@ -40,6 +40,7 @@ from playhouse.db_url import parseresult_to_dict
 
 from orm_kit.cockroach import CockroachDatabase
 from orm_kit.dialect import is_sqlite
+from orm_kit.echo import echo_from_environment
 from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, DriverMissingError, first_line
 from orm_kit.pool import PooledCockroachDatabase, PooledPostgresDatabase, PoolSettings
 
@@ -410,6 +411,7 @@ def open_database(url: str, *, connect: bool = True, must_exist: bool = False,
         db = _sqlite(path, dict(parsed.driver), parsed.shown)
     else:
         db = _server(parsed, pool)
+    echo_from_environment(db)  # ORM_KIT_ECHO=1: every statement with its duration, to stderr
     if connect:
         check_connection(db, url)
     return db

@@ -167,3 +167,18 @@ def first_line(exc: BaseException, *, typed: bool = True) -> str:
     if not typed:
         return line or type(exc).__name__
     return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
+class QueryBudgetError(OrmKitError, AssertionError):
+    """Raised (failing the test) when a block runs more queries than its budget or one query per row (N+1).
+
+    An :class:`AssertionError` too, so test runners report it as a failed check, not a crash.
+    """
+
+
+class PostgresServerError(OrmKitError):
+    """Raised when the throwaway test PostgreSQL server cannot be found, started or used."""
+
+
+class ClientMissingError(ConfigurationError):
+    """Raised when ``orm-kit dbshell`` needs a database client (psql, sqlite3) that is not installed."""

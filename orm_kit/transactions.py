@@ -46,6 +46,12 @@ the outermost runs them after COMMIT. peewee 4.5 keeps no record of its savepoin
 registered in it when it rolls back, as a :func:`transaction` block does. Hooks registered in a plain
 ``db.atomic()`` with no :func:`transaction` around it go to ``db.after_commit``. Through a
 ``DatabaseProxy`` (whose ``savepoint()`` is its own) pass the database itself.
+
+:func:`sandbox` is for tests: a transaction that always rolls back, inside which the code under test
+behaves as it would on its own. Its outermost ``transaction()`` / ``db.atomic()`` blocks become
+savepoints (peewee's nesting), and when one of them ends without an error its :func:`on_commit` hooks
+run then, as they would after the real COMMIT (``orm_kit.testing``'s pytest plugin wraps every test in
+one).
 """
 
 from __future__ import annotations
@@ -72,10 +78,12 @@ from orm_kit.errors import (
 __all__ = [
     "ISOLATION_LEVELS",
     "RetryPolicy",
+    "Sandbox",
     "commit_outcome_unknown",
     "on_commit",
     "retryable_reason",
     "run_in_transaction",
+    "sandbox",
     "transaction",
     "transactional",
 ]
@@ -138,6 +146,26 @@ class _Frame:
         self.hooks: list[Callable[[], object]] = []
 
 
+class Sandbox(_Frame):
+    """The frame of a :func:`sandbox`: the blocks directly inside it stand for outermost transactions.
+
+    ``hooks`` lists every :func:`on_commit` hook whose block "committed" inside the sandbox, in order,
+    whether it ran (``run_hooks=True``, the default) or was only collected.
+    """
+
+    __slots__ = ("db", "run_hooks")
+
+    def __init__(self, db: peewee.Database, run_hooks: bool) -> None:
+        super().__init__()
+        self.db = db
+        self.run_hooks = run_hooks
+
+    def committed(self, hooks: list[Callable[[], object]]) -> list[Callable[[], object]]:
+        """Record hooks whose block ended well; return those to run now (all of them, unless collecting)."""
+        self.hooks.extend(hooks)
+        return list(hooks) if self.run_hooks else []
+
+
 def _frames(db: peewee.Database) -> list[_Frame]:
     # The frames live on peewee's own connection state (private, so typed Any here) on purpose: they
     # must have exactly the scope of peewee's transaction stack, which lives there too. With the
@@ -168,8 +196,8 @@ class _TrackedSavepoint(peewee._savepoint):
         _pop(frames, self.frame)
         result = super().__exit__(exc_type, exc, tb)  # a failed RELEASE rolls back and raises
         if exc_type is None:
-            for hook in _hand_over(self.db, frames, self.frame.hooks):
-                self.db.after_commit(hook)  # unreachable in practice: a savepoint is inside a transaction
+            # Hooks come back only from a block directly inside a sandbox: there, this is the "commit".
+            _run_hooks(_hand_over(self.db, frames, self.frame.hooks))
         return result
 
 
@@ -207,6 +235,9 @@ def _begin_options(db: peewee.Database, isolation: str | None) -> dict[str, Any]
         raise ConfigurationError(
             f"isolation {isolation!r} on CockroachDB: it runs transactions SERIALIZABLE unless a cluster setting "
             "allows weaker levels, so orm-kit cannot promise this one; use isolation='serializable' (the default)")
+    frames = _frames(db)
+    if frames and isinstance(frames[-1], Sandbox):
+        return {}  # the test's transaction is already open: its level stands (see sandbox())
     if db.transaction_depth() > 0:
         raise ConfigurationError(
             f"isolation {isolation!r} can only be set on the outermost transaction (this block is nested: "
@@ -253,6 +284,8 @@ def _hand_over(db: peewee.Database, frames: list[_Frame],
     """Give a released block's hooks to whoever decides next; the hooks to run now if nobody does."""
     if not hooks:
         return []
+    if frames and isinstance(frames[-1], Sandbox):
+        return frames[-1].committed(hooks)  # a block directly inside a sandbox "committed"
     if frames:
         frames[-1].hooks.extend(hooks)  # a savepoint was released: the parent decides
     elif db.in_transaction():
@@ -276,13 +309,47 @@ def _run_hooks(hooks: list[Callable[[], object]]) -> None:
         raise failure
 
 
+class _RolledBack(peewee._transaction):
+    """peewee's outermost transaction, except that leaving it always rolls back."""
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.db.pop_transaction()
+        self.rollback(False)
+
+
+@contextlib.contextmanager
+def sandbox(db: peewee.Database, *, run_hooks: bool = True) -> Iterator[Sandbox]:
+    """A transaction that always rolls back, in which the code under test behaves as it would alone (tests).
+
+    Inside it, the code's own outermost ``transaction()`` / ``db.atomic()`` blocks are savepoints; when
+    one ends without an error its :func:`on_commit` hooks run then (or, with ``run_hooks=False``, are
+    only listed in ``Sandbox.hooks``), as they would after its COMMIT, and an ``on_commit`` outside any
+    block runs at once. Such a block's ``isolation`` is not applied: the sandbox's transaction is open
+    already. Everything written, by this thread's connection, is rolled back when the sandbox ends.
+    """
+    if db.in_transaction() or _frames(db):
+        raise TransactionUsageError(
+            "sandbox() must be the outermost transaction, and a transaction is already open on this "
+            "connection; open the sandbox first and run the code under test inside it")
+    frames = _frames(db)
+    box = Sandbox(db, run_hooks)
+    frames.append(box)
+    try:
+        with _RolledBack(db):
+            yield box
+    finally:
+        _pop(frames, box)
+
+
 def on_commit(db: peewee.Database, fn: Callable[[], object]) -> None:
     """Run ``fn`` after the outermost transaction commits; drop it if its block rolls back.
 
     Outside any transaction ``fn`` runs at once (there is nothing to wait for).
     """
     frames = _frames(db)
-    if frames:
+    if frames and isinstance(frames[-1], Sandbox):
+        _run_hooks(frames[-1].committed([fn]))  # outside any block of the code under test: at once
+    elif frames:
         frames[-1].hooks.append(fn)
     elif db.in_transaction():
         db.after_commit(fn)

@@ -1,13 +1,18 @@
 """Fixtures: every database test runs on a fresh SQLite file and on a real PostgreSQL server.
 
+Two kinds of database fixture. orm-kit's own pytest plugin (``orm_kit.testing.plugin``, installed with the
+package) gives ``orm_kit_db``: the session's migrated database, each test inside a transaction rolled back
+at its end; most tests of what the platform's tables and repositories do use it. The fixtures here give a
+fresh, empty database per test (``db``, ``migrated``), for tests of migrations, commits, locks and other
+connections, which a rolled-back transaction would hide.
+
 PostgreSQL comes from ``ORM_KIT_TEST_POSTGRES_URL`` (``.ci/run`` starts one and sets it); without it the
-session starts its own throwaway server with :mod:`orm_kit.testing.pgserver`. If neither works the PostgreSQL
-tests fail: they are never skipped.
+plugin starts its own throwaway server (:mod:`orm_kit.testing.pgserver`), shared by both kinds. If neither
+works the PostgreSQL tests fail: they are never skipped.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -27,27 +32,15 @@ from orm_kit.models import MODELS
 from orm_kit.platform import migrate_up
 from orm_kit.testing import pgbouncer, pgserver
 
+pytest_plugins = ["pytester"]  # tests of the pytest plugin run pytest inside pytest
+
 BACKENDS = ("sqlite", "postgres")
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """The URL of the test PostgreSQL database (started here unless the environment provides one)."""
-    given = os.environ.get("ORM_KIT_TEST_POSTGRES_URL")
-    if given:
-        yield given
-        return
-    # Not under pytest's tmp folder: that is private to this user, and the server runs as `postgres`.
-    datadir = Path(tempfile.mkdtemp(prefix="orm-kit-pg-"))
-    try:
-        url = pgserver.start(datadir)
-    except (SystemExit, OSError, Exception) as exc:  # noqa: BLE001 - reported, never skipped
-        pytest.fail(f"could not start the test PostgreSQL server: {exc}", pytrace=False)
-    try:
-        yield url
-    finally:
-        pgserver.stop(datadir)
-        shutil.rmtree(datadir, ignore_errors=True)
+def postgres_url(orm_kit_postgres_url: str) -> str:
+    """The URL of the test PostgreSQL database (the plugin's: from the environment, or a throwaway server)."""
+    return orm_kit_postgres_url
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server on 127.0.0.1 for tests (orm-kit's own conftest.py and .ci/run use it).
+"""A throwaway PostgreSQL server on 127.0.0.1 for tests: the pytest plugin starts one when no URL is given.
 
     python -m orm_kit.testing.pgserver start DATADIR   # prints the URL of a fresh test database
     python -m orm_kit.testing.pgserver pair DATADIR    # a primary and a streaming hot standby: two URLs
@@ -10,10 +10,16 @@
     primary, standby = pgserver.start_pair(Path("/tmp/pair"))        # about 3 s
     extra = pgserver.start_standby(Path("/tmp/pair/primary"), Path("/tmp/pair/extra"), "extra")
     pgserver.promote(Path("/tmp/pair/extra"))          # the standby becomes a primary of its own
+    with pgserver.running() as url:                    # in a temporary folder, stopped and removed after
+        ...
 
-Host connections use scram-sha-256 with a password, as production does, so the tests can prove a
-password never leaks. PostgreSQL refuses to run as root: as root, the server runs as the ``postgres``
-user. Durability is off (fsync, full-page writes): it is a test server. The single server commits
+It needs the PostgreSQL server binaries (``initdb``, ``pg_ctl``; Debian: ``apt-get install postgresql-15``),
+found in ``$ORM_KIT_PG_BIN``, else the newest ``/usr/lib/postgresql/*/bin``, else on ``PATH``. Host
+connections use scram-sha-256 with a password, as production does, so tests can prove a password never
+leaks. PostgreSQL refuses to run as root: as root, the server runs as the ``postgres`` user (so the data
+folder must be one that user can reach, e.g. under /tmp). Durability is off (fsync, full-page writes):
+it is a test server. Failures raise :class:`orm_kit.errors.PostgresServerError` with the server's log.
+The single server commits
 asynchronously (``synchronous_commit=off``, fast); a pair's primary commits synchronously, so its WAL
 reaches the standby at once instead of at the WAL writer's next round (200 ms). A standby is made
 with ``pg_basebackup -R -X stream`` over its own replication slot and cancels standby queries that
@@ -22,13 +28,21 @@ hold up replay after ``max_standby_streaming_delay`` (200 ms here, 30 s by defau
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from orm_kit.errors import PostgresServerError
+
+__all__ = ["DATABASE", "PASSWORD", "USER", "find_bin_dir", "promote", "restart", "running", "start", "start_pair",
+           "start_standby", "stop", "url_for"]
 
 USER = "orm_kit"
 PASSWORD = "orm-kit-test-secret"
@@ -47,8 +61,8 @@ def find_bin_dir() -> Path:
     found = shutil.which("initdb")
     if found:
         return Path(found).parent
-    raise SystemExit("PostgreSQL server binaries (initdb, pg_ctl) not found: install them "
-                     "(apt-get install postgresql-15) or set ORM_KIT_PG_BIN to their folder")
+    raise PostgresServerError("PostgreSQL server binaries (initdb, pg_ctl) not found: install them "
+                              "(apt-get install postgresql-15) or set ORM_KIT_PG_BIN to their folder")
 
 
 def _as_server_user(cmd: list[str]) -> list[str]:
@@ -67,6 +81,16 @@ def _free_port() -> int:
 def url_for(port: int, database: str = DATABASE, password: str = PASSWORD) -> str:
     """The URL of ``database`` on the test server listening on ``port``."""
     return f"postgresql://{USER}:{password}@127.0.0.1:{port}/{database}"
+
+
+def _run(cmd: list[str], what: str, log: Path | None = None) -> None:
+    """Run one server command; a failure is a PostgresServerError with its output (and the server log)."""
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        output = (done.stderr or done.stdout).strip()
+        if log is not None and log.exists():
+            output += "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise PostgresServerError(f"could not {what} (exit code {done.returncode}): {output}")
 
 
 def _fresh_folder(datadir: Path) -> tuple[Path, Path]:
@@ -96,12 +120,10 @@ def restart(datadir: Path) -> None:
     """Start again a server of ``datadir`` that was stopped (same port, same settings)."""
     datadir = datadir.resolve()
     bin_dir = find_bin_dir()
-    subprocess.run(
-        _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(datadir / "pgdata"), "-o",
-                         (datadir / "options").read_text(), "-l", str(datadir / "server.log"), "-w", "-t", "60",
-                         "start"]),
-        check=True, stdout=subprocess.DEVNULL,
-    )
+    log = datadir / "server.log"
+    _run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(datadir / "pgdata"), "-o",
+                          (datadir / "options").read_text(), "-l", str(log), "-w", "-t", "60", "start"]),
+         f"start PostgreSQL in {datadir}", log)
 
 
 def _settings(synchronous_commit: str) -> dict[str, str]:
@@ -118,18 +140,14 @@ def start(datadir: Path, *, synchronous_commit: str = "off") -> str:
     pwfile.write_text(PASSWORD + "\n")
     if os.geteuid() == 0:
         shutil.chown(pwfile, "postgres")
-    subprocess.run(
-        _as_server_user([str(bin_dir / "initdb"), "-D", str(pgdata), "-U", USER, f"--pwfile={pwfile}",
-                         "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync"]),
-        check=True, stdout=subprocess.DEVNULL,
-    )
+    _run(_as_server_user([str(bin_dir / "initdb"), "-D", str(pgdata), "-U", USER, f"--pwfile={pwfile}",
+                          "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync"]),
+         f"create a PostgreSQL cluster in {pgdata}")
     port = _free_port()
     _launch(datadir, port, _settings(synchronous_commit))
-    subprocess.run(
-        [str(bin_dir / "psql"), "-h", str(sockets), "-p", str(port), "-U", USER, "-d", "postgres", "-q",
-         "-c", f"CREATE DATABASE {DATABASE}"],
-        check=True, stdout=subprocess.DEVNULL,
-    )
+    _run([str(bin_dir / "psql"), "-h", str(sockets), "-p", str(port), "-U", USER, "-d", "postgres", "-q",
+          "-c", f"CREATE DATABASE {DATABASE}"],
+         f"create the database {DATABASE}", datadir / "server.log")
     return url_for(port)
 
 
@@ -139,12 +157,10 @@ def start_standby(primary_dir: Path, datadir: Path, slot: str, *, streaming_dela
     primary_dir = primary_dir.resolve()
     datadir, _ = _fresh_folder(datadir)
     # Over the primary's Unix socket (trust), so primary_conninfo, written by -R, holds no password.
-    subprocess.run(
-        _as_server_user([str(bin_dir / "pg_basebackup"), "-h", str(primary_dir / "sockets"),
-                         "-p", (primary_dir / "port").read_text(), "-U", USER, "-D", str(datadir / "pgdata"),
-                         "-R", "-X", "stream", "-S", slot, "-C", "--no-sync", "-c", "fast"]),
-        check=True, stdout=subprocess.DEVNULL,
-    )
+    _run(_as_server_user([str(bin_dir / "pg_basebackup"), "-h", str(primary_dir / "sockets"),
+                          "-p", (primary_dir / "port").read_text(), "-U", USER, "-D", str(datadir / "pgdata"),
+                          "-R", "-X", "stream", "-S", slot, "-C", "--no-sync", "-c", "fast"]),
+         f"copy the primary in {primary_dir} for a standby")
     settings = {**_settings("on"), "hot_standby": "on", "max_standby_streaming_delay": f"{streaming_delay_ms}ms",
                 "wal_receiver_status_interval": "1s"}
     port = _free_port()
@@ -165,8 +181,8 @@ def start_pair(datadir: Path) -> tuple[str, str]:
 def promote(datadir: Path) -> None:
     """Promote the standby in ``datadir``: it leaves recovery and takes writes (waits until it has)."""
     bin_dir = find_bin_dir()
-    subprocess.run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(datadir.resolve() / "pgdata"), "-w",
-                                    "promote"]), check=True, stdout=subprocess.DEVNULL)
+    _run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(datadir.resolve() / "pgdata"), "-w", "promote"]),
+         f"promote the standby in {datadir}")
 
 
 def stop(datadir: Path) -> None:
@@ -184,18 +200,37 @@ def stop(datadir: Path) -> None:
                    check=False, stdout=subprocess.DEVNULL)
 
 
+@contextlib.contextmanager
+def running(datadir: Path | None = None) -> Iterator[str]:
+    """A server for the block (in a new folder under the system's temporary folder unless given); yields its URL.
+
+    The server is stopped and its folder removed when the block ends.
+    """
+    # Not under pytest's tmp_path: that is private to this user, and as root the server runs as `postgres`.
+    folder = datadir or Path(tempfile.mkdtemp(prefix="orm-kit-pg-"))
+    try:
+        yield start(folder)
+    finally:
+        stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: list[str]) -> int:
     """``start DATADIR`` (prints the URL), ``pair DATADIR`` (prints two) or ``stop DATADIR``; the exit code."""
     if len(argv) != 3 or argv[1] not in {"start", "pair", "stop"}:
         print("usage: python -m orm_kit.testing.pgserver start|pair|stop DATADIR", file=sys.stderr)
         return 2
     folder = Path(argv[2])
-    if argv[1] == "start":
-        print(start(folder))
-    elif argv[1] == "pair":
-        print("\n".join(start_pair(folder)))
-    else:
-        stop(folder)
+    try:
+        if argv[1] == "start":
+            print(start(folder))
+        elif argv[1] == "pair":
+            print("\n".join(start_pair(folder)))
+        else:
+            stop(folder)
+    except PostgresServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
