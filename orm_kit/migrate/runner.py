@@ -1,6 +1,6 @@
 """The executor: applies, reverts, adopts and repairs migrations under the migration lock.
 
-    runner = Runner(db, Path("migrations"), lock_timeout=30)
+    runner = Runner(db, Path("migrations"), lock_timeout=30, policy=LockPolicy(lock_timeout=2.0))
     runner.up()                  # ['0001_initial', '0002_deployment_duration', '0003_deployment_history_indexes']
     runner.status().ok           # True: nothing pending, nothing wrong
     runner.down(steps=1)         # ['0003_deployment_history_indexes']
@@ -9,15 +9,24 @@ The runner reads nothing on its own: the files come from :mod:`~orm_kit.migrate.
 problems from :mod:`~orm_kit.migrate.plan`, the history is written through :mod:`~orm_kit.migrate.history`,
 and the lock is :mod:`~orm_kit.migrate.lock`'s. What it guarantees:
 
-* One runner at a time per database; the plan is read again once the lock is held, so a runner that
-  waited finds the work done and applies nothing.
+* One runner at a time per database. Each migration runs in a transaction of its own that takes the
+  (transaction-scoped) migration lock again and reads the plan again under it, so a migration's locks
+  are released at its own commit, and a runner that waited finds the work done and applies nothing.
 * It refuses *before running anything* on any problem the plan names (an edited, missing, misnamed,
-  duplicate or late file, tables without history, an unfinished ``atomic = False`` run).
-* Every migration runs in its own savepoint inside the locked transaction, together with its history
-  row: one that fails is rolled back whole, schema and history, and the ones before it are committed.
-  On SQLite foreign keys are off while migrations run (table rebuilds must not cascade) and
-  ``PRAGMA foreign_key_check`` must be clean before a migration counts.
-* An ``atomic = False`` migration runs outside the transaction, so outside the lock; a ``running`` row
+  duplicate or late file, tables without history, an unfinished run outside a transaction).
+* A migration and its history row commit together or not at all: one that fails is rolled back whole,
+  schema and history, and the ones before it stay applied. On SQLite foreign keys are off while
+  migrations run (table rebuilds must not cascade) and ``PRAGMA foreign_key_check`` must be clean
+  before a migration counts.
+* On PostgreSQL every statement of a migration's transaction runs under the :class:`LockPolicy`: a short
+  ``lock_timeout`` (the longest the application can queue behind it) and a ``statement_timeout``; a
+  migration that runs out of lock time is rolled back and tried again with a longer one, a bounded
+  number of times, and the error after the last try names the table and the backend in the way.
+* What a migration defers until after its commit (:mod:`~orm_kit.migrate.steps`: concurrent index
+  builds, constraint validation, batched backfills) runs with its history row ``running`` and a run
+  claim held, as an ``atomic = False`` migration does: another runner waits, a crash is visible in
+  the history, and a failure is recorded as ``failed`` (``repair`` runs the deferred steps again).
+* An ``atomic = False`` migration runs outside a transaction, so outside the lock; a ``running`` row
   and a run claim (taken under the lock) keep every other runner waiting, and a failure is recorded as
   ``failed`` for a human to look at (``repair``).
 """
@@ -26,15 +35,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 import peewee
 
-from orm_kit.dialect import unwrap
-from orm_kit.errors import MigrationFailedError, MigrationLockTimeoutError, MigrationRefusedError, first_line
+from orm_kit.dialect import is_postgres, unwrap
+from orm_kit.errors import (
+    MigrationBlockedError,
+    MigrationFailedError,
+    MigrationLockTimeoutError,
+    MigrationRefusedError,
+    first_line,
+)
 from orm_kit.migrate.files import MigrationFile, discover
 from orm_kit.migrate.history import (
     APPLIED,
@@ -48,8 +63,18 @@ from orm_kit.migrate.history import (
     HistoryRow,
 )
 from orm_kit.migrate.lock import DEFAULT_LOCK_TIMEOUT, foreign_keys_off, migration_lock, run_claim
-from orm_kit.migrate.migrator import run_step
+from orm_kit.migrate.lockwait import (
+    BlockerWatch,
+    LockPolicy,
+    LockWaitsExhausted,
+    is_statement_timeout,
+    limit_waits,
+    run_with_lock_retries,
+    session_limits,
+)
+from orm_kit.migrate.migrator import StepResult, run_step
 from orm_kit.migrate.plan import Plan, RepairReport, Status, live_run, read, resolve
+from orm_kit.migrate.steps import Step, StepContext
 
 __all__ = ["Runner"]
 
@@ -66,11 +91,35 @@ class _Step:
         return bool(getattr(self.module, "atomic", True))
 
 
+@dataclass
+class _Drive:
+    """One up() or down() call: what it planned at first, what it did, what it is doing now."""
+
+    direction: str
+    plan_for: Callable[[Plan], list[MigrationFile]]
+    planned: list[str] | None = None
+    done: list[str] = field(default_factory=list)
+    current: str = "the next migration"
+
+
+class _StepFailed(Exception):  # internal: carries the migration's name out of the rolled-back attempt
+    def __init__(self, name: str, error: BaseException) -> None:
+        self.name = name
+        self.error = error
+        super().__init__(str(error))
+
+
 class Runner:
-    """Applies, reverts, adopts and repairs the migrations in ``directory`` against ``db``, one runner at a time."""
+    """Applies, reverts, adopts and repairs the migrations in ``directory`` against ``db``, one runner at a time.
+
+    ``lock_timeout``: how long to wait for another runner. ``policy``: how long each migration statement may
+    wait for a table lock and run, and how often to retry (PostgreSQL). ``progress``: called with a line of
+    text for retries, deferred steps and backfill progress (the CLI prints them; the library never does).
+    """
 
     def __init__(self, db: peewee.Database, directory: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-                 allow_out_of_order: bool = False, history_table: str = HISTORY_TABLE) -> None:
+                 allow_out_of_order: bool = False, history_table: str = HISTORY_TABLE,
+                 policy: LockPolicy | None = None, progress: Callable[[str], None] | None = None) -> None:
         # A DatabaseProxy stands for its database; locks and scratch databases need the real one.
         self.db: peewee.Database = unwrap(db) or db
         self.directory = Path(directory)
@@ -78,6 +127,8 @@ class Runner:
         self.allow_out_of_order = allow_out_of_order
         self.table = history_table
         self.recorder = History(self.db, history_table)
+        self.policy = policy or LockPolicy()
+        self.progress = progress
 
     def plan(self) -> Plan:
         """Files, history and status as they are now (reads only; takes no lock)."""
@@ -95,11 +146,15 @@ class Runner:
 
     def up(self, target: str | None = None) -> list[str]:
         """Apply pending migrations (or up to and including ``target``); return the names applied."""
-        return self._drive("up", lambda plan: plan.up(target))
+        return self._drive(_Drive("up", lambda plan: plan.up(target)))
 
     def down(self, steps: int | None = None, target: str | None = None) -> list[str]:
         """Revert the last ``steps`` applied migrations (default 1), or those applied after ``target``."""
-        return self._drive("down", lambda plan: plan.down(steps, target))
+        return self._drive(_Drive("down", lambda plan: plan.down(steps, target)))
+
+    def _say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
 
     def _checked_plan(self) -> Plan:
         """Under the lock: create or adopt the history table, read the plan again, refuse on any problem."""
@@ -133,76 +188,166 @@ class Runner:
             time.sleep(min(_POLL_SECONDS[min(attempt, len(_POLL_SECONDS) - 1)], remaining))
             attempt += 1
 
-    def _drive(self, direction: str, plan_for: Callable[[Plan], list[MigrationFile]]) -> list[str]:
-        done: list[str] = []
-        planned: list[str] | None = None
-        while True:
-            unlocked: _Step | None = None
-            failure: tuple[str, BaseException] | None = None
-            with ExitStack() as claim:
-                with self._exclusive():
-                    plan = plan_for(self._checked_plan())
-                    if planned is None:
-                        planned = [f.name for f in plan]
-                    # After an atomic = False step the lock was let go: never do more than first planned.
-                    plan = [f for f in plan if f.name in planned and f.name not in done]
-                    if not plan:
-                        break
-                    for step in [_Step(f, f.load_for(direction)) for f in plan]:
-                        if not step.atomic:
-                            # Claimed under the lock, in the same transaction as the history row says so:
-                            # whoever holds the lock next sees both, or neither.
-                            claim.enter_context(run_claim(self.db, self.table))
-                            unlocked = step
-                            if direction == "up":
-                                self.recorder.record(step.file, RUNNING, None)
-                            else:
-                                self.recorder.set_outcome(step.file.name, REVERTING, expected=(APPLIED, BASELINE))
-                            break
-                        try:
-                            with self.db.atomic():
-                                duration = run_step(self.db, step.module, direction)
-                                if direction == "up":
-                                    self.recorder.record(step.file, APPLIED, duration)
-                                else:
-                                    self.recorder.forget(step.file.name)
-                        except Exception as exc:  # noqa: BLE001 - reported with the migration's name below
-                            failure = (step.file.name, exc)
-                            break
-                        done.append(step.file.name)
-                if unlocked is not None:
-                    self._run_unlocked(unlocked, direction, claim)
-            if failure is not None:
-                name, error = failure
-                before = f" ({', '.join(done)} {'applied' if direction == 'up' else 'reverted'} before it stay so)" \
-                    if done else ""
-                raise MigrationFailedError(
-                    f"{name} {direction}() failed: {first_line(error)}; it was rolled back, so the schema and the "
-                    f"history are as they were before it{before}")
-            if unlocked is None:
-                break
-            done.append(unlocked.file.name)
-        return done
+    @contextmanager
+    def _watch(self) -> Iterator[BlockerWatch | None]:
+        if not is_postgres(self.db):
+            yield None
+            return
+        with BlockerWatch(self.db) as watch:
+            yield watch
 
-    def _run_unlocked(self, step: _Step, direction: str, claim: ExitStack) -> None:
-        # atomic = False: the claim row (running / reverting) and the run claim, both taken under the lock,
-        # keep every other runner waiting while this runs without a transaction; both are settled under
-        # the lock again, the history row first, so nobody ever sees a live-looking row without its claim.
-        error: BaseException | None = None
-        duration = None
-        with foreign_keys_off(self.db):
+    def _drive(self, run: _Drive) -> list[str]:
+        with self._watch() as watch:
+            while self._next(run, watch):
+                pass
+        return run.done
+
+    def _next(self, run: _Drive, watch: BlockerWatch | None) -> bool:
+        """Apply (or revert) the next planned migration in a transaction of its own; False when none is left."""
+        with ExitStack() as claim:
             try:
-                duration = run_step(self.db, step.module, direction)
-            except Exception as exc:  # noqa: BLE001 - recorded, then reported below
-                error = exc
+                started = run_with_lock_retries(
+                    self.policy, lambda lock_timeout: self._attempt(run, watch, claim, lock_timeout), watch=watch,
+                    what=lambda: run.current, report=self._say)
+            except LockWaitsExhausted as exc:
+                raise MigrationBlockedError(
+                    f"{run.current} {exc.detail}; it was rolled back, so the schema and the history are as they were "
+                    f"before it{self._before(run)}: let that transaction finish (or end it), then run it again; "
+                    "--statement-lock-timeout and --lock-retries allow longer waits") from None
+            except _StepFailed as exc:
+                error = exc.error
+                reason = first_line(error)
+                if is_statement_timeout(error):
+                    reason += (f" (statement_timeout {self.policy.statement_timeout:g} s: a long statement holds its "
+                               "locks all along; move the work into migrator.backfill or a step after the commit, "
+                               "or pass a longer --statement-timeout)")
+                raise MigrationFailedError(
+                    f"{exc.name} {run.direction}() failed: {reason}; it was rolled back, so the schema and the "
+                    f"history are as they were before it{self._before(run)}") from None
+            if started is None:
+                return False
+            step, result = started
+            if result is None:
+                self._run_unlocked(step, run.direction, claim, watch)
+            elif result.deferred:
+                self._finish_deferred(step, run.direction, result, claim, watch)
+        run.done.append(step.file.name)
+        return True
+
+    @staticmethod
+    def _before(run: _Drive) -> str:
+        verb = "applied" if run.direction == "up" else "reverted"
+        return f" ({', '.join(run.done)} {verb} before it stay so)" if run.done else ""
+
+    def _attempt(self, run: _Drive, watch: BlockerWatch | None, claim: ExitStack,
+                 lock_timeout: float) -> tuple[_Step, StepResult | None] | None:
+        """One try at the next migration, in its own locked transaction: None when nothing is left to do;
+        otherwise the step and what it left for after the commit (None: it is ``atomic = False``)."""
+        with ExitStack() as mine:  # a run claim taken here outlives the attempt only once it committed
+            with self._exclusive():
+                plan = run.plan_for(self._checked_plan())
+                if run.planned is None:
+                    run.planned = [f.name for f in plan]
+                # Re-read under the lock: another runner may have done some of it. Only ever what was first
+                # planned, and only in the order the plan gives now (never before what it builds on).
+                nxt = plan[0] if plan else None
+                if nxt is None or nxt.name not in run.planned or nxt.name in run.done:
+                    return None
+                step = _Step(nxt, nxt.load_for(run.direction))
+                run.current = f"{nxt.name} {run.direction}()"
+                result: StepResult | None = None
+                if not step.atomic:
+                    # Claimed under the lock, in the same transaction as the history row says so: whoever holds
+                    # the lock next sees both, or neither.
+                    mine.enter_context(run_claim(self.db, self.table))
+                    self._mark_unfinished(step, run.direction)
+                else:
+                    result = self._run_in_transaction(step, run.direction, watch, mine, lock_timeout)
+            claim.enter_context(mine.pop_all())
+        return step, result
+
+    def _run_in_transaction(self, step: _Step, direction: str, watch: BlockerWatch | None, claim: ExitStack,
+                            lock_timeout: float) -> StepResult:
+        try:
+            if is_postgres(self.db):
+                limit_waits(self.db, lock_timeout, self.policy.statement_timeout)
+                if watch is not None:
+                    watch.follow(self.db)
+            result = run_step(self.db, step.module, direction)
+            if result.deferred:
+                claim.enter_context(run_claim(self.db, self.table))
+                self._mark_unfinished(step, direction, result.duration_ms)
+            elif direction == "up":
+                self.recorder.record(step.file, APPLIED, result.duration_ms)
+            else:
+                self.recorder.forget(step.file.name)
+        except Exception as exc:
+            raise _StepFailed(step.file.name, exc) from exc  # the cause lets a lock timeout be retried
+        return result
+
+    def _mark_unfinished(self, step: _Step, direction: str, duration_ms: int | None = None) -> None:
+        if direction == "up":
+            self.recorder.record(step.file, RUNNING, duration_ms)
+        else:
+            self.recorder.set_outcome(step.file.name, REVERTING, expected=(APPLIED, BASELINE))
+
+    def _context(self, name: str, direction: str, watch: BlockerWatch | None) -> StepContext:
+        return StepContext(self.policy, watch, self.progress, f"{name} {direction}()")
+
+    def _run_deferred(self, steps: list[Step], context: StepContext) -> tuple[Step | None, BaseException | None]:
+        """Run deferred steps in order; the one that failed and why (None, None when all ran)."""
+        for step in steps:
+            context.say(f"{context.migration}: after its commit: {step.describe()}")
+            try:
+                step.run(self.db, context)
+            except Exception as exc:  # noqa: BLE001 - recorded, then reported by the caller
+                return step, exc
+        return None, None
+
+    def _finish_deferred(self, step: _Step, direction: str, result: StepResult, claim: ExitStack,
+                         watch: BlockerWatch | None) -> None:
+        started = time.perf_counter()
+        failed, error = self._run_deferred(result.deferred, self._context(step.file.name, direction, watch))
+        duration = result.duration_ms + round((time.perf_counter() - started) * 1000)
+        self._settle(step.file.name, direction, error, duration, claim)
+        if failed is not None and error is not None:
+            outcome = "failed" if direction == "up" else "revert_failed"
+            raise MigrationFailedError(
+                f"{step.file.name} {direction}(): its transaction committed, but a step after it failed: "
+                f"{failed.describe()}: {first_line(error)}; it is recorded as {outcome}: remove the cause, then "
+                "`orm-kit migrate repair` runs its steps after the commit again")
+
+    def _settle(self, name: str, direction: str, error: BaseException | None, duration: int | None,
+                claim: ExitStack) -> None:
+        # Under the lock again, the history row first, so nobody ever sees a live-looking row without its claim.
         with migration_lock(self.db, self.lock_timeout, self.table):
             if direction == "up":
-                self.recorder.set_outcome(step.file.name, FAILED if error else APPLIED, duration, expected=(RUNNING,))
+                self.recorder.set_outcome(name, FAILED if error else APPLIED, duration, expected=(RUNNING,))
             elif error:
-                self.recorder.set_outcome(step.file.name, REVERT_FAILED, expected=(REVERTING,))
+                self.recorder.set_outcome(name, REVERT_FAILED, expected=(REVERTING,))
             else:
-                self.recorder.forget(step.file.name, expected=(REVERTING,))
+                self.recorder.forget(name, expected=(REVERTING,))
             claim.close()
+
+    def _run_unlocked(self, step: _Step, direction: str, claim: ExitStack, watch: BlockerWatch | None) -> None:
+        # atomic = False: the claim row (running / reverting) and the run claim, both taken under the lock,
+        # keep every other runner waiting while this runs without a transaction.
+        error: BaseException | None = None
+        duration = None
+        started = time.perf_counter()
+        with foreign_keys_off(self.db):
+            try:
+                # No transaction, so no SET LOCAL: session settings for the run, put back afterwards. No
+                # statement_timeout: such migrations exist for the long statements (CREATE INDEX CONCURRENTLY).
+                limits = (session_limits(self.db, self.policy.lock_timeout, 0) if is_postgres(self.db)
+                          else nullcontext())
+                with limits:
+                    result = run_step(self.db, step.module, direction)
+                _, error = self._run_deferred(result.deferred, self._context(step.file.name, direction, watch))
+                duration = round((time.perf_counter() - started) * 1000)
+            except Exception as exc:  # noqa: BLE001 - recorded, then reported below
+                error = exc
+        self._settle(step.file.name, direction, error, duration, claim)
         if error is not None:
             raise MigrationFailedError(
                 f"{step.file.name} {direction}() failed: {first_line(error)}; it runs with atomic = False, so it "
