@@ -23,8 +23,10 @@ from orm_kit.errors import (
     ConfigurationError,
     ConflictError,
     DatabaseUnavailableError,
+    DependentObjectsError,
     DriverMissingError,
     InvalidQueryError,
+    MigrationBlockedError,
     MigrationError,
     MigrationFailedError,
     MigrationLockTimeoutError,
@@ -37,7 +39,7 @@ from orm_kit.errors import (
 )
 from orm_kit.fields import UTCDateTimeField, utcnow
 from orm_kit.locking import Versioned
-from orm_kit.migrate import Runner
+from orm_kit.migrate import LockPolicy, Runner
 from orm_kit.model import Model
 from orm_kit.models import (
     MODELS,
@@ -78,6 +80,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "DependencyEdge",
     "DependencyGraph",
+    "DependentObjectsError",
     "Deployment",
     "DeploymentRepository",
     "DoraMetrics",
@@ -86,6 +89,8 @@ __all__ = [
     "EnvironmentRepository",
     "Incident",
     "InvalidQueryError",
+    "LockPolicy",
+    "MigrationBlockedError",
     "MigrationError",
     "MigrationFailedError",
     "MigrationLockTimeoutError",
