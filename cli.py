@@ -447,19 +447,21 @@ def baseline(ctx: click.Context, version: str) -> None:
 
 
 @migrate.command()
-@uses("database", "migrations", "lock_timeout")
+@uses("database", "migrations", "lock_timeout", "statement_lock_timeout", "lock_retries", "statement_timeout")
 @click.pass_context
 @library_errors
 def repair(ctx: click.Context) -> None:
-    """Accept edited migrations' checksums and clear failed `atomic = False` runs."""
+    """Accept edited checksums, finish steps left after a commit, clear failed `atomic = False` runs."""
     report = _state(ctx).runner().repair()
     for name in report.rechecksummed:
         click.echo(f"re-recorded the checksum of {name}")
     for name in report.cleared:
         click.echo(f"cleared the unfinished run of {name}")
+    for name in report.finished:
+        click.echo(f"finished the steps {name} left for after its commit")
     for name in report.missing:
         click.echo(f"cannot repair {name}: its file is missing (restore it)")
-    if not (report.rechecksummed or report.cleared or report.missing):
+    if not (report.rechecksummed or report.cleared or report.missing or report.finished):
         click.echo("nothing to repair")
 
 

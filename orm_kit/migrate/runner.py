@@ -48,6 +48,7 @@ from orm_kit.errors import (
     MigrationFailedError,
     MigrationLockTimeoutError,
     MigrationRefusedError,
+    OrmKitError,
     first_line,
 )
 from orm_kit.migrate.files import MigrationFile, discover
@@ -74,6 +75,7 @@ from orm_kit.migrate.lockwait import (
 )
 from orm_kit.migrate.migrator import StepResult, run_step
 from orm_kit.migrate.plan import Plan, RepairReport, Status, live_run, read, resolve
+from orm_kit.migrate.scratch import replay, scratch_database
 from orm_kit.migrate.steps import Step, StepContext
 
 __all__ = ["Runner"]
@@ -314,11 +316,11 @@ class Runner:
             outcome = "failed" if direction == "up" else "revert_failed"
             raise MigrationFailedError(
                 f"{step.file.name} {direction}(): its transaction committed, but a step after it failed: "
-                f"{failed.describe()}: {first_line(error)}; it is recorded as {outcome}: remove the cause, then "
+                f"{failed.describe()}: {_reason(error)}; it is recorded as {outcome}: remove the cause, then "
                 "`orm-kit migrate repair` runs its steps after the commit again")
 
     def _settle(self, name: str, direction: str, error: BaseException | None, duration: int | None,
-                claim: ExitStack) -> None:
+                claim: ExitStack | None) -> None:
         # Under the lock again, the history row first, so nobody ever sees a live-looking row without its claim.
         with migration_lock(self.db, self.lock_timeout, self.table):
             if direction == "up":
@@ -327,7 +329,8 @@ class Runner:
                 self.recorder.set_outcome(name, REVERT_FAILED, expected=(REVERTING,))
             else:
                 self.recorder.forget(name, expected=(REVERTING,))
-            claim.close()
+            if claim is not None:
+                claim.close()
 
     def _run_unlocked(self, step: _Step, direction: str, claim: ExitStack, watch: BlockerWatch | None) -> None:
         # atomic = False: the claim row (running / reverting) and the run claim, both taken under the lock,
@@ -377,28 +380,72 @@ class Runner:
         return [f.name for f in chosen]
 
     def repair(self) -> RepairReport:
-        """Accept edited files' checksums and clear failed ``atomic = False`` runs; report missing files."""
+        """Accept edited files' checksums, run again the steps a migration left for after its commit, clear failed
+        ``atomic = False`` runs (the schema put back by hand), and report missing files."""
         files = self._files()
-        sums = {f.name: f.checksum for f in files}
+        by_name = {f.name: f for f in files}
         report = RepairReport()
-        with migration_lock(self.db, self.lock_timeout, self.table):
-            self.recorder.ensure(files)
-            history = self.recorder.read()
-            busy = live_run(self.db, history, self.table)
-            if busy is not None:
-                raise MigrationRefusedError(
-                    f"{busy[0]} is being run right now by another runner ({busy[1]}), outside a transaction "
-                    "(atomic = False): nothing to repair; wait for it to finish, then see `orm-kit migrate status`")
-            for row in history:
-                if row.name not in sums:
-                    report.missing.append(row.name)
-                elif row.outcome in (FAILED, RUNNING):
-                    self.recorder.forget(row.name, expected=(row.outcome,))  # as before the attempt: pending again
-                    report.cleared.append(row.name)
-                elif row.outcome in (REVERTING, REVERT_FAILED):
-                    self.recorder.set_outcome(row.name, APPLIED, expected=(row.outcome,))  # as before: still applied
-                    report.cleared.append(row.name)
-                elif row.checksum != sums[row.name]:
-                    self.recorder.set_checksum(row, sums[row.name])
-                    report.rechecksummed.append(row.name)
+        unfinished: list[tuple[MigrationFile, str, list[MigrationFile]]] = []
+        with ExitStack() as claim:
+            with migration_lock(self.db, self.lock_timeout, self.table):
+                self.recorder.ensure(files)
+                history = self.recorder.read()
+                busy = live_run(self.db, history, self.table)
+                if busy is not None:
+                    raise MigrationRefusedError(
+                        f"{busy[0]} is being run right now by another runner ({busy[1]}), outside a transaction "
+                        "(atomic = False, or the steps after its commit): nothing to repair; wait for it to finish, "
+                        "then see `orm-kit migrate status`")
+                for position, row in enumerate(history):
+                    f = by_name.get(row.name)
+                    if f is None:
+                        report.missing.append(row.name)
+                    elif row.outcome in (FAILED, RUNNING, REVERTING, REVERT_FAILED) and _atomic(f):
+                        # Its transaction committed (only steps after a commit leave an atomic migration unfinished):
+                        # finish those steps, which are safe to run again, rather than forget what committed.
+                        direction = "up" if row.outcome in (FAILED, RUNNING) else "down"
+                        below = [by_name[r.name] for r in history[:position] if r.name in by_name]
+                        unfinished.append((f, direction, below + ([f] if direction == "down" else [])))
+                        self.recorder.set_outcome(row.name, RUNNING if direction == "up" else REVERTING,
+                                                  expected=(row.outcome,))
+                    elif row.outcome in (FAILED, RUNNING):
+                        self.recorder.forget(row.name, expected=(row.outcome,))  # as before the attempt: pending
+                        report.cleared.append(row.name)
+                    elif row.outcome in (REVERTING, REVERT_FAILED):
+                        self.recorder.set_outcome(row.name, APPLIED, expected=(row.outcome,))  # still applied
+                        report.cleared.append(row.name)
+                    elif row.checksum != by_name[row.name].checksum:
+                        self.recorder.set_checksum(row, by_name[row.name].checksum)
+                        report.rechecksummed.append(row.name)
+                if unfinished:
+                    claim.enter_context(run_claim(self.db, self.table))  # as the runner holds it for such steps
+            with self._watch() as watch:
+                for f, direction, below in unfinished:
+                    self._finish_again(f, direction, below, watch)
+                    report.finished.append(f.name)
         return report
+
+    def _finish_again(self, f: MigrationFile, direction: str, below: list[MigrationFile],
+                      watch: BlockerWatch | None) -> None:
+        """Run again the steps ``f``'s up() (or down()) leaves for after its commit, found by running it on a
+        scratch database where the migrations ``below`` it are applied; settle its history row."""
+        with scratch_database(self.db) as scratch:
+            replay(scratch, below)
+            with foreign_keys_off(scratch), scratch.atomic():
+                steps = run_step(scratch, f.load_for(direction), direction).deferred
+        started = time.perf_counter()
+        failed, error = self._run_deferred(steps, self._context(f.name, direction, watch))
+        self._settle(f.name, direction, error, round((time.perf_counter() - started) * 1000), None)
+        if failed is not None and error is not None:
+            raise MigrationFailedError(
+                f"{f.name} {direction}(): a step after its commit failed again: {failed.describe()}: "
+                f"{_reason(error)}; it is still recorded as {'failed' if direction == 'up' else 'revert_failed'}")
+
+
+def _reason(error: BaseException) -> str:
+    # orm-kit's own errors already say what happened; a driver's error says more with its type.
+    return str(error) if isinstance(error, OrmKitError) else first_line(error)
+
+
+def _atomic(f: MigrationFile) -> bool:
+    return bool(getattr(f.load(), "atomic", True))

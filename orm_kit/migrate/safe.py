@@ -58,6 +58,11 @@ _plain: Any = PostgresqlMigrator
 _truncate: Any = getattr(peewee, "_truncate_constraint_name")  # noqa: B009 - private in peewee's stubs
 
 
+_NO_CONSTRAINT = "SELECT NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = %s AND conrelid = to_regclass(%s))"
+_NOT_VALIDATED = ("SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = %s AND conrelid = to_regclass(%s) "
+                  "AND NOT convalidated)")
+
+
 class SafePostgresqlMigrator(PostgresqlMigrator):
     """peewee's PostgresqlMigrator whose operations on tables in use take only brief locks (see the module)."""
 
@@ -146,7 +151,8 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
                 table, name, f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {quote(name)} ON {quote(table)} "
                              f"{columns}"))
             self.deferred.append(ShortTransaction(table, [
-                f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} UNIQUE USING INDEX {quote(name)}"]))
+                f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} UNIQUE USING INDEX {quote(name)}"],
+                only_if=(_NO_CONSTRAINT, (name, quote(table)))))
             return []
         return ctx
 
@@ -169,10 +175,15 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
             return _plain.add_not_null.__wrapped__(self, table, column)
         name = _truncate(f"{table}_{column}_not_null")
         t, c, n = quote(table), quote(column), quote(name)
+        # Each step checks first whether an earlier (crashed or failed) run already did it: repair runs them again.
+        nullable = ("SELECT NOT attnotnull FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s",
+                    (t, column))
         self.deferred += [
-            ShortTransaction(table, [f"ALTER TABLE {t} ADD CONSTRAINT {n} CHECK ({c} IS NOT NULL) NOT VALID"]),
+            ShortTransaction(table, [f"ALTER TABLE {t} ADD CONSTRAINT {n} CHECK ({c} IS NOT NULL) NOT VALID"],
+                             only_if=(f"SELECT ({nullable[0]}) AND ({_NO_CONSTRAINT})", (t, column, name, t))),
             self._validate(table, name),
-            ShortTransaction(table, [f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL, DROP CONSTRAINT {n}"]),
+            ShortTransaction(table, [f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL, DROP CONSTRAINT IF EXISTS {n}"],
+                             only_if=nullable),
         ]
         return []
 
@@ -199,7 +210,8 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
 
     def _validate(self, table: str, name: str) -> ShortTransaction:
         # SHARE UPDATE EXCLUSIVE: the scan blocks neither reads nor writes, so it may take as long as it needs.
-        return ShortTransaction(table, [f"ALTER TABLE {quote(table)} VALIDATE CONSTRAINT {quote(name)}"], long=True)
+        return ShortTransaction(table, [f"ALTER TABLE {quote(table)} VALIDATE CONSTRAINT {quote(name)}"], long=True,
+                                only_if=(_NOT_VALIDATED, (name, quote(table))))
 
     # -- dropping -------------------------------------------------------------------------------
 

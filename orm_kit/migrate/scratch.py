@@ -37,7 +37,7 @@ from orm_kit.migrate.files import MigrationFile
 from orm_kit.migrate.lock import foreign_keys_off
 from orm_kit.migrate.migrator import run_step
 from orm_kit.migrate.snapshot import Facts, snapshot
-from orm_kit.migrate.steps import Step
+from orm_kit.migrate.steps import Backfill, Step
 
 __all__ = [
     "Captured",
@@ -190,11 +190,14 @@ def run_deferred_inline(scratch: peewee.Database, steps: Sequence[Step]) -> None
     for step in steps:
         if isinstance(scratch, _Capturing):
             scratch.in_deferred = True
+            first = len(scratch.captured) + 1 if scratch.captured is not None else 0
         try:
             step.run_inline(scratch)
         finally:
             if isinstance(scratch, _Capturing):
                 scratch.in_deferred = False
+                if isinstance(step, Backfill) and scratch.captured is not None:
+                    del scratch.captured[first:]  # one batch shows the statement; the rest only repeat it
 
 
 def models_facts(db: peewee.Database, models: Sequence[type[peewee.Model]]) -> Facts:

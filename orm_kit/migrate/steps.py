@@ -33,7 +33,7 @@ import peewee
 
 from orm_kit._sql import execute, fetchall, inline, quote, scalar
 from orm_kit.dialect import is_postgres
-from orm_kit.errors import MigrationError
+from orm_kit.errors import MigrationError, first_line
 from orm_kit.migrate.lockwait import (
     BlockerWatch,
     LockPolicy,
@@ -106,63 +106,76 @@ class ConcurrentIndex(Step):
         return self.sql
 
     def run(self, db: peewee.Database, context: StepContext) -> None:
-        self._drop_if_invalid(db, context)  # a crashed or failed earlier run's leftover
-
         def build(lock_timeout: float) -> None:
-            # No statement_timeout: the build blocks no reads and no writes, however long it takes.
+            # No statement_timeout: the build blocks no reads and no writes, however long it takes. Dropping an
+            # earlier attempt's INVALID leftover waits for the same transactions the build does, so it is part
+            # of the attempt (IF NOT EXISTS would otherwise keep the invalid index).
             with session_limits(db, lock_timeout, 0):
                 _follow(db, context)
+                if self._drop_if_invalid(db):
+                    context.say(f"{context.migration}: dropped the invalid index {self.name} an interrupted build left")
                 execute(db, self.sql)
 
         try:
-            self.retried(db, context, build, cleanup=lambda: self._drop_if_invalid(db, context))
-        except Exception:
-            self._drop_if_invalid(db, context)
+            self.retried(db, context, build)
+        except Exception as exc:
+            try:
+                with session_limits(db, context.policy.lock_timeout, 0):
+                    self._drop_if_invalid(db)
+            except peewee.DatabaseError as cleanup:
+                reason = str(exc) if isinstance(exc, MigrationError) else first_line(exc)
+                raise MigrationError(
+                    f"{reason}; the INVALID index {self.name} it left could not be dropped yet "
+                    f"({first_line(cleanup, typed=False)}): the next run drops it before building again, or drop it "
+                    f"by hand with DROP INDEX CONCURRENTLY {quote(self.name)}") from None
             raise
 
     def run_inline(self, db: peewee.Database) -> None:
         execute(db, self.sql)  # a scratch database builds it without CONCURRENTLY
 
-    def _drop_if_invalid(self, db: peewee.Database, context: StepContext) -> None:
+    def _drop_if_invalid(self, db: peewee.Database) -> bool:
         invalid = scalar(db, """
             SELECT NOT ix.indisvalid FROM pg_index AS ix JOIN pg_class AS c ON c.oid = ix.indexrelid
             WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace""", (self.name,))
-        if not invalid:
-            return
-        context.say(f"{context.migration}: dropping the invalid index {self.name} an interrupted build left")
-        try:
-            with session_limits(db, context.policy.lock_timeout, 0):
-                execute(db, f"DROP INDEX CONCURRENTLY IF EXISTS {quote(self.name)}")
-        except peewee.DatabaseError as exc:
-            raise MigrationError(
-                f"the concurrent build of index {self.name} failed and left it INVALID, and dropping it failed too "
-                f"({exc}): drop it by hand with DROP INDEX CONCURRENTLY {quote(self.name)}") from None
+        if invalid:
+            execute(db, f"DROP INDEX CONCURRENTLY IF EXISTS {quote(self.name)}")
+        return bool(invalid)
 
 
 @dataclass
 class ShortTransaction(Step):
-    """Statements in a transaction of their own; ``long`` ones (a validation scan) get no statement timeout."""
+    """Statements in a transaction of their own; ``long`` ones (a validation scan) get no statement timeout.
+
+    ``only_if`` (SQL giving one boolean, and its parameters) makes it safe to run again: when it says no, the
+    work is already done (by an earlier run that crashed or failed later) and the statements are skipped.
+    """
 
     table: str
     statements: list[str]
     long: bool = False
+    only_if: tuple[str, tuple[Any, ...]] | None = None
 
     def describe(self) -> str:
         return "; ".join(self.statements)
+
+    def _wanted(self, db: peewee.Database) -> bool:
+        return self.only_if is None or bool(scalar(db, *self.only_if))
 
     def run(self, db: peewee.Database, context: StepContext) -> None:
         def once(lock_timeout: float) -> None:
             with db.atomic():
                 limit_waits(db, lock_timeout, 0 if self.long else context.policy.statement_timeout)
                 _follow(db, context)
-                for sql in self.statements:
-                    execute(db, sql)
+                if self._wanted(db):
+                    for sql in self.statements:
+                        execute(db, sql)
 
         self.retried(db, context, once)
 
     def run_inline(self, db: peewee.Database) -> None:
-        for sql in self.statements:
-            execute(db, sql)
+        if self._wanted(db):
+            for sql in self.statements:
+                execute(db, sql)
 
 
 def render_assignments(db: peewee.Database, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
