@@ -326,3 +326,20 @@ def test_a_sqlite_table_rebuild_keeps_the_tables_triggers(tmp_path, folder):
     db.execute_sql("UPDATE item SET label = 'y'")
     assert db.execute_sql("SELECT item_id FROM audit").fetchall() == [(1,)]
     db.close()
+
+
+def test_each_migration_commits_on_its_own_before_the_next_begins(db, db_url, folder):
+    # Seen from a second connection while 0002 runs: 0001's table and history row are committed already, so the
+    # locks 0001 took ended with it, not with the whole run.
+    write(folder, "0001_a", create("a"))
+    write(folder, "0002_look", f"""
+        from orm_kit.db import open_database
+        other = open_database({db_url!r})
+        try:
+            tables = set(other.get_tables())
+            rows = [r[0] for r in other.execute_sql("SELECT name FROM schema_migration").fetchall()]
+        finally:
+            other.close()
+        assert "a" in tables and rows == ["0001_a"], (tables, rows)
+    """)
+    assert migrate_up(db, folder) == ["0001_a", "0002_look"]

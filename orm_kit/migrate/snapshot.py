@@ -108,7 +108,7 @@ def _postgres_table_facts(db: peewee.Database, table: str) -> Facts:
         facts[(table, f"foreign key {column}", "state")] = f"{when}, {'VALID' if validated else 'NOT VALID'}"
     for enabled, forced in fetchall(db, "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = %s "
                                         "AND relnamespace = current_schema()::regnamespace", (table,)):
-        facts[(table, "row level security", "state")] = ("on, forced" if forced else "on") if enabled else "off"
+        facts[(table, "row level security", "setting")] = ("on, forced" if forced else "on") if enabled else "off"
     for name, definition in fetchall(db, """
             SELECT p.polname, concat_ws(' ', CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
                    'FOR', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
