@@ -171,8 +171,9 @@ class Runner:
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
-        """The migration lock, once no live runner is inside an ``atomic = False`` migration (waits up to the
-        lock timeout for both); the block runs in the lock's transaction."""
+        """The migration lock, once no live runner is outside a transaction (an ``atomic = False`` migration, or
+        the steps after a commit; waits up to the lock timeout for both); the block runs in the lock's
+        transaction."""
         deadline = time.monotonic() + self.lock_timeout
         attempt = 0
         while True:
@@ -185,8 +186,9 @@ class Runner:
             if remaining <= 0:
                 name, holder = busy
                 raise MigrationLockTimeoutError(
-                    f"another runner ({holder}) has been applying {name} (atomic = False, so outside the lock) for "
-                    f"more than {self.lock_timeout:g}s: wait for it to finish, or pass a longer --lock-timeout")
+                    f"another runner ({holder}) has been applying {name} (atomic = False, or the steps after its "
+                    f"commit: outside the lock) for more than {self.lock_timeout:g}s: wait for it to finish, or pass "
+                    "a longer --lock-timeout")
             time.sleep(min(_POLL_SECONDS[min(attempt, len(_POLL_SECONDS) - 1)], remaining))
             attempt += 1
 
