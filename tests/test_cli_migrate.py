@@ -114,7 +114,7 @@ def test_read_only_commands_refuse_a_missing_sqlite_file_instead_of_creating_it(
     folder = migrations(tmp_path)
     typo = tmp_path / "typo.db"
     base = ("--database", f"sqlite:///{typo}", "migrate", "--migrations", str(folder))
-    for command in (["status"], ["sql"], ["check"], ["verify"], ["down"], ["repair"], ["baseline", "0001"]):
+    for command in (["status"], ["sql"], ["check"], ["lint"], ["verify"], ["down"], ["repair"], ["baseline", "0001"]):
         code, out, err = run(*base, *command)
         assert (code, out) == (1, ""), command
         assert err == (f"Error: database file '{typo}' does not exist (from 'sqlite:///{typo}'): check the path, or "
