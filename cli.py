@@ -34,16 +34,19 @@ from orm_kit.echo import echo
 from orm_kit.errors import OrmKitError, first_line
 from orm_kit.migrate import (
     DEFAULT_LOCK_TIMEOUT,
+    LockPolicy,
     Runner,
     Status,
     check,
     create_migration,
+    lint,
     make_migration,
     preview_sql,
     verify,
 )
 from orm_kit.migrate import baseline as adopt
 from orm_kit.migrate.history import format_utc
+from orm_kit.migrate.lockwait import DEFAULT_LOCK_RETRIES, DEFAULT_STATEMENT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
 from orm_kit.shell import INTERFACES, banner, interact, namespace
 from orm_kit.synthetic import generate, remove_generated
 from orm_kit.transactions import on_commit, transaction
@@ -58,6 +61,9 @@ class Context:
         self.database: str | None = None
         self.migrations_dir: Path | None = None
         self.lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+        self.statement_lock_timeout: float = DEFAULT_STATEMENT_LOCK_TIMEOUT
+        self.lock_retries: int = DEFAULT_LOCK_RETRIES
+        self.statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
         self.allow_out_of_order = False
         self.seed_dir: Path | None = None
         self.sets: tuple[str, ...] = ()
@@ -101,10 +107,16 @@ class Context:
         """The seed folder: --seeds, else the platform's shipped one."""
         return self.seed_dir or platform.seed_dir()
 
+    @property
+    def policy(self) -> LockPolicy:
+        """How long migration statements may wait for locks and run, and how often they are retried."""
+        return LockPolicy(self.statement_lock_timeout, self.lock_retries, self.statement_timeout)
+
     def runner(self, *, may_create: bool = False) -> Runner:
-        """A runner over the chosen migrations and database, with the chosen lock timeout."""
+        """A runner over the chosen migrations and database, with the chosen timeouts; progress goes to stderr."""
         return Runner(self.db if may_create else self.existing_db(), self.migrations, lock_timeout=self.lock_timeout,
-                      allow_out_of_order=self.allow_out_of_order)
+                      allow_out_of_order=self.allow_out_of_order, policy=self.policy,
+                      progress=lambda line: click.echo(line, err=True))
 
     def new_migration_dir(self) -> Path:
         """Where a new migration goes: only ever a folder the user names, never inside the installed package."""
@@ -176,6 +188,21 @@ _SHARED: dict[str, Callable[[], Callable[[F], F]]] = {
         "--lock-timeout", type=click.FloatRange(min=0), default=None, expose_value=False,
         callback=_store("lock_timeout"),
         help=f"Seconds to wait for another runner's migration lock (default {DEFAULT_LOCK_TIMEOUT:g})."),
+    "statement_lock_timeout": lambda: click.option(
+        "--statement-lock-timeout", type=click.FloatRange(min=0, min_open=True), default=None, expose_value=False,
+        callback=_store("statement_lock_timeout"),
+        help=f"PostgreSQL: longest a migration statement waits for a table lock, so the longest the application "
+             f"queues behind it (default {DEFAULT_STATEMENT_LOCK_TIMEOUT:g})."),
+    "lock_retries": lambda: click.option(
+        "--lock-retries", type=click.IntRange(min=0), default=None, expose_value=False,
+        callback=_store("lock_retries"),
+        help=f"PostgreSQL: attempts after a migration ran out of lock time, with growing waits "
+             f"(default {DEFAULT_LOCK_RETRIES})."),
+    "statement_timeout": lambda: click.option(
+        "--statement-timeout", type=click.FloatRange(min=0), default=None, expose_value=False,
+        callback=_store("statement_timeout"),
+        help=f"PostgreSQL: longest a statement of a migration's transaction may run, 0 for no limit "
+             f"(default {DEFAULT_STATEMENT_TIMEOUT:g})."),
     "allow_out_of_order": lambda: click.option(
         "--allow-out-of-order", is_flag=True, default=False, expose_value=False, callback=_store("allow_out_of_order"),
         help="Apply a pending migration numbered below an applied one."),
@@ -256,8 +283,12 @@ def _finish(ctx: click.Context, report: _Report, as_json: bool, lines: Callable[
 # --- migrate ----------------------------------------------------------------------------------------------
 
 
+_RUNS = ("database", "migrations", "lock_timeout", "statement_lock_timeout", "lock_retries", "statement_timeout",
+         "allow_out_of_order")
+
+
 @main.group(invoke_without_command=True)
-@uses("database", "migrations", "lock_timeout", "allow_out_of_order")
+@uses(*_RUNS)
 @click.pass_context
 @library_errors
 def migrate(ctx: click.Context) -> None:
@@ -269,7 +300,7 @@ def migrate(ctx: click.Context) -> None:
 
 @migrate.command()
 @click.argument("target", required=False)
-@uses("database", "migrations", "lock_timeout", "allow_out_of_order")
+@uses(*_RUNS)
 @click.pass_context
 @library_errors
 def up(ctx: click.Context, target: str | None) -> None:
@@ -284,7 +315,7 @@ def up(ctx: click.Context, target: str | None) -> None:
 @migrate.command()
 @click.argument("target", required=False)
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Revert the last N migrations.")
-@uses("database", "migrations", "lock_timeout", "allow_out_of_order")
+@uses(*_RUNS)
 @click.pass_context
 @library_errors
 def down(ctx: click.Context, target: str | None, steps: int | None) -> None:
@@ -357,27 +388,52 @@ def check_command(ctx: click.Context, as_json: bool) -> None:
     state = _state(ctx)
     report = check(state.existing_db(), platform.MODELS, state.migrations)
     _finish(ctx, report, as_json, lambda: [f"problem: {problem}" for problem in report.problems] + [
-        f"drift: {finding}" for finding in report.findings] + (
+        f"drift: {finding}" for finding in report.findings] + [f"unsafe: {finding}" for finding in report.lint] + (
         [f"pending: {', '.join(report.pending)} (run `orm-kit migrate up`)"] if report.pending else []) + (
         ["no drift: models, migrations and the database agree"] if report.ok else []))
+
+
+@migrate.command("lint")
+@json_option
+@uses("database", "migrations", "allow_out_of_order")
+@click.pass_context
+@library_errors
+def lint_command(ctx: click.Context, as_json: bool) -> None:
+    """Each pending migration's statements that would lock a table in use, and the safe recipe; exits 1 on any."""
+    state = _state(ctx)
+    report = lint(state.existing_db(), state.migrations, platform.MODELS,
+                  allow_out_of_order=state.allow_out_of_order)
+    _finish(ctx, report, as_json, lambda: [f"problem: {problem}" for problem in report.problems] + [
+        f"{'ignored' if finding.ignored is not None else 'unsafe'}: {finding}" for finding in report.findings] + (
+        [f"note: {report.note}"] if report.note else []) + (
+        [f"lint: {len(report.checked)} pending migration(s), nothing unsafe" if report.checked
+         else "lint: nothing pending"] if report.ok else []))
 
 
 @migrate.command()
 @click.argument("target", required=False)
 @click.option("--down", "down_", is_flag=True, help="The SQL `migrate down` would run instead.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="With --down: the last N migrations.")
-@uses("database", "migrations", "allow_out_of_order")
+@uses("database", "migrations", "statement_lock_timeout", "lock_retries", "statement_timeout", "allow_out_of_order")
 @click.pass_context
 @library_errors
 def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) -> None:
     """Print the SQL `up` (or `down`) would run, captured on a scratch database; runs nothing."""
     state = _state(ctx)
     plans = preview_sql(state.existing_db(), state.migrations, target, down=down_, steps=steps,
-                        allow_out_of_order=state.allow_out_of_order)
+                        allow_out_of_order=state.allow_out_of_order, policy=state.policy)
     for plan in plans:
-        click.echo(f"-- {plan.name} ({plan.direction})")
-        for statement in plan.statements:
+        how = ("" if not plan.settings else
+               f": one transaction, rolled back and retried on a lock timeout ({state.policy.describe()})"
+               if plan.atomic else ": atomic = False, no transaction")
+        click.echo(f"-- {plan.name} ({plan.direction}){how}")
+        for statement in [*plan.settings, *plan.statements]:
             click.echo(statement.rstrip().rstrip(";") + ";")
+        if plan.after_commit:
+            click.echo(f"-- {plan.name} ({plan.direction}), after its COMMIT: each step on its own, retried on a "
+                       "lock timeout")
+            for statement in plan.after_commit:
+                click.echo(statement.rstrip().rstrip(";") + ";")
     if not plans:
         click.echo("-- nothing to run")
 
@@ -409,19 +465,21 @@ def baseline(ctx: click.Context, version: str) -> None:
 
 
 @migrate.command()
-@uses("database", "migrations", "lock_timeout")
+@uses("database", "migrations", "lock_timeout", "statement_lock_timeout", "lock_retries", "statement_timeout")
 @click.pass_context
 @library_errors
 def repair(ctx: click.Context) -> None:
-    """Accept edited migrations' checksums and clear failed `atomic = False` runs."""
+    """Accept edited checksums, finish steps left after a commit, clear failed `atomic = False` runs."""
     report = _state(ctx).runner().repair()
     for name in report.rechecksummed:
         click.echo(f"re-recorded the checksum of {name}")
     for name in report.cleared:
         click.echo(f"cleared the unfinished run of {name}")
+    for name in report.finished:
+        click.echo(f"finished the steps {name} left for after its commit")
     for name in report.missing:
         click.echo(f"cannot repair {name}: its file is missing (restore it)")
-    if not (report.rechecksummed or report.cleared or report.missing):
+    if not (report.rechecksummed or report.cleared or report.missing or report.finished):
         click.echo("nothing to repair")
 
 

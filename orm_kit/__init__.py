@@ -33,8 +33,10 @@ from orm_kit.errors import (
     ConfigurationError,
     ConflictError,
     DatabaseUnavailableError,
+    DependentObjectsError,
     DriverMissingError,
     InvalidQueryError,
+    MigrationBlockedError,
     MigrationError,
     MigrationFailedError,
     MigrationLockTimeoutError,
@@ -50,7 +52,7 @@ from orm_kit.errors import (
 )
 from orm_kit.fields import UTCDateTimeField, utcnow
 from orm_kit.locking import Versioned
-from orm_kit.migrate import Runner
+from orm_kit.migrate import LockPolicy, Runner
 from orm_kit.model import Model
 from orm_kit.models import (
     MODELS,
@@ -94,6 +96,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "DependencyEdge",
     "DependencyGraph",
+    "DependentObjectsError",
     "Deployment",
     "DeploymentRepository",
     "DoraMetrics",
@@ -102,6 +105,8 @@ __all__ = [
     "EnvironmentRepository",
     "Incident",
     "InvalidQueryError",
+    "LockPolicy",
+    "MigrationBlockedError",
     "MigrationError",
     "MigrationFailedError",
     "MigrationLockTimeoutError",

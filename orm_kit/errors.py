@@ -160,6 +160,14 @@ class MigrationFailedError(MigrationError):
     """Raised when a migration's up() or down() fails; says what was rolled back or recorded as failed."""
 
 
+class MigrationBlockedError(MigrationFailedError):
+    """Raised when a migration statement waited past its lock timeout on every retry; names the blocking backend."""
+
+
+class DependentObjectsError(MigrationError):
+    """Raised instead of a drop that would cascade: names the views, constraints and other objects that depend on it."""
+
+
 def first_line(exc: BaseException, *, typed: bool = True) -> str:
     """``Type: first line of its message`` (the type alone when there is no message), for one-line errors."""
     text = str(exc).strip()

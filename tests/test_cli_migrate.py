@@ -28,6 +28,15 @@ def migrations(tmp_path: Path) -> Path:
     return folder
 
 
+def sql_head(db_url: str, name: str) -> str:
+    """What `migrate sql` prints before a migration's statements: on PostgreSQL, how the runner runs them."""
+    if not db_url.startswith("postgres"):
+        return f"-- {name} (up)\n"
+    return (f"-- {name} (up): one transaction, rolled back and retried on a lock timeout (lock_timeout 0.5 s growing "
+            "to 2 s over 5 attempts, statement_timeout 60 s)\nSET LOCAL lock_timeout = '500ms';\n"
+            "SET LOCAL statement_timeout = '60000ms';\n")
+
+
 def existing(db_url: str) -> str:
     """``db_url``, its database created empty (read-only commands refuse a SQLite file that is not there)."""
     open_database(db_url).close()
@@ -84,7 +93,7 @@ def test_create_sql_verify_and_check_commands(db_url: str, tmp_path: Path) -> No
     code, out, _ = run(*base, "create", "add team slack")
     assert code == 0 and out == f"created {folder / '0003_add_team_slack.py'}\n"
     code, out, _ = run(*base, "sql", "0001")
-    assert (code, out) == (0, "-- 0001_a (up)\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n")
+    assert (code, out) == (0, sql_head(db_url, "0001_a") + "CREATE TABLE a (id INTEGER PRIMARY KEY);\n")
     code, out, _ = run(*base, "verify")
     assert code == 1 and "ok 0001_a\nok 0002_b\nok 0003_add_team_slack\n" in out and "drift: " in out
     code, out, _ = run("--database", db_url, "migrate", "check")
@@ -105,7 +114,7 @@ def test_read_only_commands_refuse_a_missing_sqlite_file_instead_of_creating_it(
     folder = migrations(tmp_path)
     typo = tmp_path / "typo.db"
     base = ("--database", f"sqlite:///{typo}", "migrate", "--migrations", str(folder))
-    for command in (["status"], ["sql"], ["check"], ["verify"], ["down"], ["repair"], ["baseline", "0001"]):
+    for command in (["status"], ["sql"], ["check"], ["lint"], ["verify"], ["down"], ["repair"], ["baseline", "0001"]):
         code, out, err = run(*base, *command)
         assert (code, out) == (1, ""), command
         assert err == (f"Error: database file '{typo}' does not exist (from 'sqlite:///{typo}'): check the path, or "
@@ -127,7 +136,7 @@ def test_sql_honours_allow_out_of_order(db_url: str, tmp_path: Path) -> None:
     code, _, err = run(*base, "sql")
     assert code == 1 and "--allow-out-of-order" in err
     assert run("--database", db_url, "migrate", "--migrations", str(folder), "--allow-out-of-order", "sql") == (
-        0, "-- 0001_late (up)\nCREATE TABLE late (id INTEGER);\n", "")
+        0, sql_head(db_url, "0001_late") + "CREATE TABLE late (id INTEGER);\n", "")
 
 
 def test_a_dangling_migration_symlink_is_one_line_not_a_traceback(db_url: str, tmp_path: Path) -> None:
@@ -173,7 +182,11 @@ def test_database_goes_before_or_after_the_subcommand(db_url: str, tmp_path: Pat
     (["migrate", "create"], ["--migrations"], ["--database", "--lock-timeout", "--allow-out-of-order"]),
     (["migrate", "check"], ["--database", "--migrations", "--json"], ["--lock-timeout", "--allow-out-of-order"]),
     (["migrate", "status"], ["--database", "--migrations", "--allow-out-of-order"], ["--lock-timeout"]),
-    (["migrate", "up"], ["--database", "--migrations", "--lock-timeout", "--allow-out-of-order"], ["--seeds"]),
+    (["migrate", "up"], ["--database", "--migrations", "--lock-timeout", "--statement-lock-timeout", "--lock-retries",
+                         "--statement-timeout", "--allow-out-of-order"], ["--seeds"]),
+    (["migrate", "sql"], ["--database", "--migrations", "--statement-lock-timeout", "--allow-out-of-order"],
+     ["--lock-timeout"]),
+    (["migrate", "lint"], ["--database", "--migrations", "--json"], ["--lock-timeout", "--statement-timeout"]),
     (["seed", "remove"], ["--database", "--dry-run"], ["--seeds", "--set", "--migrations"]),
     (["seed", "generate"], ["--database", "--deployments"], ["--seeds", "--set", "--dry-run"]),
 ])

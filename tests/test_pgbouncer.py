@@ -51,8 +51,11 @@ def test_prepared_statements_break_behind_a_transaction_pooler_unless_turned_off
 def test_the_migration_lock_holds_behind_pgbouncer(pgbouncer_url: str, postgres_url: str) -> None:
     reset_postgres(postgres_url)
     url = pgbouncer_url + "?pgbouncer=transaction"
+    direct = open_database(postgres_url)
+    # Migrations are deployed against the server: their concurrent index builds need a session of their own.
+    assert migrate_up(direct) != []
+    direct.close()
     holder, waiter = open_database(url), open_database(url)
-    assert migrate_up(holder) != []  # the shipped migrations, DDL and all, through PgBouncer
     locked, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -91,11 +94,33 @@ def test_atomic_false_migrations_are_refused_behind_a_transaction_pooler(
     db.close()
 
 
+def test_an_index_built_concurrently_after_the_commit_is_refused_behind_a_transaction_pooler(
+        pgbouncer_url: str, postgres_url: str, tmp_path: Path) -> None:
+    reset_postgres(postgres_url)
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_table.py").write_text(
+        "def up(migrator, db):\n    db.execute_sql('CREATE TABLE t (id int, n int)')\n\n\n"
+        "def down(migrator, db):\n    db.execute_sql('DROP TABLE t')\n")
+    (folder / "0002_index.py").write_text(
+        "def up(migrator, db):\n    migrator.migrate(migrator.add_index('t', ('n',), False))\n\n\n"
+        "def down(migrator, db):\n    migrator.migrate(migrator.drop_index('t', 't_n'))\n")
+    db = open_database(pgbouncer_url + "?pgbouncer=transaction")
+    assert Runner(db, folder).up(target="0001") == ["0001_table"]
+    with pytest.raises(MigrationError, match="run `orm-kit migrate` against the server directly"):
+        Runner(db, folder).up()
+    assert [name for name, in db.execute_sql("SELECT name FROM schema_migration").fetchall()] == ["0001_table"]
+    assert db.get_indexes("t") == []
+    db.close()
+
+
 def test_on_commit_and_retries_work_behind_pgbouncer(pgbouncer_url: str, postgres_url: str) -> None:
     reset_postgres(postgres_url)
+    direct = open_database(postgres_url)
+    migrate_up(direct)  # migrations go to the server itself (their concurrent index builds need a session)
+    direct.close()
     db = open_database(pgbouncer_url + "?pgbouncer=transaction")
     db.bind(MODELS)
-    migrate_up(db)
     announced: list[str] = []
     with transaction(db):
         Team.create(name="payments")

@@ -184,7 +184,8 @@ def test_a_failed_non_atomic_migration_is_recorded_and_blocks_until_repaired(db,
         migrate_up(db, folder)
     assert "half" in db.get_tables()  # no transaction: it really is half done
     assert history(db) == [("0001_flaky", "failed")]
-    with pytest.raises(MigrationRefusedError, match=r"0001_flaky \(atomic = False\) failed.*migrate repair"):
+    with pytest.raises(MigrationRefusedError,
+                       match=r"0001_flaky \(atomic = False, or the steps after its commit\) failed.*migrate repair"):
         migrate_up(db, folder)
     # The fix: a human puts the schema back and corrects the file; repair forgets the failed attempt.
     db.execute_sql('DROP TABLE "half"')
@@ -346,3 +347,20 @@ def test_bad_down_arguments_are_refused_at_once_without_waiting_for_the_lock(db,
     finally:
         other.close()
     assert history(db) == [("0001_a", "applied")]
+
+
+def test_each_migration_commits_on_its_own_before_the_next_begins(db, db_url, folder):
+    # Seen from a second connection while 0002 runs: 0001's table and history row are committed already, so the
+    # locks 0001 took ended with it, not with the whole run.
+    write(folder, "0001_a", create("a"))
+    write(folder, "0002_look", f"""
+        from orm_kit.db import open_database
+        other = open_database({db_url!r})
+        try:
+            tables = set(other.get_tables())
+            rows = [r[0] for r in other.execute_sql("SELECT name FROM schema_migration").fetchall()]
+        finally:
+            other.close()
+        assert "a" in tables and rows == ["0001_a"], (tables, rows)
+    """)
+    assert migrate_up(db, folder) == ["0001_a", "0002_look"]

@@ -16,14 +16,18 @@ module          role
 ``history``     the history table (peewee's ``schema_migration``, extended), written through a model
 ``plan``        files and history merged: each migration's state, the problems that stop a run, what to run
 ``lock``        one runner at a time (PostgreSQL advisory lock, SQLite write lock), run claims
+``lockwait``    short lock waits for migration statements: lock_timeout, retries, who blocked (PostgreSQL)
 ``migrator``    playhouse.migrate's migrator handed to ``up(migrator, db)``; checked SQLite rebuilds
-``runner``      the executor: up, down, baseline, repair under the lock
+``safe``        the PostgreSQL migrator's safe forms for tables in use; drops that never cascade
+``steps``       what a migration defers until after its commit: concurrent indexes, validation, backfills
+``runner``      the executor: up, down, baseline, repair under the lock, a transaction per migration
 ``snapshot``    a schema as comparable facts
 ``scratch``     throwaway databases; replaying migrations and realizing models there
 ``drift``       three-way drift (models, migrations, live) and checked adoption (``baseline``)
 ``verify``      every migration's round trip on a scratch database
 ``codegen``     ``create`` and ``make``: writing the next migration file
 ``preview``     ``sql``: the statements a run would execute, captured on a scratch database
+``lint``        ``lint``: the pending migrations' statements that would lock a table in use, and the fix
 ==============  ==========================================================================================
 """
 
@@ -33,7 +37,9 @@ from orm_kit.migrate.codegen import create_migration, make_migration
 from orm_kit.migrate.drift import DriftReport, Finding, baseline, check
 from orm_kit.migrate.files import MigrationFile, discover
 from orm_kit.migrate.history import HISTORY_TABLE, HistoryRow
+from orm_kit.migrate.lint import LintFinding, LintReport, lint
 from orm_kit.migrate.lock import DEFAULT_LOCK_TIMEOUT
+from orm_kit.migrate.lockwait import LockPolicy
 from orm_kit.migrate.plan import MigrationState, Plan, RepairReport, Status
 from orm_kit.migrate.preview import MigrationSql, preview_sql
 from orm_kit.migrate.runner import Runner
@@ -45,6 +51,9 @@ __all__ = [
     "DriftReport",
     "Finding",
     "HistoryRow",
+    "LintFinding",
+    "LintReport",
+    "LockPolicy",
     "MigrationFile",
     "MigrationSql",
     "MigrationState",
@@ -58,6 +67,7 @@ __all__ = [
     "check",
     "create_migration",
     "discover",
+    "lint",
     "make_migration",
     "preview_sql",
     "verify",

@@ -9,6 +9,12 @@ indexes as runnable code. schema_diff does not see changed types, nullability, d
 targets or ``on_delete``, or CHECK constraints, so the same snapshot comparison ``migrate check`` uses finds
 those: a nullability change becomes ``add_not_null`` / ``drop_not_null`` code, everything else a
 ``# TODO:`` line that says what to write. The file always needs a human read before it is applied.
+
+The code calls the migrator, and on PostgreSQL the migrator runs the safe forms
+(:mod:`orm_kit.migrate.safe`): a new NOT NULL column with a default is one catalog-only ``ADD COLUMN``,
+its index is built ``CONCURRENTLY`` after the commit, ``add_not_null`` goes through a validated CHECK.
+``orm-kit migrate sql`` shows exactly what will run; ``orm-kit migrate lint`` judges it against the live
+table sizes.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from playhouse.schema_diff import diff_models
 
 from orm_kit.dialect import unwrap
 from orm_kit.errors import MigrationError
-from orm_kit.migrate.drift import compare
+from orm_kit.migrate.drift import accept_python_defaults, compare
 from orm_kit.migrate.files import discover
 from orm_kit.migrate.scratch import models_facts, replay, scratch_database
 from orm_kit.migrate.snapshot import Facts, snapshot
@@ -66,7 +72,7 @@ def make_migration(db: peewee.Database, models: Sequence[type[peewee.Model]], na
         replay(scratch, discover(directory))
         diff = diff_models(scratch, list(models))  # type: ignore[no-untyped-call]
         head = snapshot(scratch)
-    body = render_migration(diff, models_facts(db, models), head)
+    body = render_migration(diff, accept_python_defaults(models_facts(db, models), head, models), head)
     return None if body is None else create_migration(directory, name, body)
 
 
@@ -90,15 +96,21 @@ def render_migration(diff: object, wanted: Facts, head: Facts) -> str | None:
                        "drop_column_default"}.get(attribute, "by hand")
                 todos.append(f"{table}.{column}: {attribute} is {migrated} in the migrations, {model_value} in the "
                              f"models ({how})")
+        elif subject.startswith("foreign key ") and attribute == "state":
+            todos.append(f"{table}.{subject.removeprefix('foreign key ')}: the foreign key is {migrated} in the "
+                         f"migrations, {model_value} in the models (ALTER TABLE ... ALTER CONSTRAINT, or VALIDATE "
+                         "CONSTRAINT; PostgreSQL only)")
         elif subject.startswith("foreign key "):
             todos.append(f"{table}.{subject.removeprefix('foreign key ')}: references {migrated} in the migrations, "
-                         f"{model_value} in the models (drop and re-add the constraint; a table rebuild on SQLite)")
+                         f"{model_value} in the models (drop it, then migrator.add_foreign_key_constraint: NOT VALID "
+                         "and validated after the commit on PostgreSQL; a table rebuild on SQLite)")
     for (table, subject, _), model_value, migrated in compare(wanted, head):
         if subject.startswith("check ") and (table, "table", "exists") in head:
             where = "models only" if migrated is None else "migrations only"
             verb = "add" if migrated is None else "drop"
             todos.append(f"{table}: {verb} {subject.removeprefix('check ')} ({where}; migrator.add_constraint / "
-                         "drop_constraint, a table rebuild on SQLite before 3.53)")
+                         "drop_constraint: NOT VALID, then validated after the commit on PostgreSQL; a table rebuild "
+                         "on SQLite before 3.53)")
         elif subject.startswith("foreign key ") and (model_value is None) != (migrated is None):
             column = subject.removeprefix("foreign key ")
             if (table, f"column {column}", "type") in head and (table, f"column {column}", "type") in wanted:

@@ -14,10 +14,17 @@ platform's models: callers pass them in.
 nullability, defaults, foreign-key targets or ``on_delete``, or CHECK constraints, and it hides the indexes
 that back UNIQUE constraints on SQLite; hence the snapshots. It still drives ``migrate make``
 (:mod:`orm_kit.migrate.codegen`), where its output maps onto peewee's code template.
+
+A model field's constant ``default=`` lives in Python, so the models' schema has no database default;
+a migration may still give the column that same default in the database (the safe form of a NOT NULL
+column with a default keeps it, so code that does not know the column yet can insert): that is no
+drift (:func:`accept_python_defaults`). ``check`` also lints the pending migrations
+(:mod:`orm_kit.migrate.lint`): an unsafe statement without a reviewed opt-out fails it too.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,17 +32,20 @@ from typing import Any
 
 import peewee
 
+from orm_kit._sql import literal
 from orm_kit.dialect import unwrap
 from orm_kit.errors import MigrationRefusedError
 from orm_kit.migrate.history import HISTORY_TABLE
+from orm_kit.migrate.lint import LintFinding, lint_pending
 from orm_kit.migrate.plan import read
 from orm_kit.migrate.runner import Runner
 from orm_kit.migrate.scratch import models_facts, replay, scratch_database
-from orm_kit.migrate.snapshot import Facts, snapshot
+from orm_kit.migrate.snapshot import OBJECT_KINDS, SECONDARY, Facts, snapshot
 
 __all__ = [
     "DriftReport",
     "Finding",
+    "accept_python_defaults",
     "baseline",
     "check",
     "compare",
@@ -67,30 +77,35 @@ class Finding:
 
 @dataclass(frozen=True)
 class DriftReport:
-    """What ``check`` found: disagreements, migrations not applied yet, and what would make the runner refuse."""
+    """What ``check`` found: disagreements, migrations not applied yet, what would make the runner refuse,
+    and the pending migrations' unsafe statements (``lint``: those no ``lint_ignore`` accepted)."""
 
     findings: list[Finding]
     pending: list[str]
     problems: list[str] = field(default_factory=list)
+    lint: list[LintFinding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when models, migrations and the live database agree, nothing is pending and nothing is wrong."""
-        return not self.findings and not self.pending and not self.problems
+        return not self.findings and not self.pending and not self.problems and not self.lint
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"ok": self.ok, "pending": self.pending, "problems": self.problems,
-                "findings": [f.to_dict() for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings], "lint": [f.to_dict() for f in self.lint]}
 
 
 def compare(a: Facts, b: Facts) -> list[tuple[tuple[str, str, str], str | None, str | None]]:
     """Facts that differ between two snapshots; inside a table both have, absent facts count too."""
     both = {key[0] for key in a if key[1] == "table"} & {key[0] for key in b if key[1] == "table"}
+    described = {key[:2] for key in a if key[2] not in SECONDARY} & {key[:2] for key in b if key[2] not in SECONDARY}
     out = []
     for key in sorted(set(a) | set(b)):
-        if key[1] != "table" and key[0] not in both:
+        if key[1] not in OBJECT_KINDS and key[0] not in both:
             continue  # the table itself is reported once, not column by column
+        if key[2] in SECONDARY and key[:2] not in described:
+            continue  # an index one side lacks is reported by its kind, not by its name as well
         if a.get(key) != b.get(key):
             out.append((key, a.get(key), b.get(key)))
     return out
@@ -105,15 +120,45 @@ def check(db: peewee.Database, models: Models, directory: Path, *,
     with scratch_database(db) as scratch:
         replay(scratch, plan.applied)
         at_live = snapshot(scratch)  # what the live database should look like, given its history
-        replay(scratch, plan.pending)
+        linted = lint_pending(db, scratch, plan.pending, models, history_table=history_table)
         at_head = snapshot(scratch)
-    wanted = models_facts(db, models)
+    wanted = accept_python_defaults(models_facts(db, models), at_head, models)
     keys: dict[tuple[str, str, str], None] = {}
     for key, _, _ in compare(wanted, at_head) + compare(at_live, live):
         keys[key] = None
     findings = [Finding(*key, wanted.get(key), at_head.get(key), live.get(key)) for key in sorted(keys)]
     # An edited, missing or misnamed file makes the runner refuse; check must not call that "no drift".
-    return DriftReport(findings, [f.name for f in plan.pending], list(plan.status.problems))
+    return DriftReport(findings, [f.name for f in plan.pending], list(plan.status.problems) + linted.problems,
+                       linted.unsafe)
+
+
+def accept_python_defaults(wanted: Facts, other: Facts, models: Models) -> Facts:
+    """``wanted`` (the models' facts), where ``other``'s database default equal to a field's constant Python
+    default counts as the models' own: the models put that value into every row they write anyway."""
+    accepted = dict(wanted)
+    for model in models:
+        for f in model._meta.sorted_fields:
+            if f.default is None or callable(f.default):
+                continue
+            key = (model._meta.table_name, f"column {f.column_name}", "default")
+            if accepted.get(key) == "none" and key in other and _same_value(other[key], literal(f.db_value(f.default))):
+                accepted[key] = other[key]
+    return accepted
+
+
+_CAST = re.compile(r"::[a-z_ \"]+(\(\d+(,\s*\d+)?\))?(\[\])?$", re.I)
+
+
+def _same_value(database_default: str, python_literal: str) -> bool:
+    value = database_default.strip()
+    while True:  # 'eu'::character varying, ('1.5'::numeric)::double precision, (0)
+        stripped = _CAST.sub("", value).strip()
+        if stripped.startswith("(") and stripped.endswith(")"):
+            stripped = stripped[1:-1].strip()
+        if stripped == value:
+            break
+        value = stripped
+    return value.lower() == python_literal.lower() or value.strip("'").lower() == python_literal.strip("'").lower()
 
 
 def baseline(runner: Runner, version: str) -> list[str]:
@@ -137,8 +182,11 @@ def baseline(runner: Runner, version: str) -> list[str]:
 def _label(key: tuple[str, str, str], sides: Iterable[tuple[str, str | None]]) -> str:
     """``team: column email null: models NOT NULL, migrations NULL`` (None reads "absent")."""
     table, subject, attribute = key
-    what = table if subject == "table" else f"{table}: {subject}"
-    attr = "" if attribute in ("exists", "kind", "references") else f" {attribute}"
+    if subject in OBJECT_KINDS and subject != "table":
+        what, attr = f"{subject} {table}", ""  # view deployment_summary: models absent, ..., live SELECT ...
+    else:
+        what = table if subject == "table" else f"{table}: {subject}"
+        attr = "" if attribute in ("exists", "kind", "references") else f" {attribute}"
     return f"{what}{attr}: " + ", ".join(f"{side} {'absent' if value is None else value}" for side, value in sides)
 
 

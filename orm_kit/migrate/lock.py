@@ -183,9 +183,10 @@ def run_claim(db: peewee.Database, history_table: str = "schema_migration") -> I
     """
     if transaction_pooled(db):
         raise MigrationError(
-            "an atomic = False migration needs a server session of its own (a session-level lock, and statements "
-            "such as CREATE INDEX CONCURRENTLY), which a transaction pooler cannot give: run it against the "
-            "server directly, with a database URL without ?pgbouncer=transaction")
+            "work outside a transaction (an atomic = False migration, or the steps orm-kit runs after a "
+            "migration's commit, such as CREATE INDEX CONCURRENTLY on a table in use) needs a server session of "
+            "its own, which a transaction pooler cannot give: run `orm-kit migrate` against the server directly "
+            "or through a session-mode pool (a database URL without ?pgbouncer=transaction)")
     if is_postgres(db):
         keeper = peewee.PostgresqlDatabase(db.database, prefer_psycopg3=True, **db.connect_params)
         keeper.connect()

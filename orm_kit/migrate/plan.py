@@ -108,11 +108,13 @@ class Status:
 
 @dataclass(frozen=True)
 class RepairReport:
-    """What ``repair`` changed: re-recorded checksums, cleared failures, and what it cannot fix."""
+    """What ``repair`` changed: re-recorded checksums, cleared failures, finished the steps a migration left
+    for after its commit, and what it cannot fix."""
 
     rechecksummed: list[str] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -272,10 +274,13 @@ def plan_down(files: Sequence[MigrationFile], history: Sequence[HistoryRow], ste
     return list(reversed(applied[applied.index(keep) + 1:]))
 
 
+_OUTSIDE = "atomic = False, or the steps after its commit"  # the two ways a migration runs outside a transaction
+
+
 def _unfinished_problem(row: HistoryRow, holder: str | None) -> str:
     when = format_utc(row.applied_at) if row.applied_at else "an unknown time"
     if holder is not None:
-        return (f"{row.name} (atomic = False) is being {'applied' if row.outcome == RUNNING else 'reverted'} right "
+        return (f"{row.name} ({_OUTSIDE}) is being {'applied' if row.outcome == RUNNING else 'reverted'} right "
                 f"now by another runner ({holder}), started at {when}: wait for it to finish")
     what = {
         FAILED: "failed",
@@ -283,5 +288,6 @@ def _unfinished_problem(row: HistoryRow, holder: str | None) -> str:
         REVERTING: "was being reverted and never finished (its runner died)",
         REVERT_FAILED: "failed to revert",
     }[row.outcome or FAILED]
-    return (f"{row.name} (atomic = False) {what} at {when} and may be half-done: bring the schema back by hand and "
-            "run `orm-kit migrate repair`")
+    return (f"{row.name} ({_OUTSIDE}) {what} at {when} and may be half-done: run `orm-kit migrate repair`, which "
+            "runs the steps after a migration's commit again (an atomic = False migration: bring the schema back by "
+            "hand first, and repair forgets the attempt)")

@@ -8,23 +8,27 @@ then the planned ones run there while the scratch database records its statement
 only read (its history), so a preview takes no DDL lock on it, runs no backfill against it, and cannot
 leave anything behind. SQLite table rebuilds appear as the statements peewee really issues. Reads (catalog
 queries, SELECTs) and savepoints are left out; values are written in as literals, for a person to read.
+
+On PostgreSQL each preview also says how the runner runs it: the ``SET LOCAL`` lock and statement
+timeouts of its transaction (``settings``, the first attempt's), and the deferred steps it runs after
+that transaction commits (``after_commit``: concurrent index builds, validations, batched backfills),
+which the safe forms of :mod:`orm_kit.migrate.safe` produce for tables in use.
 """
 
 from __future__ import annotations
 
-import datetime
-import decimal
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import peewee
 
-from orm_kit.dialect import unwrap
+from orm_kit._sql import inline
+from orm_kit.dialect import is_postgres, unwrap
 from orm_kit.errors import MigrationRefusedError
 from orm_kit.migrate.history import HISTORY_TABLE
+from orm_kit.migrate.lockwait import LockPolicy
 from orm_kit.migrate.plan import read
 from orm_kit.migrate.scratch import replay, scratch_database
 
@@ -33,18 +37,26 @@ __all__ = ["MigrationSql", "preview_sql", "render"]
 
 @dataclass(frozen=True)
 class MigrationSql:
-    """The statements one migration's up() or down() runs, with values inlined for reading."""
+    """The statements one migration's up() or down() runs, with values inlined for reading.
+
+    ``statements`` run in its transaction (outside any, for ``atomic = False``), after the ``settings``
+    the runner gives that transaction; ``after_commit`` run once it has committed.
+    """
 
     name: str
     direction: str
     statements: list[str]
+    after_commit: list[str] = field(default_factory=list)
+    settings: list[str] = field(default_factory=list)
+    atomic: bool = True
 
 
 def preview_sql(db: peewee.Database, directory: Path, target: str | None = None, *, down: bool = False,
                 steps: int | None = None, allow_out_of_order: bool = False,
-                history_table: str = HISTORY_TABLE) -> list[MigrationSql]:
+                history_table: str = HISTORY_TABLE, policy: LockPolicy | None = None) -> list[MigrationSql]:
     """The SQL ``up`` (or ``down``) would run now, captured on a scratch database; ``db`` is only read."""
     db = unwrap(db) or db
+    policy = policy or LockPolicy()
     current = read(db, directory, history_table=history_table, allow_out_of_order=allow_out_of_order)
     if current.status.problems:
         raise MigrationRefusedError("the runner would refuse to migrate: " + "; ".join(current.status.problems))
@@ -56,33 +68,26 @@ def preview_sql(db: peewee.Database, directory: Path, target: str | None = None,
             scratch.captured = []
             try:
                 replay(scratch, [f], "down" if down else "up")
-                statements = [render(sql, params, scratch.param) for sql, params in scratch.writes()]
+                writes = scratch.writes()
             finally:
                 scratch.captured = None
-            out.append(MigrationSql(f.name, "down" if down else "up", statements))
+            atomic = bool(getattr(f.load(), "atomic", True))
+            out.append(MigrationSql(
+                f.name, "down" if down else "up",
+                [render(c.sql, c.params, scratch.param) for c in writes if not c.after_commit],
+                [render(c.sql, c.params, scratch.param) for c in writes if c.after_commit],
+                _settings(policy, atomic) if is_postgres(db) else [], atomic))
     return out
+
+
+def _settings(policy: LockPolicy, atomic: bool) -> list[str]:
+    first = policy.attempts()[0].lock_timeout
+    if not atomic:  # no transaction: session settings, no statement timeout (such migrations run long on purpose)
+        return [f"SET lock_timeout = '{first * 1000:g}ms'", "SET statement_timeout = 0"]
+    return [f"SET LOCAL lock_timeout = '{first * 1000:g}ms'",
+            f"SET LOCAL statement_timeout = '{policy.statement_timeout * 1000:g}ms'"]
 
 
 def render(sql: str, params: Sequence[Any], placeholder: str) -> str:
     """``sql`` with its parameters written in as literals, for a person to read (not to execute)."""
-    parts = sql.split(placeholder)
-    if len(parts) != len(params) + 1:
-        return f"{sql} -- params: {list(params)!r}" if params else sql
-    out = [parts[0]]
-    for value, rest in zip(params, parts[1:], strict=True):
-        out.append(_literal(value))
-        out.append(rest)
-    return "".join(out)
-
-
-def _literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float | decimal.Decimal):
-        return str(value)
-    if isinstance(value, datetime.datetime | datetime.date | uuid.UUID):
-        value = str(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
+    return inline(sql, params, placeholder)

@@ -1,6 +1,6 @@
 """The executor: applies, reverts, adopts and repairs migrations under the migration lock.
 
-    runner = Runner(db, Path("migrations"), lock_timeout=30)
+    runner = Runner(db, Path("migrations"), lock_timeout=30, policy=LockPolicy(lock_timeout=2.0))
     runner.up()                  # ['0001_initial', '0002_deployment_duration', '0003_deployment_history_indexes']
     runner.status().ok           # True: nothing pending, nothing wrong
     runner.down(steps=1)         # ['0003_deployment_history_indexes']
@@ -9,15 +9,24 @@ The runner reads nothing on its own: the files come from :mod:`~orm_kit.migrate.
 problems from :mod:`~orm_kit.migrate.plan`, the history is written through :mod:`~orm_kit.migrate.history`,
 and the lock is :mod:`~orm_kit.migrate.lock`'s. What it guarantees:
 
-* One runner at a time per database; the plan is read again once the lock is held, so a runner that
-  waited finds the work done and applies nothing.
+* One runner at a time per database. Each migration runs in a transaction of its own that takes the
+  (transaction-scoped) migration lock again and reads the plan again under it, so a migration's locks
+  are released at its own commit, and a runner that waited finds the work done and applies nothing.
 * It refuses *before running anything* on any problem the plan names (an edited, missing, misnamed,
-  duplicate or late file, tables without history, an unfinished ``atomic = False`` run).
-* Every migration runs in its own savepoint inside the locked transaction, together with its history
-  row: one that fails is rolled back whole, schema and history, and the ones before it are committed.
-  On SQLite foreign keys are off while migrations run (table rebuilds must not cascade) and
-  ``PRAGMA foreign_key_check`` must be clean before a migration counts.
-* An ``atomic = False`` migration runs outside the transaction, so outside the lock; a ``running`` row
+  duplicate or late file, tables without history, an unfinished run outside a transaction).
+* A migration and its history row commit together or not at all: one that fails is rolled back whole,
+  schema and history, and the ones before it stay applied. On SQLite foreign keys are off while
+  migrations run (table rebuilds must not cascade) and ``PRAGMA foreign_key_check`` must be clean
+  before a migration counts.
+* On PostgreSQL every statement of a migration's transaction runs under the :class:`LockPolicy`: a short
+  ``lock_timeout`` (the longest the application can queue behind it) and a ``statement_timeout``; a
+  migration that runs out of lock time is rolled back and tried again with a longer one, a bounded
+  number of times, and the error after the last try names the table and the backend in the way.
+* What a migration defers until after its commit (:mod:`~orm_kit.migrate.steps`: concurrent index
+  builds, constraint validation, batched backfills) runs with its history row ``running`` and a run
+  claim held, as an ``atomic = False`` migration does: another runner waits, a crash is visible in
+  the history, and a failure is recorded as ``failed`` (``repair`` runs the deferred steps again).
+* An ``atomic = False`` migration runs outside a transaction, so outside the lock; a ``running`` row
   and a run claim (taken under the lock) keep every other runner waiting, and a failure is recorded as
   ``failed`` for a human to look at (``repair``).
 """
@@ -26,15 +35,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 import peewee
 
-from orm_kit.dialect import unwrap
-from orm_kit.errors import MigrationFailedError, MigrationLockTimeoutError, MigrationRefusedError, first_line
+from orm_kit.dialect import is_postgres, unwrap
+from orm_kit.errors import (
+    MigrationBlockedError,
+    MigrationFailedError,
+    MigrationLockTimeoutError,
+    MigrationRefusedError,
+    OrmKitError,
+    first_line,
+)
 from orm_kit.migrate.files import MigrationFile, discover
 from orm_kit.migrate.history import (
     APPLIED,
@@ -48,8 +64,19 @@ from orm_kit.migrate.history import (
     HistoryRow,
 )
 from orm_kit.migrate.lock import DEFAULT_LOCK_TIMEOUT, foreign_keys_off, migration_lock, run_claim
-from orm_kit.migrate.migrator import run_step
+from orm_kit.migrate.lockwait import (
+    BlockerWatch,
+    LockPolicy,
+    LockWaitsExhausted,
+    is_statement_timeout,
+    limit_waits,
+    run_with_lock_retries,
+    session_limits,
+)
+from orm_kit.migrate.migrator import StepResult, run_step
 from orm_kit.migrate.plan import Plan, RepairReport, Status, check_down_arguments, live_run, read, resolve
+from orm_kit.migrate.scratch import replay, scratch_database
+from orm_kit.migrate.steps import Step, StepContext
 
 __all__ = ["Runner"]
 
@@ -66,11 +93,35 @@ class _Step:
         return bool(getattr(self.module, "atomic", True))
 
 
+@dataclass
+class _Drive:
+    """One up() or down() call: what it planned at first, what it did, what it is doing now."""
+
+    direction: str
+    plan_for: Callable[[Plan], list[MigrationFile]]
+    planned: list[str] | None = None
+    done: list[str] = field(default_factory=list)
+    current: str = "the next migration"
+
+
+class _StepFailed(Exception):  # internal: carries the migration's name out of the rolled-back attempt
+    def __init__(self, name: str, error: BaseException) -> None:
+        self.name = name
+        self.error = error
+        super().__init__(str(error))
+
+
 class Runner:
-    """Applies, reverts, adopts and repairs the migrations in ``directory`` against ``db``, one runner at a time."""
+    """Applies, reverts, adopts and repairs the migrations in ``directory`` against ``db``, one runner at a time.
+
+    ``lock_timeout``: how long to wait for another runner. ``policy``: how long each migration statement may
+    wait for a table lock and run, and how often to retry (PostgreSQL). ``progress``: called with a line of
+    text for retries, deferred steps and backfill progress (the CLI prints them; the library never does).
+    """
 
     def __init__(self, db: peewee.Database, directory: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-                 allow_out_of_order: bool = False, history_table: str = HISTORY_TABLE) -> None:
+                 allow_out_of_order: bool = False, history_table: str = HISTORY_TABLE,
+                 policy: LockPolicy | None = None, progress: Callable[[str], None] | None = None) -> None:
         # A DatabaseProxy stands for its database; locks and scratch databases need the real one.
         self.db: peewee.Database = unwrap(db) or db
         self.directory = Path(directory)
@@ -78,6 +129,8 @@ class Runner:
         self.allow_out_of_order = allow_out_of_order
         self.table = history_table
         self.recorder = History(self.db, history_table)
+        self.policy = policy or LockPolicy()
+        self.progress = progress
 
     def plan(self) -> Plan:
         """Files, history and status as they are now (reads only; takes no lock)."""
@@ -95,12 +148,16 @@ class Runner:
 
     def up(self, target: str | None = None) -> list[str]:
         """Apply pending migrations (or up to and including ``target``); return the names applied."""
-        return self._drive("up", lambda plan: plan.up(target))
+        return self._drive(_Drive("up", lambda plan: plan.up(target)))
 
     def down(self, steps: int | None = None, target: str | None = None) -> list[str]:
         """Revert the last ``steps`` applied migrations (default 1), or those applied after ``target``."""
         check_down_arguments(steps, target)  # a usage error: before waiting for the lock
-        return self._drive("down", lambda plan: plan.down(steps, target))
+        return self._drive(_Drive("down", lambda plan: plan.down(steps, target)))
+
+    def _say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
 
     def _checked_plan(self) -> Plan:
         """Under the lock: create or adopt the history table, read the plan again, refuse on any problem."""
@@ -115,8 +172,9 @@ class Runner:
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
-        """The migration lock, once no live runner is inside an ``atomic = False`` migration (waits up to the
-        lock timeout for both); the block runs in the lock's transaction."""
+        """The migration lock, once no live runner is outside a transaction (an ``atomic = False`` migration, or
+        the steps after a commit; waits up to the lock timeout for both); the block runs in the lock's
+        transaction."""
         deadline = time.monotonic() + self.lock_timeout
         attempt = 0
         while True:
@@ -129,81 +187,173 @@ class Runner:
             if remaining <= 0:
                 name, holder = busy
                 raise MigrationLockTimeoutError(
-                    f"another runner ({holder}) has been applying {name} (atomic = False, so outside the lock) for "
-                    f"more than {self.lock_timeout:g}s: wait for it to finish, or pass a longer --lock-timeout")
+                    f"another runner ({holder}) has been applying {name} (atomic = False, or the steps after its "
+                    f"commit: outside the lock) for more than {self.lock_timeout:g}s: wait for it to finish, or pass "
+                    "a longer --lock-timeout")
             time.sleep(min(_POLL_SECONDS[min(attempt, len(_POLL_SECONDS) - 1)], remaining))
             attempt += 1
 
-    def _drive(self, direction: str, plan_for: Callable[[Plan], list[MigrationFile]]) -> list[str]:
-        done: list[str] = []
-        planned: list[str] | None = None
-        while True:
-            unlocked: _Step | None = None
-            failure: tuple[str, BaseException] | None = None
-            with ExitStack() as claim:
-                with self._exclusive():
-                    plan = plan_for(self._checked_plan())
-                    if planned is None:
-                        planned = [f.name for f in plan]
-                    # After an atomic = False step the lock was let go: never do more than first planned.
-                    plan = [f for f in plan if f.name in planned and f.name not in done]
-                    if not plan:
-                        break
-                    for step in [_Step(f, f.load_for(direction)) for f in plan]:
-                        if not step.atomic:
-                            # Claimed under the lock, in the same transaction as the history row says so:
-                            # whoever holds the lock next sees both, or neither.
-                            claim.enter_context(run_claim(self.db, self.table))
-                            unlocked = step
-                            if direction == "up":
-                                self.recorder.record(step.file, RUNNING, None)
-                            else:
-                                self.recorder.set_outcome(step.file.name, REVERTING, expected=(APPLIED, BASELINE))
-                            break
-                        try:
-                            with self.db.atomic():
-                                duration = run_step(self.db, step.module, direction)
-                                if direction == "up":
-                                    self.recorder.record(step.file, APPLIED, duration)
-                                else:
-                                    self.recorder.forget(step.file.name)
-                        except Exception as exc:  # noqa: BLE001 - reported with the migration's name below
-                            failure = (step.file.name, exc)
-                            break
-                        done.append(step.file.name)
-                if unlocked is not None:
-                    self._run_unlocked(unlocked, direction, claim)
-            if failure is not None:
-                name, error = failure
-                before = f" ({', '.join(done)} {'applied' if direction == 'up' else 'reverted'} before it stay so)" \
-                    if done else ""
-                raise MigrationFailedError(
-                    f"{name} {direction}() failed: {first_line(error)}; it was rolled back, so the schema and the "
-                    f"history are as they were before it{before}")
-            if unlocked is None:
-                break
-            done.append(unlocked.file.name)
-        return done
+    @contextmanager
+    def _watch(self) -> Iterator[BlockerWatch | None]:
+        if not is_postgres(self.db):
+            yield None
+            return
+        with BlockerWatch(self.db) as watch:
+            yield watch
 
-    def _run_unlocked(self, step: _Step, direction: str, claim: ExitStack) -> None:
-        # atomic = False: the claim row (running / reverting) and the run claim, both taken under the lock,
-        # keep every other runner waiting while this runs without a transaction; both are settled under
-        # the lock again, the history row first, so nobody ever sees a live-looking row without its claim.
-        error: BaseException | None = None
-        duration = None
-        with foreign_keys_off(self.db):
+    def _drive(self, run: _Drive) -> list[str]:
+        with self._watch() as watch:
+            while self._next(run, watch):
+                pass
+        return run.done
+
+    def _next(self, run: _Drive, watch: BlockerWatch | None) -> bool:
+        """Apply (or revert) the next planned migration in a transaction of its own; False when none is left."""
+        with ExitStack() as claim:
             try:
-                duration = run_step(self.db, step.module, direction)
-            except Exception as exc:  # noqa: BLE001 - recorded, then reported below
-                error = exc
+                started = run_with_lock_retries(
+                    self.policy, lambda lock_timeout: self._attempt(run, watch, claim, lock_timeout), watch=watch,
+                    what=lambda: run.current, report=self._say)
+            except LockWaitsExhausted as exc:
+                raise MigrationBlockedError(
+                    f"{run.current} {exc.detail}; it was rolled back, so the schema and the history are as they were "
+                    f"before it{self._before(run)}: let that transaction finish (or end it), then run it again; "
+                    "--statement-lock-timeout and --lock-retries allow longer waits") from None
+            except _StepFailed as exc:
+                error = exc.error
+                reason = first_line(error)
+                if is_statement_timeout(error):
+                    reason += (f" (statement_timeout {self.policy.statement_timeout:g} s: a long statement holds its "
+                               "locks all along; move the work into migrator.backfill or a step after the commit, "
+                               "or pass a longer --statement-timeout)")
+                raise MigrationFailedError(
+                    f"{exc.name} {run.direction}() failed: {reason}; it was rolled back, so the schema and the "
+                    f"history are as they were before it{self._before(run)}") from None
+            if started is None:
+                return False
+            step, result = started
+            if result is None:
+                self._run_unlocked(step, run.direction, claim, watch)
+            elif result.deferred:
+                self._finish_deferred(step, run.direction, result, claim, watch)
+        run.done.append(step.file.name)
+        return True
+
+    @staticmethod
+    def _before(run: _Drive) -> str:
+        verb = "applied" if run.direction == "up" else "reverted"
+        return f" ({', '.join(run.done)} {verb} before it stay so)" if run.done else ""
+
+    def _attempt(self, run: _Drive, watch: BlockerWatch | None, claim: ExitStack,
+                 lock_timeout: float) -> tuple[_Step, StepResult | None] | None:
+        """One try at the next migration, in its own locked transaction: None when nothing is left to do;
+        otherwise the step and what it left for after the commit (None: it is ``atomic = False``)."""
+        with ExitStack() as mine:  # a run claim taken here outlives the attempt only once it committed
+            with self._exclusive():
+                plan = run.plan_for(self._checked_plan())
+                if run.planned is None:
+                    run.planned = [f.name for f in plan]
+                # Re-read under the lock: another runner may have done some of it. Only ever what was first
+                # planned, and only in the order the plan gives now (never before what it builds on).
+                nxt = plan[0] if plan else None
+                if nxt is None or nxt.name not in run.planned or nxt.name in run.done:
+                    return None
+                step = _Step(nxt, nxt.load_for(run.direction))
+                run.current = f"{nxt.name} {run.direction}()"
+                result: StepResult | None = None
+                if not step.atomic:
+                    # Claimed under the lock, in the same transaction as the history row says so: whoever holds
+                    # the lock next sees both, or neither.
+                    mine.enter_context(run_claim(self.db, self.table))
+                    self._mark_unfinished(step, run.direction)
+                else:
+                    result = self._run_in_transaction(step, run.direction, watch, mine, lock_timeout)
+            claim.enter_context(mine.pop_all())
+        return step, result
+
+    def _run_in_transaction(self, step: _Step, direction: str, watch: BlockerWatch | None, claim: ExitStack,
+                            lock_timeout: float) -> StepResult:
+        try:
+            if is_postgres(self.db):
+                limit_waits(self.db, lock_timeout, self.policy.statement_timeout)
+                if watch is not None:
+                    watch.follow(self.db)
+            result = run_step(self.db, step.module, direction)
+            if result.deferred:
+                claim.enter_context(run_claim(self.db, self.table))
+                self._mark_unfinished(step, direction, result.duration_ms)
+            elif direction == "up":
+                self.recorder.record(step.file, APPLIED, result.duration_ms)
+            else:
+                self.recorder.forget(step.file.name)
+        except Exception as exc:
+            raise _StepFailed(step.file.name, exc) from exc  # the cause lets a lock timeout be retried
+        return result
+
+    def _mark_unfinished(self, step: _Step, direction: str, duration_ms: int | None = None) -> None:
+        if direction == "up":
+            self.recorder.record(step.file, RUNNING, duration_ms)
+        else:
+            self.recorder.set_outcome(step.file.name, REVERTING, expected=(APPLIED, BASELINE))
+
+    def _context(self, name: str, direction: str, watch: BlockerWatch | None) -> StepContext:
+        return StepContext(self.policy, watch, self.progress, f"{name} {direction}()")
+
+    def _run_deferred(self, steps: list[Step], context: StepContext) -> tuple[Step | None, BaseException | None]:
+        """Run deferred steps in order; the one that failed and why (None, None when all ran)."""
+        for step in steps:
+            context.say(f"{context.migration}: after its commit: {step.describe()}")
+            try:
+                step.run(self.db, context)
+            except Exception as exc:  # noqa: BLE001 - recorded, then reported by the caller
+                return step, exc
+        return None, None
+
+    def _finish_deferred(self, step: _Step, direction: str, result: StepResult, claim: ExitStack,
+                         watch: BlockerWatch | None) -> None:
+        started = time.perf_counter()
+        failed, error = self._run_deferred(result.deferred, self._context(step.file.name, direction, watch))
+        duration = result.duration_ms + round((time.perf_counter() - started) * 1000)
+        self._settle(step.file.name, direction, error, duration, claim)
+        if failed is not None and error is not None:
+            outcome = "failed" if direction == "up" else "revert_failed"
+            raise MigrationFailedError(
+                f"{step.file.name} {direction}(): its transaction committed, but a step after it failed: "
+                f"{failed.describe()}: {_reason(error)}; it is recorded as {outcome}: remove the cause, then "
+                "`orm-kit migrate repair` runs its steps after the commit again")
+
+    def _settle(self, name: str, direction: str, error: BaseException | None, duration: int | None,
+                claim: ExitStack | None) -> None:
+        # Under the lock again, the history row first, so nobody ever sees a live-looking row without its claim.
         with migration_lock(self.db, self.lock_timeout, self.table):
             if direction == "up":
-                self.recorder.set_outcome(step.file.name, FAILED if error else APPLIED, duration, expected=(RUNNING,))
+                self.recorder.set_outcome(name, FAILED if error else APPLIED, duration, expected=(RUNNING,))
             elif error:
-                self.recorder.set_outcome(step.file.name, REVERT_FAILED, expected=(REVERTING,))
+                self.recorder.set_outcome(name, REVERT_FAILED, expected=(REVERTING,))
             else:
-                self.recorder.forget(step.file.name, expected=(REVERTING,))
-            claim.close()
+                self.recorder.forget(name, expected=(REVERTING,))
+            if claim is not None:
+                claim.close()
+
+    def _run_unlocked(self, step: _Step, direction: str, claim: ExitStack, watch: BlockerWatch | None) -> None:
+        # atomic = False: the claim row (running / reverting) and the run claim, both taken under the lock,
+        # keep every other runner waiting while this runs without a transaction.
+        error: BaseException | None = None
+        duration = None
+        started = time.perf_counter()
+        with foreign_keys_off(self.db):
+            try:
+                # No transaction, so no SET LOCAL: session settings for the run, put back afterwards. No
+                # statement_timeout: such migrations exist for the long statements (CREATE INDEX CONCURRENTLY).
+                limits = (session_limits(self.db, self.policy.lock_timeout, 0) if is_postgres(self.db)
+                          else nullcontext())
+                with limits:
+                    result = run_step(self.db, step.module, direction)
+                _, error = self._run_deferred(result.deferred, self._context(step.file.name, direction, watch))
+                duration = round((time.perf_counter() - started) * 1000)
+            except Exception as exc:  # noqa: BLE001 - recorded, then reported below
+                error = exc
+        self._settle(step.file.name, direction, error, duration, claim)
         if error is not None:
             raise MigrationFailedError(
                 f"{step.file.name} {direction}() failed: {first_line(error)}; it runs with atomic = False, so it "
@@ -233,28 +383,72 @@ class Runner:
         return [f.name for f in chosen]
 
     def repair(self) -> RepairReport:
-        """Accept edited files' checksums and clear failed ``atomic = False`` runs; report missing files."""
+        """Accept edited files' checksums, run again the steps a migration left for after its commit, clear failed
+        ``atomic = False`` runs (the schema put back by hand), and report missing files."""
         files = self._files()
-        sums = {f.name: f.checksum for f in files}
+        by_name = {f.name: f for f in files}
         report = RepairReport()
-        with migration_lock(self.db, self.lock_timeout, self.table):
-            self.recorder.ensure(files)
-            history = self.recorder.read()
-            busy = live_run(self.db, history, self.table)
-            if busy is not None:
-                raise MigrationRefusedError(
-                    f"{busy[0]} is being run right now by another runner ({busy[1]}), outside a transaction "
-                    "(atomic = False): nothing to repair; wait for it to finish, then see `orm-kit migrate status`")
-            for row in history:
-                if row.name not in sums:
-                    report.missing.append(row.name)
-                elif row.outcome in (FAILED, RUNNING):
-                    self.recorder.forget(row.name, expected=(row.outcome,))  # as before the attempt: pending again
-                    report.cleared.append(row.name)
-                elif row.outcome in (REVERTING, REVERT_FAILED):
-                    self.recorder.set_outcome(row.name, APPLIED, expected=(row.outcome,))  # as before: still applied
-                    report.cleared.append(row.name)
-                elif row.checksum != sums[row.name]:
-                    self.recorder.set_checksum(row, sums[row.name])
-                    report.rechecksummed.append(row.name)
+        unfinished: list[tuple[MigrationFile, str, list[MigrationFile]]] = []
+        with ExitStack() as claim:
+            with migration_lock(self.db, self.lock_timeout, self.table):
+                self.recorder.ensure(files)
+                history = self.recorder.read()
+                busy = live_run(self.db, history, self.table)
+                if busy is not None:
+                    raise MigrationRefusedError(
+                        f"{busy[0]} is being run right now by another runner ({busy[1]}), outside a transaction "
+                        "(atomic = False, or the steps after its commit): nothing to repair; wait for it to finish, "
+                        "then see `orm-kit migrate status`")
+                for position, row in enumerate(history):
+                    f = by_name.get(row.name)
+                    if f is None:
+                        report.missing.append(row.name)
+                    elif row.outcome in (FAILED, RUNNING, REVERTING, REVERT_FAILED) and _atomic(f):
+                        # Its transaction committed (only steps after a commit leave an atomic migration unfinished):
+                        # finish those steps, which are safe to run again, rather than forget what committed.
+                        direction = "up" if row.outcome in (FAILED, RUNNING) else "down"
+                        below = [by_name[r.name] for r in history[:position] if r.name in by_name]
+                        unfinished.append((f, direction, below + ([f] if direction == "down" else [])))
+                        self.recorder.set_outcome(row.name, RUNNING if direction == "up" else REVERTING,
+                                                  expected=(row.outcome,))
+                    elif row.outcome in (FAILED, RUNNING):
+                        self.recorder.forget(row.name, expected=(row.outcome,))  # as before the attempt: pending
+                        report.cleared.append(row.name)
+                    elif row.outcome in (REVERTING, REVERT_FAILED):
+                        self.recorder.set_outcome(row.name, APPLIED, expected=(row.outcome,))  # still applied
+                        report.cleared.append(row.name)
+                    elif row.checksum != by_name[row.name].checksum:
+                        self.recorder.set_checksum(row, by_name[row.name].checksum)
+                        report.rechecksummed.append(row.name)
+                if unfinished:
+                    claim.enter_context(run_claim(self.db, self.table))  # as the runner holds it for such steps
+            with self._watch() as watch:
+                for f, direction, below in unfinished:
+                    self._finish_again(f, direction, below, watch)
+                    report.finished.append(f.name)
         return report
+
+    def _finish_again(self, f: MigrationFile, direction: str, below: list[MigrationFile],
+                      watch: BlockerWatch | None) -> None:
+        """Run again the steps ``f``'s up() (or down()) leaves for after its commit, found by running it on a
+        scratch database where the migrations ``below`` it are applied; settle its history row."""
+        with scratch_database(self.db) as scratch:
+            replay(scratch, below)
+            with foreign_keys_off(scratch), scratch.atomic():
+                steps = run_step(scratch, f.load_for(direction), direction).deferred
+        started = time.perf_counter()
+        failed, error = self._run_deferred(steps, self._context(f.name, direction, watch))
+        self._settle(f.name, direction, error, round((time.perf_counter() - started) * 1000), None)
+        if failed is not None and error is not None:
+            raise MigrationFailedError(
+                f"{f.name} {direction}(): a step after its commit failed again: {failed.describe()}: "
+                f"{_reason(error)}; it is still recorded as {'failed' if direction == 'up' else 'revert_failed'}")
+
+
+def _reason(error: BaseException) -> str:
+    # orm-kit's own errors already say what happened; a driver's error says more with its type.
+    return str(error) if isinstance(error, OrmKitError) else first_line(error)
+
+
+def _atomic(f: MigrationFile) -> bool:
+    return bool(getattr(f.load(), "atomic", True))

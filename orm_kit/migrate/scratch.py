@@ -11,7 +11,10 @@ sessions never see it, and only the CREATE privilege on the database is needed. 
 is a throwaway copy of a SQLite file, rows included (``verify`` runs on one).
 
 Scratch databases can record the statements they run (``captured``), which is how ``migrate sql``
-previews a migration without touching the live database.
+previews a migration and ``migrate lint`` judges it without touching the live database. A migration's
+deferred steps (:mod:`~orm_kit.migrate.steps`: concurrent index builds, validations, batched backfills)
+run inline there, right after its up() or down(), and are captured marked ``after_commit``: on the live
+database the runner runs them once the migration's transaction has committed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +37,16 @@ from orm_kit.migrate.files import MigrationFile
 from orm_kit.migrate.lock import foreign_keys_off
 from orm_kit.migrate.migrator import run_step
 from orm_kit.migrate.snapshot import Facts, snapshot
+from orm_kit.migrate.steps import Backfill, Step
 
 __all__ = [
+    "Captured",
     "ScratchPostgres",
     "ScratchSqlite",
     "models_facts",
     "realize_models",
     "replay",
+    "run_deferred_inline",
     "scratch_copy",
     "scratch_database",
 ]
@@ -48,19 +55,29 @@ _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.I)
 _READS = ("SELECT", "PRAGMA", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "SET LOCAL")
 
 
-class _Capturing:
-    """A scratch database that can record the statements it runs (for ``migrate sql``)."""
+@dataclass(frozen=True)
+class Captured:
+    """One statement a scratch database ran: its SQL, parameters, and whether it was a deferred step's."""
 
-    captured: list[tuple[str, tuple[Any, ...]]] | None = None
+    sql: str
+    params: tuple[Any, ...]
+    after_commit: bool = False
+
+
+class _Capturing:
+    """A scratch database that can record the statements it runs (for ``migrate sql`` and ``migrate lint``)."""
+
+    captured: list[Captured] | None = None
+    in_deferred = False
 
     def execute_sql(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         if self.captured is not None:
-            self.captured.append((sql, tuple(params or ())))
+            self.captured.append(Captured(sql, tuple(params or ()), self.in_deferred))
         return super().execute_sql(sql, params)  # type: ignore[misc]
 
-    def writes(self) -> list[tuple[str, tuple[Any, ...]]]:
+    def writes(self) -> list[Captured]:
         """The captured statements that change something (catalog reads and savepoints left out)."""
-        return [(sql, params) for sql, params in self.captured or [] if not sql.lstrip().upper().startswith(_READS)]
+        return [c for c in self.captured or [] if not c.sql.lstrip().upper().startswith(_READS)]
 
 
 class ScratchSqlite(_Capturing, peewee.SqliteDatabase):
@@ -75,7 +92,7 @@ class ScratchPostgres(_Capturing, peewee.PostgresqlDatabase):
         # private schema a plain build makes the same index. The capture keeps the statement as written.
         if _CONCURRENTLY.search(sql):
             if self.captured is not None:
-                self.captured.append((sql, tuple(params or ())))
+                self.captured.append(Captured(sql, tuple(params or ()), self.in_deferred))
             return peewee.PostgresqlDatabase.execute_sql(self, _CONCURRENTLY.sub("", sql), params)  # type: ignore[no-untyped-call]
         return super().execute_sql(sql, params)
 
@@ -157,15 +174,30 @@ def _by_table_dependencies(models: Sequence[type[peewee.Model]]) -> list[type[pe
 
 
 def replay(scratch: peewee.Database, files: Iterable[MigrationFile], direction: str = "up") -> None:
-    """Run migrations on a scratch database, each in its own transaction, as the runner would."""
+    """Run migrations on a scratch database, each in its own transaction (deferred steps too), as the runner does."""
     for f in files:
         module = f.load_for(direction)
         try:
             with foreign_keys_off(scratch), scratch.atomic():
-                run_step(scratch, module, direction)
+                run_deferred_inline(scratch, run_step(scratch, module, direction).deferred)
         except Exception as exc:  # noqa: BLE001 - reported with the migration's name
             raise MigrationFailedError(
                 f"{f.name} {direction}() fails on a scratch database: {first_line(exc)}") from None
+
+
+def run_deferred_inline(scratch: peewee.Database, steps: Sequence[Step]) -> None:
+    """A migration's deferred steps, inside the scratch transaction (captured as running after the commit)."""
+    for step in steps:
+        if isinstance(scratch, _Capturing):
+            scratch.in_deferred = True
+            first = len(scratch.captured) + 1 if scratch.captured is not None else 0
+        try:
+            step.run_inline(scratch)
+        finally:
+            if isinstance(scratch, _Capturing):
+                scratch.in_deferred = False
+                if isinstance(step, Backfill) and scratch.captured is not None:
+                    del scratch.captured[first:]  # one batch shows the statement; the rest only repeat it
 
 
 def models_facts(db: peewee.Database, models: Sequence[type[peewee.Model]]) -> Facts:
