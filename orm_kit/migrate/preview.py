@@ -24,6 +24,7 @@ import peewee
 
 from orm_kit.dialect import unwrap
 from orm_kit.errors import MigrationRefusedError
+from orm_kit.migrate.apps import AppMigrations
 from orm_kit.migrate.history import HISTORY_TABLE
 from orm_kit.migrate.plan import read
 from orm_kit.migrate.scratch import replay, scratch_database
@@ -40,15 +41,19 @@ class MigrationSql:
     statements: list[str]
 
 
-def preview_sql(db: peewee.Database, directory: Path, target: str | None = None, *, down: bool = False,
-                steps: int | None = None, allow_out_of_order: bool = False,
-                history_table: str = HISTORY_TABLE) -> list[MigrationSql]:
-    """The SQL ``up`` (or ``down``) would run now, captured on a scratch database; ``db`` is only read."""
+def preview_sql(db: peewee.Database, source: Path | Sequence[AppMigrations], target: str | None = None, *,
+                down: bool = False, steps: int | None = None, allow_out_of_order: bool = False,
+                history_table: str = HISTORY_TABLE, app: str | None = None) -> list[MigrationSql]:
+    """The SQL ``up`` (or ``down``) would run now, captured on a scratch database; ``db`` is only read.
+
+    ``source``: a folder, or several apps; ``target`` and ``app`` as :meth:`~orm_kit.migrate.Runner.up` /
+    :meth:`~orm_kit.migrate.Runner.down` take them.
+    """
     db = unwrap(db) or db
-    current = read(db, directory, history_table=history_table, allow_out_of_order=allow_out_of_order)
+    current = read(db, source, history_table=history_table, allow_out_of_order=allow_out_of_order)
     if current.status.problems:
         raise MigrationRefusedError("the runner would refuse to migrate: " + "; ".join(current.status.problems))
-    plan = current.down(steps, target) if down else current.up(target)
+    plan = current.down(steps, target, app) if down else current.up(target, app)
     out = []
     with scratch_database(db) as scratch:
         replay(scratch, current.applied)
@@ -59,7 +64,7 @@ def preview_sql(db: peewee.Database, directory: Path, target: str | None = None,
                 statements = [render(sql, params, scratch.param) for sql, params in scratch.writes()]
             finally:
                 scratch.captured = None
-            out.append(MigrationSql(f.name, "down" if down else "up", statements))
+            out.append(MigrationSql(current.label(f), "down" if down else "up", statements))
     return out
 
 
