@@ -8,7 +8,8 @@
 Two halves in one package. The toolkit, reusable with any peewee models: the core modules (``db``,
 ``dialect``, ``errors``, ``fields``, ``validation``, ``model``, ``locking``, ``transactions``,
 ``repository``, ``bulk``), the migration engine (``orm_kit.migrate``), the seed engine
-(``orm_kit.seeding``) and test support (``orm_kit.testing``). The platform, built on it: its tables
+(``orm_kit.seeding``), apps and a project's configuration (``orm_kit.apps``, ``orm_kit.config``) and
+test support (``orm_kit.testing``). The platform, built on it: its tables
 (``orm_kit.models``), repositories (``orm_kit.repositories``), defaults (``orm_kit.platform``: shipped
 migrations, seed data, seed registry) and synthetic history (``orm_kit.synthetic``). The toolkit never
 imports the platform; this module exports the curated API of both.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import peewee
 
+from orm_kit.apps import App
 from orm_kit.db import open_database, redact_url, resolve_url
 from orm_kit.errors import (
     ConfigurationError,
@@ -31,6 +33,7 @@ from orm_kit.errors import (
     MigrationRefusedError,
     NotFoundError,
     OrmKitError,
+    ProjectConfigError,
     RetryExhaustedError,
     SeedError,
     ValidationError,
@@ -64,6 +67,7 @@ from orm_kit.repositories import (
     ServiceRepository,
     TeamRepository,
 )
+from orm_kit.relations import Backref, backref
 from orm_kit.repository import CursorPage, Page, Repository
 from orm_kit.seeding import SeedRegistry, SeedTable
 from orm_kit.transactions import RetryPolicy, on_commit, run_in_transaction, transaction, transactional
@@ -72,6 +76,8 @@ from orm_kit.validation import validate, validates
 __all__ = [
     "MODELS",
     "Api",
+    "App",
+    "Backref",
     "ConfigurationError",
     "ConflictError",
     "CursorPage",
@@ -94,6 +100,7 @@ __all__ = [
     "NotFoundError",
     "OrmKitError",
     "Page",
+    "ProjectConfigError",
     "Release",
     "ReleaseRepository",
     "Repository",
@@ -114,6 +121,7 @@ __all__ = [
     "UTCDateTimeField",
     "ValidationError",
     "Versioned",
+    "backref",
     "connect",
     "migrate_up",
     "on_commit",

@@ -18,6 +18,8 @@ import peewee
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# The worked example app's package (feature_flags), importable as a service's own code imports it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "feature-flags"))
 
 from orm_kit.db import open_database
 from orm_kit.models import MODELS
@@ -25,6 +27,7 @@ from orm_kit.platform import migrate_up
 from orm_kit.testing import pgserver
 
 BACKENDS = ("sqlite", "postgres")
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "feature-flags"
 
 
 @pytest.fixture(scope="session")
