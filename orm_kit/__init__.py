@@ -56,6 +56,7 @@ from orm_kit.models import (
     Team,
 )
 from orm_kit.platform import migrate_up
+from orm_kit.relations import Backref, backref
 from orm_kit.repositories import (
     DependencyEdge,
     DependencyGraph,
@@ -67,7 +68,6 @@ from orm_kit.repositories import (
     ServiceRepository,
     TeamRepository,
 )
-from orm_kit.relations import Backref, backref
 from orm_kit.repository import CursorPage, Page, Repository
 from orm_kit.seeding import SeedRegistry, SeedTable
 from orm_kit.transactions import RetryPolicy, on_commit, run_in_transaction, transaction, transactional

@@ -10,7 +10,8 @@ The table is peewee's (``playhouse.migrations``: ``id``, ``name`` unique, ``appl
 records; apps number their files independently, so a row is unique per app and name). A table written
 by peewee's runner (or by an earlier orm-kit) is adopted in place: the columns are added, ``app`` with
 the database default ``'platform'`` (:data:`~orm_kit.migrate.files.DEFAULT_APP`: the rows written before
-apps existed are the platform's), peewee's unique index on ``name`` becomes one on ``(app, name)``, and
+apps existed are the platform's), peewee's unique index on ``name`` becomes one on ``(app, name)`` (under
+the same index name, so that peewee's runner does not add its own back), and
 rows without a checksum take their file's current checksum. peewee's runner still reads the table
 orm-kit writes, since its two columns keep their meaning, and a row it inserts gets the default app;
 it sees every app's rows by name alone, so run it only where the platform is the only app.
@@ -115,8 +116,11 @@ class History:
             class Meta:
                 database = db
                 table_name = table
-                indexes = ((("app", "name"), True),)
 
+        # Named as peewee's runner names its unique index on name alone: its create_table(safe=True), run
+        # on every `up`, then finds the name taken and leaves the key (app, name) be instead of re-adding a
+        # key on name that two apps' 0001_initial would break.
+        Record.add_index(Record.app, Record.name, unique=True, name=f"{table}_name")
         self.db = db
         self.table = table
         self.model = Record
@@ -152,7 +156,7 @@ class History:
         # NOT NULL with a constant default: one catalog change on both databases, no rewrite, no rebuild.
         execute(self.db, f"ALTER TABLE {table} ADD COLUMN {quote('app')} VARCHAR(64) NOT NULL {_APP_DEFAULT}")
         for index in self.db.get_indexes(self.table):
-            if index.unique and list(index.columns) == ["name"]:
+            if index.unique and list(index.columns) == ["name"]:  # peewee's, whatever it is called
                 if is_postgres(self.db):  # a UNIQUE constraint owns its index; a plain unique index has none
                     execute(self.db, f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {quote(index.name)}")
                 execute(self.db, f"DROP INDEX IF EXISTS {quote(index.name)}")

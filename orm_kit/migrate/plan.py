@@ -228,15 +228,16 @@ class Plan:
                 raise MigrationError(
                     f"cannot revert {label(*need, True)}: {label(*dependent, True)} is applied and depends on it; "
                     f"revert that first (orm-kit migrate down --app {dependent[0]} --steps {steps})")
-        first = min(row.id for row in self.history if row.app == app and (row.app, row.name) in leaving)
+        first = min((row for row in self.history if row.app == app and (row.app, row.name) in leaving),
+                    key=lambda row: row.id)
         given = {a.name for a in self.apps}
-        later = [row for row in self.history if row.app not in given and row.id > first]
+        later = [row for row in self.history if row.app not in given and row.id > first.id]
         if later:
             row = later[0]
             raise MigrationError(
-                f"cannot revert {', '.join(label(f.app, f.name, True) for f in chosen)}: {row.app}:{row.name} was "
-                f"applied after it, and app {row.app!r} is not configured here, so whether it depends on it is "
-                f"unknown; run the down from the project that configures {row.app!r}")
+                f"cannot revert {label(first.app, first.name, True)}: {row.app}:{row.name} was applied after it, and "
+                f"app {row.app!r} is not configured here, so orm-kit cannot tell whether it depends on it; run the "
+                f"down from the project that configures {row.app!r}")
 
 
 def _keys(files: Iterable[MigrationFile]) -> set[tuple[str, str]]:
