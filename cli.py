@@ -118,6 +118,7 @@ class Context:
 
     def existing_db(self) -> peewee.Database:
         """The database, refusing a SQLite file that is not there: only `migrate up` may create one."""
+        self.apps  # noqa: B018 - a bad configuration (or --app) is the first thing to fix
         open_database(self.url, connect=False, must_exist=True)
         return self.db
 

@@ -270,6 +270,7 @@ class PlatformNoteRequired(peewee.Model):
 class FlagWithLabel(peewee.Model):
     id = peewee.AutoField()
     label = peewee.CharField(max_length=20, null=True)
+    about = peewee.ForeignKeyField(PlatformNoteRequired, null=True, on_delete="SET NULL")  # the platform's table
 
     class Meta:
         table_name = "f_one"
@@ -291,7 +292,12 @@ def test_make_writes_only_the_apps_changes_into_its_folder_depending_on_the_othe
     text = (flags / "0002_add_label.py").read_text()
     assert "depends_on = [('platform', '0003_note')]" in text
     # Only the app's change: nothing about the platform's drift (p_one.note) or its tables.
-    assert "migrator.add_column('f_one', 'label'" in text and "p_one" not in text and "'p2'" not in text
+    assert "migrator.add_column('f_one', 'label'" in text and "migrator.add_column('f_one', 'about_id'" in text
+    assert "add_not_null('p_one'" not in text and "drop_not_null('p_one'" not in text and "'p2'" not in text
+    # The platform's models point at nothing of the app's: a platform migration made here depends on nothing.
+    assert make_migration(db, apps, "notes", app="platform") == platform / "0004_notes.py"
+    assert "depends_on" not in (platform / "0004_notes.py").read_text()
+    (platform / "0004_notes.py").unlink()
     assert sorted(p.name for p in platform.glob("*.py")) == ["0001_initial.py", "0002_p2.py", "0003_note.py"]
     assert Runner(db, apps).up()[-1] == "flags:0002_add_label"
     assert make_migration(db, apps, "again", app="flags") is None

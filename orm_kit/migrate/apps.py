@@ -253,13 +253,25 @@ class Graph:
         return found
 
 
-def heads(files: Iterable[MigrationFile], except_app: str) -> list[Key]:
-    """The last migration (by number) of every app but ``except_app``: what a new migration of it builds on."""
+def heads(files: Iterable[MigrationFile], apps: Sequence[str]) -> list[Key]:
+    """The last migration (by number) of each of ``apps`` that has one: what a new migration builds on."""
     last: dict[str, MigrationFile] = {}
     for f in files:
-        if f.app != except_app and (f.app not in last or (f.number, f.name) > (last[f.app].number, last[f.app].name)):
+        if f.app in apps and (f.app not in last or (f.number, f.name) > (last[f.app].number, last[f.app].name)):
             last[f.app] = f
-    return [(f.app, f.name) for f in last.values()]
+    return [(last[app].app, last[app].name) for app in apps if app in last]
+
+
+def referenced_apps(apps: Sequence[AppMigrations], app: AppMigrations) -> list[str]:
+    """The other apps whose tables ``app``'s models point at with foreign keys: what its migrations build on."""
+    owner = {m._meta.table_name: other.name for other in apps for m in other.models}
+    found: list[str] = []
+    for model in app.models:
+        for fk in model._meta.refs:
+            other = owner.get(fk.rel_model._meta.table_name)
+            if other is not None and other != app.name and other not in found:
+                found.append(other)
+    return found
 
 
 def by_app(files: Iterable[MigrationFile]) -> Mapping[str, list[MigrationFile]]:

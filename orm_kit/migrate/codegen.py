@@ -13,7 +13,8 @@ those: a nullability change becomes ``add_not_null`` / ``drop_not_null`` code, e
 With several apps (:mod:`orm_kit.migrate.apps`), every app's migrations are replayed in the runner's
 order, and only the tables of the app the file is for (declared by its models, or created by its
 migrations) are compared: ``make`` writes that app's changes only, into its folder, and the file
-declares ``depends_on`` the head of every other app, the schema it was generated against:
+declares ``depends_on`` the head of every other app its models point at, the schema it was generated
+against:
 
     path = make_migration(db, apps, "add feature flags", app="flags")   # flags/migrations/0001_add_....py
 """
@@ -30,7 +31,7 @@ from playhouse.schema_diff import diff_models
 
 from orm_kit.dialect import unwrap
 from orm_kit.errors import MigrationError, MigrationRefusedError
-from orm_kit.migrate.apps import AppMigrations, Graph, heads
+from orm_kit.migrate.apps import AppMigrations, Graph, heads, referenced_apps
 from orm_kit.migrate.drift import apps_of, compare, owners, replay_owning
 from orm_kit.migrate.files import MigrationFile, discover
 from orm_kit.migrate.scratch import models_facts, scratch_database
@@ -59,7 +60,7 @@ def create_migration(target: Path | Sequence[AppMigrations], name: str, body: st
     """Write the next numbered migration file (a template, or ``body``); return its path.
 
     ``target``: a folder, or apps: then the file goes into ``app``'s folder (default: the last app's) and
-    declares ``depends_on`` the head of every other app.
+    declares ``depends_on`` the head of every other app whose tables its models point at.
     """
     slug = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
     if not slug:
@@ -72,7 +73,7 @@ def create_migration(target: Path | Sequence[AppMigrations], name: str, body: st
         chosen = _app(apps, app)
         directory = chosen.directory
         if directory.is_dir():
-            depends_on = heads(_files(apps), chosen.name)
+            depends_on = heads(_files(apps), referenced_apps(apps, chosen))
     directory.mkdir(parents=True, exist_ok=True)
     number = max((f.number for f in discover(directory)), default=0) + 1
     path = directory / f"{number:04d}_{slug}.py"
