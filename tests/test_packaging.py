@@ -26,6 +26,10 @@ def test_plain_install_migrates_from_another_folder(tmp_path: Path) -> None:
         check=True, cwd=tmp_path, capture_output=True,
     )
     assert (target / "orm_kit" / "migrations" / "0001_initial.py").exists()
+    # Every package of the source tree is installed. (The runs below cannot show a missing one: this
+    # test's interpreter has orm-kit installed editable, whose finder supplies any orm_kit.* it lacks.)
+    packages = sorted(str(init.parent.relative_to(ROOT)) for init in (ROOT / "orm_kit").rglob("__init__.py"))
+    assert [p for p in packages if not (target / p / "__init__.py").exists()] == []
     assert (target / "orm_kit" / "py.typed").exists()
     assert (target / "orm_kit" / "cli.py").is_file() and not (target / "cli.py").exists()
     elsewhere = tmp_path / "elsewhere"
