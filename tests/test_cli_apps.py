@@ -81,3 +81,15 @@ def test_the_project_flags_are_listed_where_they_are_read(command: list[str], re
     assert code == 0
     flags = {word.rstrip(",") for line in out.splitlines() for word in line.split() if word.startswith("--")}
     assert set(reads) <= flags, out
+
+
+def test_a_missing_migrations_folder_is_named_and_make_creates_it(project: Path, tmp_path: Path) -> None:
+    shutil.rmtree(project / "migrations")
+    base = ("--database", f"sqlite:///{tmp_path / 'svc.db'}", "migrate", "--project", str(project))
+    code, _, err = run(*base)
+    assert code == 1 and f"migrations folder '{project / 'migrations'}' does not exist" in err
+    assert "`orm-kit migrate make` creates it" in err
+    code, out, _ = run(*base, "make", "initial")
+    assert code == 0 and out.startswith(f"created {project / 'migrations' / '0001_initial.py'}")
+    assert "depends_on = [('platform', '0003_deployment_history_indexes')]" in (
+        project / "migrations" / "0001_initial.py").read_text()

@@ -72,8 +72,7 @@ def create_migration(target: Path | Sequence[AppMigrations], name: str, body: st
         apps = apps_of(target, None)
         chosen = _app(apps, app)
         directory = chosen.directory
-        if directory.is_dir():
-            depends_on = heads(_files(apps), referenced_apps(apps, chosen))
+        depends_on = heads(_files(apps), referenced_apps(apps, chosen))
     directory.mkdir(parents=True, exist_ok=True)
     number = max((f.number for f in discover(directory)), default=0) + 1
     path = directory / f"{number:04d}_{slug}.py"

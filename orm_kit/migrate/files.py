@@ -111,5 +111,6 @@ def suggested_name(path: Path) -> str:
 def _candidates(directory: Path) -> list[Path]:
     if not directory.is_dir():
         raise MigrationError(f"migrations folder {str(directory)!r} does not exist "
-                             "(check the path given to --migrations)")
+                             "(check the path given to --migrations, or `migrations` in [tool.orm-kit] of "
+                             "pyproject.toml; `orm-kit migrate make` creates it)")
     return sorted(directory.glob("[0-9]*.py"))
