@@ -184,6 +184,8 @@ def _store(attribute: str) -> Callable[[click.Context, click.Parameter, Any], No
         if value is None or value is False or value == ():
             return
         state = _state(ctx)
+        if isinstance(value, tuple):  # a repeatable option given on the group and the subcommand: all of them
+            value = tuple(dict.fromkeys((*getattr(state, attribute), *value)))
         setattr(state, attribute, value)
         if isinstance(ctx.command, click.Group) and param.name:
             state.given_to_group.append(param.name)
@@ -255,7 +257,8 @@ def _refuse_unused_group_options(ctx: click.Context) -> None:
     read = {param.name for param in sub.params}
     unused = [option for option in _state(ctx).given_to_group if option not in read]
     if unused:
-        flag = "--" + unused[0].replace("_", "-")
+        # As typed: a parameter's name need not be its flag (--set stores into `sets`).
+        flag = next(p.opts[0] for p in group.params if p.name == unused[0])
         raise click.UsageError(f"{flag} does not apply to `{ctx.command_path} {name}`; see "
                                f"`{ctx.command_path} {name} --help` for the options it takes")
 

@@ -191,3 +191,13 @@ def test_a_group_option_the_subcommand_does_not_read_is_refused(tmp_path: Path) 
     assert (code, out) == (2, "")
     assert "--lock-timeout does not apply to `orm-kit migrate create`" in err
     assert not (tmp_path / "new").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize(("args", "refused"), [
+    (["seed", "--set", "demo", "remove", "demo"], "--set does not apply to `orm-kit seed remove`"),
+    (["seed", "--seeds", "x", "generate"], "--seeds does not apply to `orm-kit seed generate`"),
+    (["migrate", "--allow-out-of-order", "check"], "--allow-out-of-order does not apply to `orm-kit migrate check`"),
+])
+def test_a_refused_group_option_is_named_as_typed(args: list[str], refused: str) -> None:
+    code, _, err = run(*args)
+    assert code == 2 and f"Error: {refused};" in err, err

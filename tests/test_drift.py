@@ -340,3 +340,35 @@ def test_a_seeded_database_has_no_drift_and_verifies(migrated: peewee.Database, 
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(main, ["--database", db_url, "migrate", "verify"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_scratch_database_leaves_nothing_behind_however_its_body_ends(db: peewee.Database) -> None:
+    # A clean exit rolls the scratch transaction back on purpose; a raising body and (on PostgreSQL) an
+    # aborted transaction must end the same way, with nothing committed to the live database.
+    from orm_kit._sql import execute
+    from orm_kit.migrate.scratch import scratch_database
+
+    def scratch_schemas() -> list[str]:
+        if not isinstance(db, peewee.PostgresqlDatabase):
+            return []
+        return [r[0] for r in db.execute_sql(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", ("orm_kit_scratch%",)).fetchall()]
+
+    live = set(db.get_tables())
+    files = []
+    with scratch_database(db) as scratch:
+        execute(scratch, "CREATE TABLE kept_nowhere (id INTEGER)")
+        files.append(scratch.database)
+    def failing_body() -> None:
+        with scratch_database(db) as scratch:
+            execute(scratch, "CREATE TABLE kept_nowhere (id INTEGER)")
+            raise RuntimeError("the body failed")
+
+    with pytest.raises(RuntimeError):
+        failing_body()
+    with scratch_database(db) as scratch:
+        execute(scratch, "CREATE TABLE kept_nowhere (id INTEGER)")
+        with pytest.raises(peewee.DatabaseError):
+            execute(scratch, "SELECT * FROM no_such_table")  # PostgreSQL: the transaction is now aborted
+    assert set(db.get_tables()) == live and scratch_schemas() == []
+    assert not any(Path(str(name)).exists() for name in files)

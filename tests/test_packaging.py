@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -26,19 +27,23 @@ def test_plain_install_migrates_from_another_folder(tmp_path: Path) -> None:
         check=True, cwd=tmp_path, capture_output=True,
     )
     assert (target / "orm_kit" / "migrations" / "0001_initial.py").exists()
-    # Every package of the source tree is installed. (The runs below cannot show a missing one: this
-    # test's interpreter has orm-kit installed editable, whose finder supplies any orm_kit.* it lacks.)
-    packages = sorted(str(init.parent.relative_to(ROOT)) for init in (ROOT / "orm_kit").rglob("__init__.py"))
-    assert [p for p in packages if not (target / p / "__init__.py").exists()] == []
     assert (target / "orm_kit" / "py.typed").exists()
     assert (target / "orm_kit" / "cli.py").is_file() and not (target / "cli.py").exists()
+    # Every package folder of the source ships (setup.cfg lists packages one by one).
+    packages = {p.parent.relative_to(ROOT) for p in (ROOT / "orm_kit").rglob("__init__.py")}
+    assert sorted(str(p) for p in packages if not (target / p / "__init__.py").exists()) == []
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(target), "ORM_KIT_DATABASE_URL": "", "DATABASE_URL": ""}
-    where = subprocess.run([sys.executable, "-c", "from orm_kit import platform; print(platform.migrations_dir())"],
+    # -S: no .pth files, so this venv's editable install of orm_kit cannot fill in what the plain install
+    # lacks (its import finder would serve any missing subpackage from the source tree); the dependencies
+    # still come from the venv's site-packages, after the plain install.
+    path = os.pathsep.join([str(target), sysconfig.get_paths()["purelib"]])
+    env = {**os.environ, "PYTHONPATH": path, "ORM_KIT_DATABASE_URL": "", "DATABASE_URL": ""}
+    python = [sys.executable, "-S"]
+    where = subprocess.run([*python, "-c", "from orm_kit import platform; print(platform.migrations_dir())"],
                            cwd=elsewhere, env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert Path(where) == target / "orm_kit" / "migrations"
-    result = subprocess.run([sys.executable, str(target / "bin" / "orm-kit"), "migrate"],
+    result = subprocess.run([*python, str(target / "bin" / "orm-kit"), "migrate"],
                             cwd=elsewhere, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ("applied 0001_initial\napplied 0002_deployment_duration\n"
@@ -48,7 +53,7 @@ def test_plain_install_migrates_from_another_folder(tmp_path: Path) -> None:
     assert {"team", "service", "deployment", "incident"} <= tables
     # the seed sets ship inside the package too
     assert (target / "orm_kit" / "seed_data" / "demo" / "deployments.yaml").exists()
-    result = subprocess.run([sys.executable, str(target / "bin" / "orm-kit"), "seed"],
+    result = subprocess.run([*python, str(target / "bin" / "orm-kit"), "seed"],
                             cwd=elsewhere, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "seeded demo, reference: 232 inserted, 0 updated, 0 unchanged\n"

@@ -325,3 +325,24 @@ def test_a_sqlite_table_rebuild_keeps_the_tables_triggers(tmp_path, folder):
     db.execute_sql("UPDATE item SET label = 'y'")
     assert db.execute_sql("SELECT item_id FROM audit").fetchall() == [(1,)]
     db.close()
+
+
+@pytest.mark.parametrize(("steps", "target", "message"), [
+    (1, "0001_a", "pass either a number of steps or a target"),
+    (0, None, r"--steps must be 1 or more \(got 0\)"),
+])
+def test_bad_down_arguments_are_refused_at_once_without_waiting_for_the_lock(db, db_url, folder, steps, target,
+                                                                            message):
+    from orm_kit.db import open_database
+    from orm_kit.migrate.lock import migration_lock
+
+    write(folder, "0001_a", create("a"))
+    migrate_up(db, folder)
+    other = open_database(db_url)
+    try:
+        # another runner at work: a usage error must not wait for it
+        with migration_lock(other, 5), pytest.raises(MigrationError, match=message):
+            Runner(db, folder, lock_timeout=0.2).down(steps=steps, target=target)
+    finally:
+        other.close()
+    assert history(db) == [("0001_a", "applied")]

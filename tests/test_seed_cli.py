@@ -138,3 +138,10 @@ def test_seeds_folder_works_after_the_subcommand_too(tmp_path: Path) -> None:
     assert (code, out) == (0, "seeded teams: 1 inserted, 0 updated, 0 unchanged\n")
     code, out, _ = run("--database", url, "seed", "status", "--seeds", str(tmp_path / "seeds"))
     assert code == 0 and out.split()[:2] == ["teams", "loaded"]
+
+
+def test_a_repeatable_option_on_the_group_and_the_subcommand_adds_up(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    run("--database", url, "migrate")
+    code, out, _ = run("--database", url, "seed", "--set", "reference", "load", "--set", "demo", "--dry-run")
+    assert code == 0 and out.splitlines()[-1].startswith("dry run, nothing written: reference, demo would insert")

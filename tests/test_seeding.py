@@ -473,3 +473,21 @@ def test_any_team_forest_in_any_order_and_files_loads_parents_first_and_idempote
         assert load(db, REGISTRY, root).changes == ()
         assert dump(db) == before
         db.close()
+
+
+def test_dry_runs_inside_a_callers_transaction_roll_back_only_their_own_writes(migrated: peewee.Database,
+                                                                                seeds: Path) -> None:
+    # Nested, the dry run's db.atomic() is a savepoint: rolling it back must keep the caller's work.
+    from orm_kit.transactions import transaction
+
+    load(migrated, REGISTRY, seeds, ["reference"])
+    before = dump(migrated)
+    with transaction(migrated):
+        Team.create(name="caller")
+        assert load(migrated, REGISTRY, seeds, ["demo"], dry_run=True).inserted == 215
+        assert remove(migrated, REGISTRY, "reference", dry_run=True).deleted["team"] == 11
+    with migrated.atomic():
+        assert load(migrated, REGISTRY, seeds, ["demo"], dry_run=True).inserted == 215
+    after = dump(migrated)
+    assert changed_rows(before, after) == {"team": ([], [r for r in after["team"] if "caller" in r])}
+    assert [s.state for s in status(migrated, REGISTRY, seeds)] == ["not loaded", "loaded"]

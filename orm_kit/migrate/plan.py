@@ -62,6 +62,7 @@ __all__ = [
     "Status",
     "applied_files",
     "assess",
+    "check_down_arguments",
     "live_run",
     "plan_down",
     "plan_up",
@@ -378,13 +379,18 @@ def plan_up(files: Sequence[MigrationFile], status: Status, target: str | None =
     return [f for f in pending if f.app != last.app or (f.number, f.name) <= (last.number, last.name)]
 
 
-def plan_down(files: Sequence[MigrationFile], history: Sequence[HistoryRow], steps: int | None = None,
-              target: str | None = None) -> list[MigrationFile]:
-    """The files ``down`` would revert, last applied first (the last ``steps``, or those after ``target``)."""
+def check_down_arguments(steps: int | None, target: str | None) -> None:
+    """Refuse ``steps`` and ``target`` together, and ``steps`` below 1."""
     if steps is not None and target is not None:
         raise MigrationError("pass either a number of steps or a target, not both")
     if steps is not None and steps < 1:
         raise MigrationError(f"--steps must be 1 or more (got {steps})")
+
+
+def plan_down(files: Sequence[MigrationFile], history: Sequence[HistoryRow], steps: int | None = None,
+              target: str | None = None) -> list[MigrationFile]:
+    """The files ``down`` would revert, last applied first (the last ``steps``, or those after ``target``)."""
+    check_down_arguments(steps, target)
     applied = applied_files(files, history)
     if target is None:
         return list(reversed(applied))[: steps or 1]

@@ -53,7 +53,7 @@ from orm_kit.migrate.history import (
 )
 from orm_kit.migrate.lock import DEFAULT_LOCK_TIMEOUT, foreign_keys_off, migration_lock, run_claim
 from orm_kit.migrate.migrator import run_step
-from orm_kit.migrate.plan import Plan, RepairReport, Status, live_run, read
+from orm_kit.migrate.plan import Plan, RepairReport, Status, check_down_arguments, live_run, read
 
 __all__ = ["Runner"]
 
@@ -106,6 +106,7 @@ class Runner:
 
     def down(self, steps: int | None = None, target: str | None = None, app: str | None = None) -> list[str]:
         """Revert ``app``'s last ``steps`` applied migrations (default 1), or those applied after ``target``."""
+        check_down_arguments(steps, target)  # a usage error: before waiting for the lock
         return self._drive("down", lambda plan: plan.down(steps, target, app))
 
     def _checked_plan(self) -> Plan:
