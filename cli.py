@@ -98,10 +98,9 @@ class Context:
                 raise click.UsageError(str(exc)) from None
             raise
 
-    @property
-    def app_name(self) -> str:
-        """The app this command works on."""
-        return self.apps[-1].name
+    def checked_apps(self) -> tuple[App, ...]:
+        """:attr:`apps`, read now: the project's configuration is read and ``--app`` checked before anything else."""
+        return self.apps
 
     def migration_apps(self) -> list[AppMigrations]:
         """What the migration engine takes: every app's folder and models, the chosen app last."""
@@ -118,13 +117,13 @@ class Context:
 
     def existing_db(self) -> peewee.Database:
         """The database, refusing a SQLite file that is not there: only `migrate up` may create one."""
-        self.apps  # noqa: B018 - a bad configuration (or --app) is the first thing to fix
+        self.checked_apps()  # a bad configuration (or --app) is the first thing to fix
         open_database(self.url, connect=False, must_exist=True)
         return self.db
 
     def seed_sources(self) -> list[seeding.SeedSource]:
         """Every app's seed data, the platform's first (the order rows load in)."""
-        self.apps  # noqa: B018 - refuses an unknown --app
+        self.checked_apps()
         return seed_sources(self.project.apps)
 
     def runner(self, *, may_create: bool = False) -> Runner:

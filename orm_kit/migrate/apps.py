@@ -97,8 +97,11 @@ def split_target(target: str, default_app: str) -> tuple[str, str]:
 
 def declared_dependencies(f: MigrationFile) -> list[Key]:
     """What ``f`` declares in ``depends_on``, as (app, target) pairs; raises MigrationError on a malformed one."""
+    source = f.path.read_bytes()
+    if b"depends_on" not in source:
+        return []  # most files declare nothing: no need to parse them (a third of reading a plan, measured)
     try:
-        tree = ast.parse(f.path.read_bytes(), str(f.path))
+        tree = ast.parse(source, str(f.path))
     except (SyntaxError, ValueError) as exc:
         raise MigrationError(f"{f.path.name} cannot be parsed ({exc}): fix the file") from None
     found: list[Key] = []
@@ -217,18 +220,20 @@ class Graph:
         todo = {(f.app, f.name): f for f in self.files if (f.app, f.name) in wanted and (f.app, f.name) not in finished}
         position = {(f.app, f.name): i for i, f in enumerate(self.files)}
         waiting = {key: {n for n in self.needs.get(key, []) if n in todo} for key in todo}
+        unblocks: dict[Key, list[Key]] = {}
+        for key, needs in waiting.items():
+            for need in needs:
+                unblocks.setdefault(need, []).append(key)
         ready = [position[key] for key, needs in waiting.items() if not needs]
         heapq.heapify(ready)
         ordered: list[MigrationFile] = []
         while ready:
             f = self.files[heapq.heappop(ready)]
-            key = (f.app, f.name)
             ordered.append(f)
-            for other, needs in waiting.items():
-                if key in needs:
-                    needs.discard(key)
-                    if not needs:
-                        heapq.heappush(ready, position[other])
+            for other in unblocks.get((f.app, f.name), []):
+                waiting[other].discard((f.app, f.name))
+                if not waiting[other]:
+                    heapq.heappush(ready, position[other])
         return ordered  # a cycle leaves some out; it is reported as a problem, so nothing runs then
 
     def closure(self, keys: Iterable[Key]) -> set[Key]:
