@@ -166,7 +166,8 @@ class _Reader:
         unknown = [key for key in settings if key not in _KEYS]
         if unknown:
             return self._unknown(unknown[0], _KEYS, "")
-        self._python_path(settings.get("pythonpath", ["."]))
+        if self.path is not None or self.overrides.models:  # only a project's own modules need importing
+            self._python_path(settings.get("pythonpath", ["."]))
         apps: list[App] = [platform]
         others = settings.get("apps", {})
         if not isinstance(others, Mapping):

@@ -211,3 +211,14 @@ def test_the_command_line_names_a_bad_configuration_in_one_line(tmp_path: Path) 
     assert result.exit_code == 2 and "unknown app 'nope': the apps here are platform" in result.stderr
     result = CliRunner().invoke(main, ["migrate", "--project", str(tmp_path / "missing.toml"), "status"])
     assert result.exit_code == 1 and "missing.toml does not exist" in result.stderr
+
+
+def test_a_src_layout_names_its_folder_in_pythonpath(tmp_path: Path) -> None:
+    _, package = project(tmp_path, FULL)
+    (tmp_path / "src").mkdir()
+    (tmp_path / package).rename(tmp_path / "src" / package)
+    with pytest.raises(ProjectConfigError, match=r'a src/ layout needs pythonpath = \["src"\]'):
+        load_project(platform.APP, start=tmp_path)
+    with (tmp_path / "pyproject.toml").open("a") as pyproject:
+        pyproject.write('pythonpath = ["src"]\n')
+    assert [m.__name__ for m in load_project(platform.APP, start=tmp_path).app().models] == ["Widget", "Gadget"]
