@@ -7,8 +7,9 @@ State lives on ``ctx.obj`` only: one :class:`Context` that every option writes i
 group shares (``--database``, ``--migrations``, ``--lock-timeout``, ...) are declared on each command
 that uses them, and also accepted on the group for the commands that use them, so ``orm-kit --database
 URL migrate up`` = ``orm-kit migrate up --database URL`` and each ``--help`` lists only what that
-command reads. The platform's defaults (its models, migrations, seed data and registry) come from
-:mod:`orm_kit.platform`; a project's own app comes from its ``pyproject.toml`` (:mod:`orm_kit.config`,
+command reads; every command that reads ``--database`` also takes ``--echo`` (print each SQL statement
+with its duration to stderr). The platform's defaults (its models, migrations, seed data and registry) come
+from :mod:`orm_kit.platform`; a project's own app comes from its ``pyproject.toml`` (:mod:`orm_kit.config`,
 flags winning), and every app's parts are passed into the toolkit's engines here.
 """
 
@@ -27,10 +28,12 @@ from urllib.parse import urlsplit
 import click
 import peewee
 
-from orm_kit import platform, seeding
+from orm_kit import diagram, platform, seeding
 from orm_kit.apps import App, bind, migration_sources, seed_sources
 from orm_kit.config import Overrides, Project, load_project
 from orm_kit.db import open_database, redact_url, resolve_url, scrub
+from orm_kit.dbshell import run_client
+from orm_kit.echo import echo
 from orm_kit.errors import ConfigurationError, OrmKitError, first_line
 from orm_kit.migrate import (
     DEFAULT_LOCK_TIMEOUT,
@@ -46,7 +49,9 @@ from orm_kit.migrate import (
 )
 from orm_kit.migrate import baseline as adopt
 from orm_kit.migrate.history import format_utc
+from orm_kit.shell import INTERFACES, banner, interact, namespace
 from orm_kit.synthetic import generate, remove_generated
+from orm_kit.transactions import on_commit, transaction
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,6 +71,7 @@ class Context:
         self.models: tuple[str, ...] = ()
         self.seed_registry: str | None = None
         self.project_path: Path | None = None
+        self.echo = False
         self.given_to_group: list[str] = []  # shared options given before the subcommand, by name
         self._db: peewee.Database | None = None
         self._project: Project | None = None
@@ -113,6 +119,8 @@ class Context:
             apps = self.project.apps
             self._db = open_database(self.url)
             bind(self._db, apps)
+            if self.echo:
+                echo(self._db)
         return self._db
 
     def existing_db(self) -> peewee.Database:
@@ -120,6 +128,10 @@ class Context:
         self.checked_apps()  # a bad configuration (or --app) is the first thing to fix
         open_database(self.url, connect=False, must_exist=True)
         return self.db
+
+    def models_of_every_app(self) -> list[type[peewee.Model]]:
+        """The platform's models, then every other app's."""
+        return [model for app in self.project.apps for model in app.models]
 
     def seed_sources(self) -> list[seeding.SeedSource]:
         """Every app's seed data, the platform's first (the order rows load in)."""
@@ -232,11 +244,18 @@ _SHARED: dict[str, Callable[[], Callable[[F], F]]] = {
     "dry_run": lambda: click.option(
         "--dry-run", is_flag=True, default=False, expose_value=False, callback=_store("dry_run"),
         help="Report what would change; change nothing."),
+    "echo": lambda: click.option(
+        "--echo", is_flag=True, default=False, expose_value=False, callback=_store("echo"),
+        help="Print each SQL statement with its duration to stderr (secrets masked; also: ORM_KIT_ECHO=1)."),
 }
 
 
-def uses(*names: str) -> Callable[[F], F]:
-    """Declare the shared options a command reads (in this order in its --help)."""
+def uses(*names: str, echo: bool = True) -> Callable[[F], F]:
+    """Declare the shared options a command reads (in this order in its --help); --echo comes with --database."""
+    if echo and "database" in names and "echo" not in names:
+        at = names.index("database") + 1
+        names = (*names[:at], "echo", *names[at:])
+
     def decorate(command: F) -> F:
         for name in reversed(names):
             command = _SHARED[name]()(command)
@@ -618,3 +637,53 @@ def _progress(total: int, stream: TextIO | None = None) -> Iterator[Callable[[in
             click.echo(f"{done}/{all_} deployments", file=out)
 
     yield plain
+
+
+# --- schema -----------------------------------------------------------------------------------------------
+
+
+@main.group()
+def schema() -> None:
+    """Look at the platform's schema."""
+
+
+@schema.command("diagram")
+@click.option("--format", "fmt", type=click.Choice(diagram.FORMATS), default="mermaid", show_default=True,
+              help="Mermaid erDiagram (for Markdown) or Graphviz dot (dot -Tsvg).")
+@uses("project", "models")
+@click.pass_context
+@library_errors
+def schema_diagram(ctx: click.Context, fmt: str) -> None:
+    """Print every app's models as an entity-relationship diagram: tables, keys, cardinalities, on-delete actions."""
+    click.echo(diagram.render(_state(ctx).models_of_every_app(), fmt), nl=False)
+
+
+# --- shell ------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--interface", "-i", type=click.Choice(INTERFACES), default="auto", show_default=True,
+              help="IPython when installed (auto), or the standard Python prompt.")
+@click.option("--command", "-c", default=None, help="Run this Python code in the shell's namespace and exit.")
+@uses("database", "project", "models")
+@click.pass_context
+@library_errors
+def shell(ctx: click.Context, interface: str, command: str | None) -> None:
+    """A Python prompt with the database open and every app's models and the repositories imported."""
+    state = _state(ctx)
+    names = namespace(state.existing_db(), state.models_of_every_app(), platform.REPOSITORIES,
+                      extra={"orm_kit": sys.modules["orm_kit"], "transaction": transaction, "on_commit": on_commit})
+    interact(names, banner(names, redact_url(state.url)), interface=interface, command=command)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("client_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- CLIENT_ARGS]...")
+@uses("database", echo=False)  # the client prints what it runs itself (psql -e, sqlite3 -echo)
+@click.pass_context
+@library_errors
+def dbshell(ctx: click.Context, client_args: tuple[str, ...]) -> None:
+    """Open psql or sqlite3 on the database (the password goes through a temporary file, never argv).
+
+    Arguments after -- go to the client, e.g. orm-kit dbshell -- -c 'SELECT 1'.
+    """
+    ctx.exit(run_client(_state(ctx).url, client_args))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import peewee
+from playhouse.pool import MaxConnectionsExceeded
 
 
 class OrmKitError(Exception):
@@ -36,6 +37,30 @@ class ProjectConfigError(ConfigurationError):
 
 class DatabaseUnavailableError(OrmKitError):
     """Raised when the database server cannot be reached or refuses the connection."""
+
+
+class PoolExhaustedError(DatabaseUnavailableError, MaxConnectionsExceeded):
+    """Raised when every connection of a pool stayed in use for the whole checkout timeout; names pool and size.
+
+    It is also playhouse.pool's :class:`MaxConnectionsExceeded`, so code written for peewee's pool keeps working.
+    """
+
+    def __init__(self, message: str, *, pool: str, max_connections: int, timeout: float) -> None:
+        self.pool = pool
+        self.max_connections = max_connections
+        self.timeout = timeout
+        super().__init__(message)
+
+
+class PrimaryReadOnlyError(DatabaseUnavailableError, peewee.InternalError):
+    """Raised when the server written to as the primary refuses the write as read-only (a standby: failover?).
+
+    It is also the :class:`peewee.InternalError` peewee raises for SQLSTATE 25006.
+    """
+
+
+class RoutingError(OrmKitError):
+    """Raised when a statement cannot be routed as asked: replica() in a transaction, a bad read-your-writes token."""
 
 
 class ValidationError(OrmKitError):
@@ -100,6 +125,17 @@ class RetryExhaustedError(OrmKitError):
         super().__init__(message)
 
 
+class CommitOutcomeUnknownError(OrmKitError):
+    """Raised when nobody can say whether a COMMIT took effect (SQLSTATE 40003, or the connection died in it).
+
+    Never retried: running the transaction again could apply it twice. Check whether its effect is there.
+    """
+
+    def __init__(self, message: str, attempts: int) -> None:
+        self.attempts = attempts
+        super().__init__(message)
+
+
 class TransactionUsageError(OrmKitError):
     """Raised when transaction blocks are left out of order (an outer block ends while an inner one is open)."""
 
@@ -141,3 +177,18 @@ def first_line(exc: BaseException, *, typed: bool = True) -> str:
     if not typed:
         return line or type(exc).__name__
     return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
+class QueryBudgetError(OrmKitError, AssertionError):
+    """Raised (failing the test) when a block runs more queries than its budget or one query per row (N+1).
+
+    An :class:`AssertionError` too, so test runners report it as a failed check, not a crash.
+    """
+
+
+class PostgresServerError(OrmKitError):
+    """Raised when the throwaway test PostgreSQL server cannot be found, started or used."""
+
+
+class ClientMissingError(ConfigurationError):
+    """Raised when ``orm-kit dbshell`` needs a database client (psql, sqlite3) that is not installed."""

@@ -60,9 +60,19 @@ from orm_kit.models import (
     ServiceSourceConfig,
     Team,
 )
+from orm_kit.repositories import (
+    DeploymentRepository,
+    EnvironmentRepository,
+    ReleaseRepository,
+    ServiceRepository,
+    TeamRepository,
+)
 from orm_kit.seeding import SeedRegistry, SeedTable
 
-__all__ = ["APP", "MODELS", "SEED_REGISTRY", "migrate_up", "migrations_dir", "runner", "seed_dir"]
+__all__ = ["APP", "MODELS", "REPOSITORIES", "SEED_REGISTRY", "migrate_up", "migrations_dir", "runner", "seed_dir"]
+
+# What `orm-kit shell` puts at hand, next to the models.
+REPOSITORIES = (ServiceRepository, DeploymentRepository, TeamRepository, EnvironmentRepository, ReleaseRepository)
 
 SEED_REGISTRY = SeedRegistry([
     SeedTable(Team, key=("name",)),

@@ -267,6 +267,8 @@ class Repository(Generic[ModelT]):
         self.db = db
         # peewee's stubs leave execute_sql untyped; the by-key paths call it directly (no wrapper on the hot path).
         self._execute: Callable[..., Any] = db.execute_sql
+        # Reads by key may go to a read replica (orm_kit.replicas); raw execute_sql always goes to the primary.
+        self._read: Callable[..., Any] = getattr(db, "execute_read_sql", db.execute_sql)
         self._plan = _plan_for(model, db)
 
     @classmethod
@@ -311,8 +313,10 @@ class Repository(Generic[ModelT]):
         plan = self._plan
         if key is None or field_type_error(plan.pk, key) is not None:
             return None
-        sql = plan.select_by_pk + (" FOR UPDATE" if for_update and plan.for_update else "")
-        row = self._execute(sql, (plan.pk_value(key),)).fetchone()
+        if for_update and plan.for_update:
+            row = self._execute(plan.select_by_pk + " FOR UPDATE", (plan.pk_value(key),)).fetchone()
+        else:
+            row = self._read(plan.select_by_pk, (plan.pk_value(key),)).fetchone()
         return None if row is None else self._load(row)
 
     def find_unique(self, field: str, value: object) -> ModelT | None:
@@ -326,7 +330,7 @@ class Repository(Generic[ModelT]):
             )
         if value is None or field_type_error(target, value) is not None:
             return None
-        row = self._execute(plan.select_by(field), (plan.writers[field](value),)).fetchone()
+        row = self._read(plan.select_by(field), (plan.writers[field](value),)).fetchone()
         return None if row is None else self._load(row)
 
     def _load(self, row: Sequence[Any]) -> ModelT:

@@ -148,3 +148,19 @@ def test_the_committed_example_checks_clean_without_a_make(service: Path, db_url
     assert (code, out) == (1, "")
     assert "cannot revert platform:0003_deployment_history_indexes: flags:0001_initial is applied and depends on " \
            "it; revert that first (orm-kit migrate down --app flags --steps 1)" in err
+
+
+def test_the_services_own_test_suite_gets_its_tables_from_the_pytest_plugin(pytester: pytest.Pytester,
+                                                                            orm_kit_postgres_url: str) -> None:
+    shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    pytester.makepyfile(test_flags='''
+        from orm_kit import Repository, Service, Team
+        from feature_flags.models import FeatureFlag, flags_of
+
+        def test_a_flag_of_a_service(orm_kit_db):
+            service = Service.create(name="checkout-api", tier="high", owner=Team.create(name="payments"))
+            Repository(FeatureFlag, orm_kit_db).create(service=service, name="dark-mode")
+            assert [f.name for f in flags_of(service)] == ["dark-mode"]
+    ''')
+    result = pytester.runpytest("--orm-kit-postgres-url", orm_kit_postgres_url)
+    result.assert_outcomes(passed=2)  # SQLite and PostgreSQL, each migrated by both apps' migrations

@@ -31,6 +31,7 @@ from orm_kit import (
     Team,
     TeamRepository,
     on_commit,
+    replicas,
     transaction,
     transactional,
 )
@@ -62,6 +63,11 @@ def tour(db: peewee.Database) -> list[str]:
         return services.update(service, description=description)
 
     renamed = assert_type(rename(found, "typed"), Service)
+    # Read-your-writes helpers: the same calls with or without read replicas configured.
+    token = assert_type(replicas.session_token(db), str | None)
+    replicas.observe(db, token)
+    with replicas.primary(db):
+        assert_type(services.get(renamed.id), Service)
     events.append(f"{renamed.name} v{renamed.lock_version}: {len(detail.deployments)} deployment(s), "
                   f"{history.total} in history, {len(cursor.items)} on the first cursor page, "
                   f"{metrics.deployments} in production today")

@@ -43,7 +43,7 @@ from pathlib import Path
 import peewee
 
 from orm_kit._sql import execute
-from orm_kit.dialect import is_postgres, is_sqlite
+from orm_kit.dialect import is_postgres, is_sqlite, transaction_pooled
 from orm_kit.errors import MigrationError, MigrationLockTimeoutError
 
 try:
@@ -181,6 +181,11 @@ def run_claim(db: peewee.Database, history_table: str = "schema_migration") -> I
     Take it while holding :func:`migration_lock`; let it go while holding the lock again, so that whoever
     holds the migration lock sees a claim exactly when a ``running`` history row is alive.
     """
+    if transaction_pooled(db):
+        raise MigrationError(
+            "an atomic = False migration needs a server session of its own (a session-level lock, and statements "
+            "such as CREATE INDEX CONCURRENTLY), which a transaction pooler cannot give: run it against the "
+            "server directly, with a database URL without ?pgbouncer=transaction")
     if is_postgres(db):
         keeper = peewee.PostgresqlDatabase(db.database, prefer_psycopg3=True, **db.connect_params)
         keeper.connect()
