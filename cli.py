@@ -8,8 +8,9 @@ group shares (``--database``, ``--migrations``, ``--lock-timeout``, ...) are dec
 that uses them, and also accepted on the group for the commands that use them, so ``orm-kit --database
 URL migrate up`` = ``orm-kit migrate up --database URL`` and each ``--help`` lists only what that
 command reads; every command that reads ``--database`` also takes ``--echo`` (print each SQL statement
-with its duration to stderr). The platform's defaults (its models, migrations, seed data and registry) come from
-:mod:`orm_kit.platform` and are passed into the toolkit's engines here.
+with its duration to stderr). The platform's defaults (its models, migrations, seed data and registry) come
+from :mod:`orm_kit.platform`; a project's own app comes from its ``pyproject.toml`` (:mod:`orm_kit.config`,
+flags winning), and every app's parts are passed into the toolkit's engines here.
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ import click
 import peewee
 
 from orm_kit import diagram, platform, seeding
+from orm_kit.apps import App, bind, migration_sources, seed_sources
+from orm_kit.config import Overrides, Project, load_project
 from orm_kit.db import open_database, redact_url, resolve_url, scrub
 from orm_kit.dbshell import run_client
 from orm_kit.echo import echo
-from orm_kit.errors import OrmKitError, first_line
+from orm_kit.errors import ConfigurationError, OrmKitError, first_line
 from orm_kit.migrate import (
     DEFAULT_LOCK_TIMEOUT,
+    AppMigrations,
+    DriftReport,
     LockPolicy,
     Runner,
     Status,
@@ -68,9 +73,14 @@ class Context:
         self.seed_dir: Path | None = None
         self.sets: tuple[str, ...] = ()
         self.dry_run = False
+        self.app: str | None = None
+        self.models: tuple[str, ...] = ()
+        self.seed_registry: str | None = None
+        self.project_path: Path | None = None
         self.echo = False
         self.given_to_group: list[str] = []  # shared options given before the subcommand, by name
         self._db: peewee.Database | None = None
+        self._project: Project | None = None
 
     @property
     def url(self) -> str:
@@ -83,29 +93,56 @@ class Context:
         return url
 
     @property
+    def project(self) -> Project:
+        """Every app: the platform's, and the project's from pyproject.toml and the flags (read once)."""
+        if self._project is None:
+            self._project = load_project(platform.APP, pyproject=self.project_path, overrides=Overrides(
+                self.app, self.models, self.migrations_dir, self.seed_dir, self.seed_registry))
+        return self._project
+
+    @property
+    def apps(self) -> tuple[App, ...]:
+        """The apps, the one this command works on (--app, else the project's own) last: the engines' default."""
+        try:
+            return self.project.ordered(self.app)
+        except ConfigurationError as exc:
+            if self.app is not None and self.app not in {a.name for a in self.project.apps}:
+                raise click.UsageError(str(exc)) from None
+            raise
+
+    def checked_apps(self) -> tuple[App, ...]:
+        """:attr:`apps`, read now: the project's configuration is read and ``--app`` checked before anything else."""
+        return self.apps
+
+    def migration_apps(self) -> list[AppMigrations]:
+        """What the migration engine takes: every app's folder and models, the chosen app last."""
+        return migration_sources(self.apps)
+
+    @property
     def db(self) -> peewee.Database:
-        """The database, opened (and the platform's models bound to it) on first use."""
+        """The database, opened (and every app's models bound to it) on first use."""
         if self._db is None:
+            apps = self.project.apps
             self._db = open_database(self.url)
-            self._db.bind(platform.MODELS)
+            bind(self._db, apps)
             if self.echo:
                 echo(self._db)
         return self._db
 
     def existing_db(self) -> peewee.Database:
         """The database, refusing a SQLite file that is not there: only `migrate up` may create one."""
+        self.checked_apps()  # a bad configuration (or --app) is the first thing to fix
         open_database(self.url, connect=False, must_exist=True)
         return self.db
 
-    @property
-    def migrations(self) -> Path:
-        """The migrations folder: --migrations, else the platform's shipped one."""
-        return self.migrations_dir or platform.migrations_dir()
+    def models_of_every_app(self) -> list[type[peewee.Model]]:
+        """The platform's models, then every other app's."""
+        return [model for app in self.project.apps for model in app.models]
 
-    @property
-    def seeds(self) -> Path:
-        """The seed folder: --seeds, else the platform's shipped one."""
-        return self.seed_dir or platform.seed_dir()
+    def seed_sources(self) -> list[seeding.SeedSource]:
+        """Every app's seed data, the platform's first (the order rows load in)."""
+        self.checked_apps()
+        return seed_sources(self.project.apps)
 
     @property
     def policy(self) -> LockPolicy:
@@ -113,18 +150,21 @@ class Context:
         return LockPolicy(self.statement_lock_timeout, self.lock_retries, self.statement_timeout)
 
     def runner(self, *, may_create: bool = False) -> Runner:
-        """A runner over the chosen migrations and database, with the chosen timeouts; progress goes to stderr."""
-        return Runner(self.db if may_create else self.existing_db(), self.migrations, lock_timeout=self.lock_timeout,
-                      allow_out_of_order=self.allow_out_of_order, policy=self.policy,
+        """A runner over every app's migrations and the database, with the chosen timeouts; progress goes to
+        stderr."""
+        return Runner(self.db if may_create else self.existing_db(), self.migration_apps(),
+                      lock_timeout=self.lock_timeout, allow_out_of_order=self.allow_out_of_order, policy=self.policy,
                       progress=lambda line: click.echo(line, err=True))
 
-    def new_migration_dir(self) -> Path:
-        """Where a new migration goes: only ever a folder the user names, never inside the installed package."""
-        if self.migrations_dir is None:
+    def writable_app(self) -> str:
+        """The app a new migration goes to: only ever into a folder the user named, never the installed package."""
+        app = self.apps[-1]
+        if app.installed:
             raise click.UsageError(
                 "name the folder for the new file: orm-kit migrate --migrations DIR create|make NAME "
-                f"(the default, {platform.migrations_dir()}, is the installed package's own history)")
-        return self.migrations_dir
+                f"(the default, {app.migrations}, is the installed package's own history; a service's own tables "
+                "get an app of their own: [tool.orm-kit] in its pyproject.toml)")
+        return app.name
 
     def close(self) -> None:
         if self._db is not None and not self._db.is_closed():
@@ -183,7 +223,9 @@ _SHARED: dict[str, Callable[[], Callable[[F], F]]] = {
         help="Database URL (default: $ORM_KIT_DATABASE_URL, $DATABASE_URL, sqlite:///orm_kit.db)."),
     "migrations": lambda: click.option(
         "--migrations", type=click.Path(file_okay=False, path_type=Path), default=None, expose_value=False,
-        callback=_store("migrations_dir"), help="Folder of NNNN_name.py migrations (default: the platform's)."),
+        callback=_store("migrations_dir"),
+        help="The project app's folder of NNNN_name.py migrations (default: pyproject.toml's; without a project, "
+             "the platform's)."),
     "lock_timeout": lambda: click.option(
         "--lock-timeout", type=click.FloatRange(min=0), default=None, expose_value=False,
         callback=_store("lock_timeout"),
@@ -208,7 +250,22 @@ _SHARED: dict[str, Callable[[], Callable[[F], F]]] = {
         help="Apply a pending migration numbered below an applied one."),
     "seeds": lambda: click.option(
         "--seeds", type=click.Path(file_okay=False, path_type=Path), default=None, expose_value=False,
-        callback=_store("seed_dir"), help="Folder of seed sets (default: the platform's)."),
+        callback=_store("seed_dir"), help="The project app's folder of seed sets (default: pyproject.toml's; "
+                                          "without a project, the platform's)."),
+    "seed_registry": lambda: click.option(
+        "--seed-registry", metavar="MODULE:NAME", default=None, expose_value=False, callback=_store("seed_registry"),
+        help="The SeedRegistry of the tables the project app's seed files fill."),
+    "project": lambda: click.option(
+        "--project", "project_path", type=click.Path(path_type=Path), default=None, expose_value=False,
+        callback=_store("project_path"),
+        help="pyproject.toml (or its folder) with [tool.orm-kit] (default: the nearest one above the working "
+             "folder)."),
+    "app": lambda: click.option(
+        "--app", metavar="NAME", default=None, expose_value=False, callback=_store("app"),
+        help="The app to work on (default: the project's own; the platform without one)."),
+    "models": lambda: click.option(
+        "--models", metavar="MODULE", multiple=True, expose_value=False, callback=_store("models"),
+        help="A module of the project app's models (repeatable; instead of pyproject.toml's)."),
     "set": lambda: click.option(
         "--set", "sets", metavar="NAME", multiple=True, expose_value=False, callback=_store("sets"),
         help="Only this set (repeatable)."),
@@ -283,8 +340,8 @@ def _finish(ctx: click.Context, report: _Report, as_json: bool, lines: Callable[
 # --- migrate ----------------------------------------------------------------------------------------------
 
 
-_RUNS = ("database", "migrations", "lock_timeout", "statement_lock_timeout", "lock_retries", "statement_timeout",
-         "allow_out_of_order")
+_RUNS = ("database", "project", "app", "models", "migrations", "lock_timeout", "statement_lock_timeout", "lock_retries",
+         "statement_timeout", "allow_out_of_order")
 
 
 @main.group(invoke_without_command=True)
@@ -292,7 +349,7 @@ _RUNS = ("database", "migrations", "lock_timeout", "statement_lock_timeout", "lo
 @click.pass_context
 @library_errors
 def migrate(ctx: click.Context) -> None:
-    """Apply pending migrations (the same as `migrate up`)."""
+    """Apply pending migrations of every app (the same as `migrate up`)."""
     _refuse_unused_group_options(ctx)
     if ctx.invoked_subcommand is None:
         ctx.invoke(up)
@@ -304,8 +361,9 @@ def migrate(ctx: click.Context) -> None:
 @click.pass_context
 @library_errors
 def up(ctx: click.Context, target: str | None) -> None:
-    """Apply pending migrations, or those up to TARGET."""
-    applied = _state(ctx).runner(may_create=True).up(target)
+    """Apply pending migrations of every app, or what TARGET ([APP:]NNNN) or --app needs."""
+    state = _state(ctx)
+    applied = state.runner(may_create=True).up(target, state.app)
     for name in applied:
         click.echo(f"applied {name}")
     if not applied:
@@ -319,7 +377,7 @@ def up(ctx: click.Context, target: str | None) -> None:
 @click.pass_context
 @library_errors
 def down(ctx: click.Context, target: str | None, steps: int | None) -> None:
-    """Revert the last migration, the last --steps N, or every one applied after TARGET."""
+    """Revert one app's last migration, its last --steps N, or every one applied after TARGET ([APP:]NNNN)."""
     if target is not None and steps is not None:
         raise click.UsageError("pass either TARGET or --steps, not both")
     reverted = _state(ctx).runner().down(steps=steps, target=target)
@@ -331,77 +389,107 @@ def down(ctx: click.Context, target: str | None, steps: int | None) -> None:
 
 def _status_lines(status: Status) -> list[str]:
     marks = {"applied": "x", "baseline": "b", "pending": " ", "late": " "}
+    several = len(status.apps) > 1
+    names = [f"{m.app}:{m.name}" if several else m.name for m in status.migrations]
+    width = max([40, *(len(name) for name in names)])
     lines = []
-    for m in status.migrations:
+    for m, name in zip(status.migrations, names, strict=True):
         when = format_utc(m.applied_at) if m.applied_at else ""
         took = f"{m.duration_ms} ms" if m.duration_ms is not None else ""
         digest = (m.recorded_checksum or m.checksum or "")[:12]
-        lines.append(f"[{marks.get(m.state, '!')}] {m.name:<40} {m.state:<10} {when:<24} {took:>9}  {digest}".rstrip())
+        mark = marks.get(m.state, "!")
+        lines.append(f"[{mark}] {name:<{width}} {m.state:<10} {when:<24} {took:>9}  {digest}".rstrip())
     lines += [f"problem: {problem}" for problem in status.problems]
     if status.pending:
         lines.append(f"pending: {', '.join(status.pending)} (run `orm-kit migrate up`)")
+    if status.other_apps:
+        lines.append(f"note: the history also records app(s) {', '.join(status.other_apps)}, not configured here "
+                     "(left alone)")
     return lines
 
 
 @migrate.command()
 @json_option
-@uses("database", "migrations", "allow_out_of_order")
+@uses("database", "project", "models", "migrations", "allow_out_of_order")
 @click.pass_context
 @library_errors
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Every migration's state; exits 1 when anything is pending or wrong (to gate a deploy)."""
+    """Every app's migrations and their state; exits 1 when anything is pending or wrong (to gate a deploy)."""
     result = _state(ctx).runner().status()
     _finish(ctx, result, as_json, lambda: _status_lines(result) or ["no migrations"])
 
 
 @migrate.command()
 @click.argument("name")
-@uses("migrations")
+@uses("project", "app", "models", "migrations")
 @click.pass_context
 @library_errors
 def create(ctx: click.Context, name: str) -> None:
-    """Write the next numbered migration file from a template (into --migrations DIR)."""
-    click.echo(f"created {create_migration(_state(ctx).new_migration_dir(), name)}")
+    """Write the app's next numbered migration file from a template."""
+    state = _state(ctx)
+    app = state.writable_app()
+    click.echo(f"created {create_migration(state.migration_apps(), name, app=app)}")
 
 
 @migrate.command()
 @click.argument("name")
-@uses("database", "migrations")
+@uses("database", "project", "app", "models", "migrations")
 @click.pass_context
 @library_errors
 def make(ctx: click.Context, name: str) -> None:
-    """Generate a migration from what the models have and the migrations do not."""
+    """Generate the app's next migration from what its models have and the migrations do not."""
+    state = _state(ctx)
+    app = state.writable_app()
     # Only the kind of database matters (the migrations are replayed on a scratch one): nothing is created.
-    db = open_database(_state(ctx).url, connect=False)
-    path = make_migration(db, platform.MODELS, name, _state(ctx).new_migration_dir())
+    db = open_database(state.url, connect=False)
+    path = make_migration(db, state.migration_apps(), name, app=app)
     click.echo(f"created {path} (read it, and finish every TODO, before applying it)" if path
                else "nothing to generate: the migrations already produce the models' schema")
 
 
 @migrate.command("check")
 @json_option
-@uses("database", "migrations")
+@uses("database", "project", "models", "migrations")
 @click.pass_context
 @library_errors
 def check_command(ctx: click.Context, as_json: bool) -> None:
-    """Three-way drift: models vs migrations vs the live database; exits 1 on any difference."""
+    """Three-way drift, per app: models vs migrations vs the live database; exits 1 on any difference."""
     state = _state(ctx)
-    report = check(state.existing_db(), platform.MODELS, state.migrations)
-    _finish(ctx, report, as_json, lambda: [f"problem: {problem}" for problem in report.problems] + [
-        f"drift: {finding}" for finding in report.findings] + [f"unsafe: {finding}" for finding in report.lint] + (
-        [f"pending: {', '.join(report.pending)} (run `orm-kit migrate up`)"] if report.pending else []) + (
-        ["no drift: models, migrations and the database agree"] if report.ok else []))
+    report = check(state.existing_db(), state.migration_apps())
+    _finish(ctx, report, as_json, lambda: _check_lines(report))
+
+
+def _check_lines(report: DriftReport) -> list[str]:
+    several = len(report.apps) > 1
+    lines = [f"problem: {problem}" for problem in report.problems]
+    for app, findings in report.by_app().items():
+        for finding in findings:
+            if finding.unexpected:
+                lines.append(f"unexpected: {finding}")
+            else:
+                lines.append(f"drift ({app}): {finding}" if several else f"drift: {finding}")
+    lines += [f"unsafe: {finding}" for finding in report.lint]
+    if report.other_apps and any(f.unexpected for f in report.findings):
+        lines.append(f"note: the history also records app(s) {', '.join(report.other_apps)}, not configured here: "
+                     "their tables look unexpected from here (check from that project)")
+    if report.pending:
+        lines.append(f"pending: {', '.join(report.pending)} (run `orm-kit migrate up`)")
+    if report.ok:
+        lines.append("no drift: models, migrations and the database agree" + (
+            f" ({', '.join(report.apps)})" if several else ""))
+    return lines
 
 
 @migrate.command("lint")
 @json_option
-@uses("database", "migrations", "allow_out_of_order")
+@uses("database", "project", "app", "models", "migrations", "allow_out_of_order")
 @click.pass_context
 @library_errors
 def lint_command(ctx: click.Context, as_json: bool) -> None:
-    """Each pending migration's statements that would lock a table in use, and the safe recipe; exits 1 on any."""
+    """Each pending migration's statements that would lock a table in use, and the safe recipe (every app's, or
+    what `up --app` would run); exits 1 on any."""
     state = _state(ctx)
-    report = lint(state.existing_db(), state.migrations, platform.MODELS,
+    report = lint(state.existing_db(), state.migration_apps(), app=state.app,
                   allow_out_of_order=state.allow_out_of_order)
     _finish(ctx, report, as_json, lambda: [f"problem: {problem}" for problem in report.problems] + [
         f"{'ignored' if finding.ignored is not None else 'unsafe'}: {finding}" for finding in report.findings] + (
@@ -414,14 +502,15 @@ def lint_command(ctx: click.Context, as_json: bool) -> None:
 @click.argument("target", required=False)
 @click.option("--down", "down_", is_flag=True, help="The SQL `migrate down` would run instead.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="With --down: the last N migrations.")
-@uses("database", "migrations", "statement_lock_timeout", "lock_retries", "statement_timeout", "allow_out_of_order")
+@uses("database", "project", "app", "models", "migrations", "statement_lock_timeout", "lock_retries",
+      "statement_timeout", "allow_out_of_order")
 @click.pass_context
 @library_errors
 def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) -> None:
     """Print the SQL `up` (or `down`) would run, captured on a scratch database; runs nothing."""
     state = _state(ctx)
-    plans = preview_sql(state.existing_db(), state.migrations, target, down=down_, steps=steps,
-                        allow_out_of_order=state.allow_out_of_order, policy=state.policy)
+    plans = preview_sql(state.existing_db(), state.migration_apps(), target, down=down_, steps=steps,
+                        allow_out_of_order=state.allow_out_of_order, app=state.app, policy=state.policy)
     for plan in plans:
         how = ("" if not plan.settings else
                f": one transaction, rolled back and retried on a lock timeout ({state.policy.describe()})"
@@ -440,13 +529,13 @@ def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) 
 
 @migrate.command("verify")
 @json_option
-@uses("database", "migrations")
+@uses("database", "project", "models", "migrations")
 @click.pass_context
 @library_errors
 def verify_command(ctx: click.Context, as_json: bool) -> None:
-    """On a scratch database: every migration up, down, up; the result must equal the models."""
+    """On a scratch database: every app's migrations up, down, up; the result must equal the models."""
     state = _state(ctx)
-    report = verify(state.existing_db(), state.migrations, platform.MODELS)
+    report = verify(state.existing_db(), state.migration_apps())
     _finish(ctx, report, as_json, lambda: [f"verified on {report.on}"] + [
         line for step in report.steps
         for line in [f"{'FAIL' if step.problems else 'ok'} {step.name}", *(f"  {p}" for p in step.problems)]
@@ -455,22 +544,25 @@ def verify_command(ctx: click.Context, as_json: bool) -> None:
 
 @migrate.command()
 @click.argument("version")
-@uses("database", "migrations", "lock_timeout")
+@uses("database", "project", "app", "models", "migrations", "lock_timeout")
 @click.pass_context
 @library_errors
 def baseline(ctx: click.Context, version: str) -> None:
-    """Adopt an existing database whose schema is what the migrations up to VERSION produce."""
+    """Adopt an existing database whose schema is what the app's migrations up to VERSION produce."""
     for name in adopt(_state(ctx).runner(), version):
         click.echo(f"recorded {name} (baseline)")
 
 
 @migrate.command()
-@uses("database", "migrations", "lock_timeout", "statement_lock_timeout", "lock_retries", "statement_timeout")
+@uses("database", "project", "app", "models", "migrations", "lock_timeout", "statement_lock_timeout", "lock_retries",
+      "statement_timeout")
 @click.pass_context
 @library_errors
 def repair(ctx: click.Context) -> None:
-    """Accept edited checksums, finish steps left after a commit, clear failed `atomic = False` runs."""
-    report = _state(ctx).runner().repair()
+    """Accept edited checksums, finish steps left after a commit, clear failed `atomic = False` runs (every
+    app's, or --app's)."""
+    state = _state(ctx)
+    report = state.runner().repair(state.app)
     for name in report.rechecksummed:
         click.echo(f"re-recorded the checksum of {name}")
     for name in report.cleared:
@@ -487,7 +579,7 @@ def repair(ctx: click.Context) -> None:
 
 
 @main.group(invoke_without_command=True)
-@uses("database", "seeds", "set", "dry_run")
+@uses("database", "project", "app", "models", "seeds", "seed_registry", "set", "dry_run")
 @click.pass_context
 @library_errors
 def seed(ctx: click.Context) -> None:
@@ -498,15 +590,14 @@ def seed(ctx: click.Context) -> None:
 
 
 @seed.command("load")
-@uses("database", "seeds", "set", "dry_run")
+@uses("database", "project", "app", "models", "seeds", "seed_registry", "set", "dry_run")
 @click.pass_context
 @library_errors
 def load(ctx: click.Context) -> None:
-    """Insert and update seed rows, matched by natural key, in one transaction."""
+    """Insert and update seed rows of every app, matched by natural key, in one transaction."""
     state = _state(ctx)
     dry_run = state.dry_run
-    result = seeding.load(state.existing_db(), platform.SEED_REGISTRY, state.seeds, list(state.sets) or None,
-                          dry_run=dry_run)
+    result = seeding.load(state.existing_db(), state.seed_sources(), sets=list(state.sets) or None, dry_run=dry_run)
     for change in result.changes:
         if change.action == "update" or dry_run:
             fields = f": {', '.join(change.fields)}" if change.action == "update" else ""
@@ -524,7 +615,7 @@ def load(ctx: click.Context) -> None:
 
 
 @seed.command("status")
-@uses("database", "seeds", "set")
+@uses("database", "project", "app", "models", "seeds", "seed_registry", "set")
 @click.pass_context
 @library_errors
 def seed_status(ctx: click.Context) -> None:
@@ -533,7 +624,7 @@ def seed_status(ctx: click.Context) -> None:
     With --set, only those sets: gate a deploy that loads some sets on just those.
     """
     state = _state(ctx)
-    sets = seeding.status(state.existing_db(), platform.SEED_REGISTRY, state.seeds, list(state.sets) or None)
+    sets = seeding.status(state.existing_db(), state.seed_sources(), sets=list(state.sets) or None)
     for item in sets:
         when = f"  {item.loaded_at:%Y-%m-%d %H:%M:%S} UTC" if item.loaded_at else ""
         click.echo(f"{item.name:<20} {item.state:<13} {item.rows:>6} rows{when}")
@@ -543,13 +634,13 @@ def seed_status(ctx: click.Context) -> None:
 
 @seed.command("remove")
 @click.argument("name")
-@uses("database", "dry_run")
+@uses("database", "project", "app", "models", "seed_registry", "dry_run")
 @click.pass_context
 @library_errors
 def seed_remove(ctx: click.Context, name: str) -> None:
-    """Delete the rows set NAME loaded (refused if other rows still refer to them)."""
+    """Delete the rows set NAME (APP:SET for an app's) loaded (refused if other rows still refer to them)."""
     state = _state(ctx)
-    result = seeding.remove(state.existing_db(), platform.SEED_REGISTRY, name, dry_run=state.dry_run)
+    result = seeding.remove(state.existing_db(), state.seed_sources(), name, dry_run=state.dry_run)
     counts = ", ".join(f"{count} {table}" for table, count in result.deleted.items()) or "no rows"
     click.echo(f"{'would remove' if state.dry_run else 'removed'} set {name}: {counts}")
     if result.gone:
@@ -623,10 +714,12 @@ def schema() -> None:
 @schema.command("diagram")
 @click.option("--format", "fmt", type=click.Choice(diagram.FORMATS), default="mermaid", show_default=True,
               help="Mermaid erDiagram (for Markdown) or Graphviz dot (dot -Tsvg).")
+@uses("project", "models")
+@click.pass_context
 @library_errors
-def schema_diagram(fmt: str) -> None:
-    """Print the models as an entity-relationship diagram: tables, keys, cardinalities, on-delete actions."""
-    click.echo(diagram.render(platform.MODELS, fmt), nl=False)
+def schema_diagram(ctx: click.Context, fmt: str) -> None:
+    """Print every app's models as an entity-relationship diagram: tables, keys, cardinalities, on-delete actions."""
+    click.echo(diagram.render(_state(ctx).models_of_every_app(), fmt), nl=False)
 
 
 # --- shell ------------------------------------------------------------------------------------------------
@@ -636,13 +729,13 @@ def schema_diagram(fmt: str) -> None:
 @click.option("--interface", "-i", type=click.Choice(INTERFACES), default="auto", show_default=True,
               help="IPython when installed (auto), or the standard Python prompt.")
 @click.option("--command", "-c", default=None, help="Run this Python code in the shell's namespace and exit.")
-@uses("database")
+@uses("database", "project", "models")
 @click.pass_context
 @library_errors
 def shell(ctx: click.Context, interface: str, command: str | None) -> None:
-    """A Python prompt with the database open and the models and repositories imported."""
+    """A Python prompt with the database open and every app's models and the repositories imported."""
     state = _state(ctx)
-    names = namespace(state.existing_db(), platform.MODELS, platform.REPOSITORIES,
+    names = namespace(state.existing_db(), state.models_of_every_app(), platform.REPOSITORIES,
                       extra={"orm_kit": sys.modules["orm_kit"], "transaction": transaction, "on_commit": on_commit})
     interact(names, banner(names, redact_url(state.url)), interface=interface, command=command)
 

@@ -13,7 +13,8 @@
 Two halves in one package. The toolkit, reusable with any peewee models: the core modules (``db``,
 ``dialect``, ``errors``, ``fields``, ``validation``, ``model``, ``locking``, ``transactions``,
 ``repository``, ``bulk``), the migration engine (``orm_kit.migrate``), the seed engine
-(``orm_kit.seeding``) and test support (``orm_kit.testing``). The platform, built on it: its tables
+(``orm_kit.seeding``), apps and a project's configuration (``orm_kit.apps``, ``orm_kit.config``) and
+test support (``orm_kit.testing``). The platform, built on it: its tables
 (``orm_kit.models``), repositories (``orm_kit.repositories``), defaults (``orm_kit.platform``: shipped
 migrations, seed data, seed registry) and synthetic history (``orm_kit.synthetic``). The toolkit never
 imports the platform; this module exports the curated API of both.
@@ -27,6 +28,7 @@ import os
 import peewee
 
 from orm_kit import replicas as _replicas
+from orm_kit.apps import App
 from orm_kit.db import open_database, redact_url, resolve_url
 from orm_kit.errors import (
     CommitOutcomeUnknownError,
@@ -45,6 +47,7 @@ from orm_kit.errors import (
     OrmKitError,
     PoolExhaustedError,
     PrimaryReadOnlyError,
+    ProjectConfigError,
     RetryExhaustedError,
     RoutingError,
     SeedError,
@@ -69,6 +72,7 @@ from orm_kit.models import (
 )
 from orm_kit.platform import migrate_up
 from orm_kit.pool import PoolSettings
+from orm_kit.relations import Backref, backref
 from orm_kit.replicas import ReplicatedDatabase
 from orm_kit.repositories import (
     DependencyEdge,
@@ -89,6 +93,8 @@ from orm_kit.validation import validate, validates
 __all__ = [
     "MODELS",
     "Api",
+    "App",
+    "Backref",
     "CommitOutcomeUnknownError",
     "ConfigurationError",
     "ConflictError",
@@ -118,6 +124,7 @@ __all__ = [
     "PoolExhaustedError",
     "PoolSettings",
     "PrimaryReadOnlyError",
+    "ProjectConfigError",
     "Release",
     "ReleaseRepository",
     "ReplicatedDatabase",
@@ -140,6 +147,7 @@ __all__ = [
     "UTCDateTimeField",
     "ValidationError",
     "Versioned",
+    "backref",
     "connect",
     "migrate_up",
     "on_commit",

@@ -25,6 +25,16 @@ class DriverMissingError(ConfigurationError):
     """Raised when the database driver a URL needs is not installed."""
 
 
+class ProjectConfigError(ConfigurationError):
+    """Raised when a project's ``[tool.orm-kit]`` settings cannot be used; names the file, the key and the fix."""
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{path}: [tool.orm-kit] {key}: {problem}")
+
+
 class DatabaseUnavailableError(OrmKitError):
     """Raised when the database server cannot be reached or refuses the connection."""
 

@@ -1,7 +1,8 @@
 """The deployment platform's defaults, in one place: its models, migrations, seed data and seed registry.
 
 The toolkit's engines (:mod:`orm_kit.migrate`, :mod:`orm_kit.seeding`) have no defaults of their own;
-the CLI and these helpers pass the platform's to them::
+the CLI and these helpers pass the platform's to them. :data:`APP` describes the platform as an app
+(:mod:`orm_kit.apps`), like any service's own tables: the CLI puts it first, before a project's app::
 
     from orm_kit import connect, platform
     from orm_kit.seeding import load
@@ -44,6 +45,7 @@ from typing import Any
 
 import peewee
 
+from orm_kit.apps import App
 from orm_kit.migrate import Runner
 from orm_kit.models import (
     MODELS,
@@ -67,7 +69,7 @@ from orm_kit.repositories import (
 )
 from orm_kit.seeding import SeedRegistry, SeedTable
 
-__all__ = ["MODELS", "REPOSITORIES", "SEED_REGISTRY", "migrate_up", "migrations_dir", "runner", "seed_dir"]
+__all__ = ["APP", "MODELS", "REPOSITORIES", "SEED_REGISTRY", "migrate_up", "migrations_dir", "runner", "seed_dir"]
 
 # What `orm-kit shell` puts at hand, next to the models.
 REPOSITORIES = (ServiceRepository, DeploymentRepository, TeamRepository, EnvironmentRepository, ReleaseRepository)
@@ -104,3 +106,8 @@ def runner(db: peewee.Database, **options: Any) -> Runner:
 def migrate_up(db: peewee.Database, directory: Path | None = None, target: str | None = None) -> list[str]:
     """Apply pending migrations from ``directory`` (default: the platform's shipped ones); return the names applied."""
     return Runner(db, directory or migrations_dir()).up(target)
+
+
+#: The platform as an app: its history rows and seed set names are those written before apps existed
+#: (app ``platform``, plain set names), and its shipped migrations folder is never written into.
+APP = App("platform", MODELS, migrations_dir(), seed_dir(), SEED_REGISTRY, installed=True, plain_set_names=True)

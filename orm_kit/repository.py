@@ -5,6 +5,7 @@
         search_fields = ("name", "display_name")
 
     teams = TeamRepository(db)                      # the database is passed, never global
+    flags = Repository(FeatureFlag, db)             # any model, no subclass: a Repository[FeatureFlag]
     team = teams.get(7)                             # a Team, or NotFoundError naming model and key
     teams.find(parent=None, order_by=["-created_at"], limit=10)
     teams.find(name__contains="50%_off")            # % and _ match literally
@@ -46,7 +47,7 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import peewee
 
@@ -201,7 +202,7 @@ def _is_text(field: peewee.Field) -> bool:
 
 
 _plans: dict[tuple[type[Model], str, bool, bool], _Plan] = {}
-_checked_classes: set[type[Repository[Any]]] = set()  # repository classes whose field names were checked
+_checked_classes: set[tuple[type[Repository[Any]], type[Model]]] = set()  # (class, model) pairs checked
 _plans_lock = threading.Lock()
 
 
@@ -228,21 +229,41 @@ class Repository(Generic[ModelT]):
     #: Order of :meth:`find` and the listings when the caller gives none (the key always breaks ties).
     default_order: ClassVar[Sequence[str]] = ()
 
-    def __init__(self, db: peewee.Database) -> None:
-        model = getattr(type(self), "model", None)
+    @overload
+    def __init__(self, db: peewee.Database) -> None: ...
+
+    @overload
+    def __init__(self, model: type[ModelT], db: peewee.Database) -> None: ...
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """``Repository(Model, db)`` for any model, or ``SubclassWithModel(db)``."""
+        given = [*args, *(kwargs.pop(name) for name in ("model", "db") if name in kwargs)]
+        if kwargs or not 1 <= len(given) <= 2:
+            raise TypeError(f"{type(self).__name__}() takes the database, or a model and the database")
+        model, database = (None, given[0]) if len(given) == 1 else (given[0], given[1])
+        if not isinstance(database, peewee.Database):
+            raise TypeError(f"{type(self).__name__}() takes the database last (got {type(database).__name__})")
+        db: peewee.Database = database
+        declared = getattr(type(self), "model", None)
+        if isinstance(model, type) and declared is not None and declared is not model:
+            raise ConfigurationError(f"{type(self).__name__} is the repository of {declared.__name__}, not of "
+                                     f"{model.__name__}; use Repository({model.__name__}, db) for that model")
+        if isinstance(model, type):
+            self.model = model
+        model = getattr(self, "model", None)
         if model is None:
             raise ConfigurationError(
-                f"{type(self).__name__} names no model; set `model = YourModel` on the class"
-            )
+                f"{type(self).__name__} names no model; pass it (Repository(YourModel, db)) or set "
+                "`model = YourModel` on the class")
         bound = dialect.unwrap(model._meta.database)
         if bound is not db:
             raise ConfigurationError(
                 f"{model.__name__} is bound to {type(bound).__name__ if bound else 'no database'}, not to the "
                 f"database given to {type(self).__name__}; bind the models to it first (db.bind(MODELS))"
             )
-        if type(self) not in _checked_classes:
+        if (type(self), model) not in _checked_classes:
             self._check_configuration(model)
-            _checked_classes.add(type(self))
+            _checked_classes.add((type(self), model))
         self.db = db
         # peewee's stubs leave execute_sql untyped; the by-key paths call it directly (no wrapper on the hot path).
         self._execute: Callable[..., Any] = db.execute_sql

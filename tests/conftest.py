@@ -26,6 +26,8 @@ import psycopg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# The worked example app's package (feature_flags), importable as a service's own code imports it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "feature-flags"))
 
 from orm_kit.db import open_database, parse_url
 from orm_kit.models import MODELS
@@ -35,6 +37,7 @@ from orm_kit.testing import pgbouncer, pgserver
 pytest_plugins = ["pytester"]  # tests of the pytest plugin run pytest inside pytest
 
 BACKENDS = ("sqlite", "postgres")
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "feature-flags"
 
 
 @pytest.fixture(scope="session")

@@ -101,9 +101,12 @@ def test_the_migration_and_seed_engines_do_not_depend_on_each_other() -> None:
             assert not any(belongs(m, ("orm_kit.migrate",)) for m in imported(path)), name
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "migrations").glob("[0-9]*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted([*(ROOT / "migrations").glob("[0-9]*.py"),
+                                         *(ROOT / "examples").glob("*/migrations/[0-9]*.py")]),
+                         ids=lambda p: str(p.relative_to(ROOT)))
 def test_a_migration_file_never_imports_todays_models(path: Path) -> None:
-    wrong = sorted(m for m in imported(path) if m.startswith("orm_kit"))
+    app_packages = {p.parent.name for p in path.parent.parent.glob("*/__init__.py")}
+    wrong = sorted(m for m in imported(path) if m.startswith("orm_kit") or m.split(".")[0] in app_packages)
     assert not wrong, f"{path.name} imports {wrong}: declare what it needs inline (frozen history)"
 
 

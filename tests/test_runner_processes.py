@@ -93,8 +93,7 @@ def wait_until_waiting(db_url: str, waiters: list[subprocess.Popen[str]]) -> Non
                 ready = polling >= len(waiters)
             else:
                 path = db_url.removeprefix("sqlite:///")
-                ready = all(any(os.path.realpath(f"/proc/{p.pid}/fd/{fd}") == path
-                                for fd in os.listdir(f"/proc/{p.pid}/fd")) for p in waiters)
+                ready = all(path in open_files(p.pid) for p in waiters)
             if ready:
                 return
             assert time.monotonic() < deadline and all(p.poll() is None for p in waiters), "waiters never waited"
@@ -102,6 +101,17 @@ def wait_until_waiting(db_url: str, waiters: list[subprocess.Popen[str]]) -> Non
     finally:
         if db is not None:
             db.close()
+
+
+def open_files(pid: int) -> set[str]:
+    """The files process ``pid`` has open now (an fd closed while we look is simply not one of them)."""
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            found.add(os.path.realpath(os.readlink(f"/proc/{pid}/fd/{fd}")))
+        except FileNotFoundError:
+            continue  # closed between the listing and the look (the CLI reads pyproject.toml, modules, ...)
+    return found
 
 
 def wait_for(marker: Path, process: subprocess.Popen[str]) -> None:

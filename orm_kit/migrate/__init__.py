@@ -15,6 +15,7 @@ module          role
 ``files``       the ``NNNN_slug.py`` files on disk: discovery, order, checksums, loading one
 ``history``     the history table (peewee's ``schema_migration``, extended), written through a model
 ``plan``        files and history merged: each migration's state, the problems that stop a run, what to run
+``apps``        several apps' folders in one database: ``depends_on``, the order across apps
 ``lock``        one runner at a time (PostgreSQL advisory lock, SQLite write lock), run claims
 ``lockwait``    short lock waits for migration statements: lock_timeout, retries, who blocked (PostgreSQL)
 ``migrator``    playhouse.migrate's migrator handed to ``up(migrator, db)``; checked SQLite rebuilds
@@ -33,6 +34,7 @@ module          role
 
 from __future__ import annotations
 
+from orm_kit.migrate.apps import DEFAULT_APP, AppMigrations
 from orm_kit.migrate.codegen import create_migration, make_migration
 from orm_kit.migrate.drift import DriftReport, Finding, baseline, check
 from orm_kit.migrate.files import MigrationFile, discover
@@ -46,8 +48,10 @@ from orm_kit.migrate.runner import Runner
 from orm_kit.migrate.verify import VerifyReport, VerifyStep, verify
 
 __all__ = [
+    "DEFAULT_APP",
     "DEFAULT_LOCK_TIMEOUT",
     "HISTORY_TABLE",
+    "AppMigrations",
     "DriftReport",
     "Finding",
     "HistoryRow",

@@ -15,6 +15,14 @@ The code calls the migrator, and on PostgreSQL the migrator runs the safe forms
 its index is built ``CONCURRENTLY`` after the commit, ``add_not_null`` goes through a validated CHECK.
 ``orm-kit migrate sql`` shows exactly what will run; ``orm-kit migrate lint`` judges it against the live
 table sizes.
+
+With several apps (:mod:`orm_kit.migrate.apps`), every app's migrations are replayed in the runner's
+order, and only the tables of the app the file is for (declared by its models, or created by its
+migrations) are compared: ``make`` writes that app's changes only, into its folder, and the file
+declares ``depends_on`` the head of every other app its models point at, the schema it was generated
+against:
+
+    path = make_migration(db, apps, "add feature flags", app="flags")   # flags/migrations/0001_add_....py
 """
 
 from __future__ import annotations
@@ -28,10 +36,11 @@ from playhouse.migrations import template
 from playhouse.schema_diff import diff_models
 
 from orm_kit.dialect import unwrap
-from orm_kit.errors import MigrationError
-from orm_kit.migrate.drift import accept_python_defaults, compare
-from orm_kit.migrate.files import discover
-from orm_kit.migrate.scratch import models_facts, replay, scratch_database
+from orm_kit.errors import MigrationError, MigrationRefusedError
+from orm_kit.migrate.apps import AppMigrations, Graph, heads, referenced_apps
+from orm_kit.migrate.drift import accept_python_defaults, apps_of, compare, owners, replay_owning
+from orm_kit.migrate.files import MigrationFile, discover
+from orm_kit.migrate.scratch import models_facts, scratch_database
 from orm_kit.migrate.snapshot import Facts, snapshot
 
 __all__ = ["create_migration", "make_migration", "render_migration"]
@@ -52,28 +61,84 @@ def down(migrator, db):
 '''
 
 
-def create_migration(directory: Path, name: str, body: str | None = None) -> Path:
-    """Write the next numbered migration file in ``directory`` (a template, or ``body``); return its path."""
+def create_migration(target: Path | Sequence[AppMigrations], name: str, body: str | None = None, *,
+                     app: str | None = None) -> Path:
+    """Write the next numbered migration file (a template, or ``body``); return its path.
+
+    ``target``: a folder, or apps: then the file goes into ``app``'s folder (default: the last app's) and
+    declares ``depends_on`` the head of every other app whose tables its models point at.
+    """
     slug = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
     if not slug:
         raise MigrationError(f"migration name {name!r} has no letters or digits (try: add_service_slack_channel)")
+    depends_on: list[tuple[str, str]] = []
+    if isinstance(target, str | Path):
+        directory = Path(target)
+    else:
+        apps = apps_of(target, None)
+        chosen = _app(apps, app)
+        directory = chosen.directory
+        depends_on = heads(_files(apps), referenced_apps(apps, chosen))
     directory.mkdir(parents=True, exist_ok=True)
     number = max((f.number for f in discover(directory)), default=0) + 1
     path = directory / f"{number:04d}_{slug}.py"
-    path.write_text(body if body is not None else _TEMPLATE.format(title=name.strip().capitalize()))
+    text = body if body is not None else _TEMPLATE.format(title=name.strip().capitalize())
+    path.write_text(_declare(text, depends_on))
     return path
 
 
-def make_migration(db: peewee.Database, models: Sequence[type[peewee.Model]], name: str,
-                   directory: Path) -> Path | None:
-    """Write ``NNNN_name.py`` for the difference between ``models`` and the migrations; None when there is none."""
+def make_migration(db: peewee.Database, models: Sequence[type[peewee.Model]] | Sequence[AppMigrations], name: str,
+                   directory: Path | None = None, *, app: str | None = None) -> Path | None:
+    """Write ``NNNN_name.py`` for the difference between the models and the migrations; None when there is none.
+
+    ``models`` and the migrations in ``directory``; or, with no directory, ``models`` are apps and the file is
+    for ``app`` (default: the last one): only its tables are compared, every app's migrations replayed.
+    """
     db = unwrap(db) or db
+    apps = apps_of(models, directory)
+    chosen = _app(apps, app)
+    files = _files(apps)
+    graph = Graph.build(files, [a.name for a in apps])
+    if graph.problems:
+        raise MigrationRefusedError("cannot replay the migrations: " + "; ".join(graph.problems))
+    created: dict[str, str] = {}
     with scratch_database(db) as scratch:
-        replay(scratch, discover(directory))
-        diff = diff_models(scratch, list(models))  # type: ignore[no-untyped-call]
+        replay_owning(scratch, graph.order(), created)
+        diff = diff_models(scratch, list(chosen.models))  # type: ignore[no-untyped-call]
         head = snapshot(scratch)
-    body = render_migration(diff, accept_python_defaults(models_facts(db, models), head, models), head)
-    return None if body is None else create_migration(directory, name, body)
+    owner = owners(apps, created)
+    mine = {table for table, owned_by in owner.items() if owned_by == chosen.name}
+    every = [m for a in apps for m in a.models]
+    # A database default equal to a model's constant Python default is no change (the safe forms keep one).
+    wanted = accept_python_defaults(models_facts(db, every), head, every)
+    body = render_migration(diff, _only(wanted, mine), _only(head, mine))
+    return None if body is None else create_migration(apps, name, body, app=chosen.name)
+
+
+def _app(apps: Sequence[AppMigrations], name: str | None) -> AppMigrations:
+    for candidate in apps:
+        if candidate.name == (name or apps[-1].name):
+            return candidate
+    raise MigrationError(f"unknown app {name!r} (expected one of: {', '.join(a.name for a in apps)})")
+
+
+def _files(apps: Sequence[AppMigrations]) -> list[MigrationFile]:
+    return [f for a in apps if a.directory.is_dir() for f in discover(a.directory, a.name)]
+
+
+def _only(facts: Facts, tables: set[str]) -> Facts:
+    return {key: value for key, value in facts.items() if key[0] in tables}
+
+
+def _declare(text: str, depends_on: Sequence[tuple[str, str]]) -> str:
+    """``text`` with ``depends_on`` declared just before ``def up`` (nothing when there is nothing to declare)."""
+    if not depends_on:
+        return text
+    entries = ", ".join(f"({app!r}, {name!r})" for app, name in depends_on)
+    block = ("# Applied after these migrations of other apps: the schema this one was written against.\n"
+             f"depends_on = [{entries}]\n\n\n")
+    before, marker, after = text.partition("def up(migrator, db):")
+    return before + block + marker + after if marker else text + "\n" + block
 
 
 def render_migration(diff: object, wanted: Facts, head: Facts) -> str | None:
@@ -118,7 +183,7 @@ def render_migration(diff: object, wanted: Facts, head: Facts) -> str | None:
                              f"{'models' if migrated is None else 'migrations'}")
     if not diff and not up and not todos:
         return None
-    text: str = template(diff)  # type: ignore[no-untyped-call]
+    text = _index_names_as_models(template(diff), diff)  # type: ignore[no-untyped-call]
     head_part, _, down_part = text.partition("\n\ndef down(migrator, db):\n")
     head_part = _extend(head_part, "def up(migrator, db):\n", up, at_end=True)
     down_part = _extend("def down(migrator, db):\n" + down_part, "def down(migrator, db):\n", down, at_end=False)
@@ -129,6 +194,22 @@ def render_migration(diff: object, wanted: Facts, head: Facts) -> str | None:
     head_part = before.rstrip("\n") + "\n\n\ndef up(migrator, db):\n" + after  # two blank lines, as linters want
     # peewee's template star-imports peewee; say so to linters rather than rewrite its output.
     return "# ruff: noqa: F403, F405, E501\n" + head_part + "\n\n" + down_part
+
+
+def _index_names_as_models(text: str, diff: object) -> str:
+    """``text`` where each table it creates names its indexes as the model does.
+
+    peewee names a model's indexes after its class (``deploywindow_environment_id``) unless the model says
+    ``legacy_table_names = False`` (orm_kit.Model does: ``deploy_window_environment_id``, as the migrator
+    names the indexes it adds); its template leaves that out of the classes it writes, and ``check``
+    compares index names (a later migration drops an index by name).
+    """
+    for model in getattr(diff, "create_tables", ()):
+        meta = model._meta
+        if not meta.legacy_table_names:
+            text = re.sub(rf"^( *)table_name = {re.escape(repr(meta.table_name))}\n(?!\1legacy_table_names)",
+                          lambda m: f"{m.group(0)}{m.group(1)}legacy_table_names = False\n", text, flags=re.M)
+    return text
 
 
 def _extend(text: str, header: str, lines: list[str], *, at_end: bool) -> str:

@@ -4,6 +4,13 @@
     for finding in report.findings:
         print(finding)                          # deployment: column duration_seconds type: models INTEGER, ...
     baseline(Runner(db, Path("migrations")), "0001")  # adopt a database, if it is what 0001 produces
+    report = check(db, apps)                    # several apps (orm_kit.migrate.apps): the union of their models
+    [f.app for f in report.findings]            # "platform", "flags", or None: a table no app declares
+
+With several apps, the models of all of them are realized together and the migrations of all of them
+replayed in the runner's order; each finding names the app that owns its table (the app whose models
+declare it, else the app whose migration created it). A table in the live database that no app's
+models or migrations declare is *unexpected* (``app`` None).
 
 Every comparison is between snapshots (:mod:`orm_kit.migrate.snapshot`) taken from the same backend: the models are
 realized on a scratch database with peewee's DDL, the migrations are replayed on another, so nothing that
@@ -35,24 +42,52 @@ import peewee
 from orm_kit._sql import literal
 from orm_kit.dialect import unwrap
 from orm_kit.errors import MigrationRefusedError
+from orm_kit.migrate.apps import AppMigrations, as_apps
+from orm_kit.migrate.files import MigrationFile
 from orm_kit.migrate.history import HISTORY_TABLE
 from orm_kit.migrate.lint import LintFinding, lint_pending
 from orm_kit.migrate.plan import read
 from orm_kit.migrate.runner import Runner
 from orm_kit.migrate.scratch import models_facts, replay, scratch_database
-from orm_kit.migrate.snapshot import OBJECT_KINDS, SECONDARY, Facts, snapshot
+from orm_kit.migrate.snapshot import OBJECT_KINDS, SECONDARY, Facts, snapshot, tables
 
 __all__ = [
     "DriftReport",
     "Finding",
     "accept_python_defaults",
+    "apps_of",
     "baseline",
     "check",
     "compare",
     "describe",
+    "owners",
+    "replay_owning",
 ]
 
 Models = Sequence[type[peewee.Model]]
+
+
+def apps_of(models: Models | Sequence[AppMigrations], directory: Path | None) -> tuple[AppMigrations, ...]:
+    """The apps a caller means: ``(models, directory)`` is the one default app, else ``models`` are apps."""
+    if directory is not None:
+        return as_apps(Path(directory), [m for m in models if not isinstance(m, AppMigrations)])
+    return as_apps([a for a in models if isinstance(a, AppMigrations)])
+
+
+def replay_owning(scratch: peewee.Database, files: Iterable[MigrationFile], owner: dict[str, str]) -> None:
+    """:func:`replay` ``files``, noting in ``owner`` which app's migration created each new table."""
+    for f in files:
+        before = set(tables(scratch))
+        replay(scratch, [f])
+        for table in set(tables(scratch)) - before:
+            owner.setdefault(table, f.app)
+
+
+def owners(apps: Sequence[AppMigrations], created: dict[str, str]) -> dict[str, str]:
+    """Which app owns each table: the app whose models declare it, else the one whose migration created it."""
+    found = dict(created)
+    found.update({m._meta.table_name: app.name for app in apps for m in app.models})
+    return found
 
 
 @dataclass(frozen=True)
@@ -65,8 +100,17 @@ class Finding:
     models: str | None
     migrations: str | None
     live: str | None = None
+    app: str | None = None  # the app that owns the table; None: no app declares it (unexpected)
+
+    @property
+    def unexpected(self) -> bool:
+        """A table in the live database that no app's models or migrations declare."""
+        return self.app is None and self.subject == "table"
 
     def __str__(self) -> str:
+        if self.unexpected:
+            return (f"table {self.table} is in the database, but no app's models or migrations declare it (drop it, "
+                    "or declare it in an app's models and migrations and adopt it with baseline)")
         sides = (("models", self.models), ("migrations", self.migrations), ("live", self.live))
         return _label((self.table, self.subject, self.attribute), sides)
 
@@ -84,16 +128,26 @@ class DriftReport:
     pending: list[str]
     problems: list[str] = field(default_factory=list)
     lint: list[LintFinding] = field(default_factory=list)
+    apps: list[str] = field(default_factory=list)
+    other_apps: list[str] = field(default_factory=list)  # in the history, not given: their tables look unexpected
 
     @property
     def ok(self) -> bool:
         """True when models, migrations and the live database agree, nothing is pending and nothing is wrong."""
         return not self.findings and not self.pending and not self.problems and not self.lint
 
+    def by_app(self) -> dict[str | None, list[Finding]]:
+        """The findings per owning app (None: unexpected tables), apps in the order given."""
+        grouped: dict[str | None, list[Finding]] = {app: [] for app in self.apps}
+        for finding in self.findings:
+            grouped.setdefault(finding.app, []).append(finding)
+        return {app: found for app, found in grouped.items() if found}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"ok": self.ok, "pending": self.pending, "problems": self.problems,
-                "findings": [f.to_dict() for f in self.findings], "lint": [f.to_dict() for f in self.lint]}
+        return {"ok": self.ok, "apps": self.apps, "pending": self.pending, "problems": self.problems,
+                "findings": [f.to_dict() for f in self.findings], "lint": [f.to_dict() for f in self.lint],
+                "other_apps": self.other_apps}
 
 
 def compare(a: Facts, b: Facts) -> list[tuple[tuple[str, str, str], str | None, str | None]]:
@@ -111,25 +165,36 @@ def compare(a: Facts, b: Facts) -> list[tuple[tuple[str, str, str], str | None, 
     return out
 
 
-def check(db: peewee.Database, models: Models, directory: Path, *,
+def check(db: peewee.Database, models: Models | Sequence[AppMigrations], directory: Path | None = None, *,
           history_table: str = HISTORY_TABLE) -> DriftReport:
-    """Three-way drift between ``models``, the schema the migrations in ``directory`` produce, and the live ``db``."""
+    """Three-way drift between the models, the schema the migrations produce, and the live ``db``: of ``models``
+    and the migrations in ``directory``, or of every app in ``models`` (a sequence of apps, no directory)."""
+    apps = apps_of(models, directory)
+    every = [m for app in apps for m in app.models]
     db = unwrap(db) or db
-    plan = read(db, directory, history_table=history_table)
+    plan = read(db, apps, history_table=history_table)
     live = snapshot(db, exclude=(history_table,))
+    created: dict[str, str] = {}
     with scratch_database(db) as scratch:
-        replay(scratch, plan.applied)
+        replay_owning(scratch, plan.applied, created)
         at_live = snapshot(scratch)  # what the live database should look like, given its history
-        linted = lint_pending(db, scratch, plan.pending, models, history_table=history_table)
+        # Lint runs the pending migrations on the scratch database (capturing what they execute), so the
+        # schema at the head is there afterwards; it says which app's migration created each new table.
+        linted = lint_pending(db, scratch, plan.pending, every, history_table=history_table,
+                              qualified=plan.qualified)
         at_head = snapshot(scratch)
-    wanted = accept_python_defaults(models_facts(db, models), at_head, models)
+    for table, app in linted.created.items():
+        created.setdefault(table, app)
+    wanted = accept_python_defaults(models_facts(db, every), at_head, every)
+    owner = owners(apps, created)
     keys: dict[tuple[str, str, str], None] = {}
     for key, _, _ in compare(wanted, at_head) + compare(at_live, live):
         keys[key] = None
-    findings = [Finding(*key, wanted.get(key), at_head.get(key), live.get(key)) for key in sorted(keys)]
+    findings = [Finding(*key, wanted.get(key), at_head.get(key), live.get(key), owner.get(key[0]))
+                for key in sorted(keys)]
     # An edited, missing or misnamed file makes the runner refuse; check must not call that "no drift".
-    return DriftReport(findings, [f.name for f in plan.pending], list(plan.status.problems) + linted.problems,
-                       linted.unsafe)
+    return DriftReport(findings, [plan.label(f) for f in plan.pending], list(plan.status.problems) + linted.problems,
+                       linted.unsafe, [app.name for app in apps], list(plan.status.other_apps))
 
 
 def accept_python_defaults(wanted: Facts, other: Facts, models: Models) -> Facts:
@@ -161,22 +226,29 @@ def _same_value(database_default: str, python_literal: str) -> bool:
     return value.lower() == python_literal.lower() or value.strip("'").lower() == python_literal.strip("'").lower()
 
 
-def baseline(runner: Runner, version: str) -> list[str]:
-    """Adopt ``runner``'s database at ``version``, once its schema is what the migrations up to it produce."""
+def baseline(runner: Runner, version: str, app: str | None = None) -> list[str]:
+    """Adopt ``runner``'s database at ``version`` (of ``app``, or ``app:version``), once its schema is what the
+    migrations already applied plus that app's up to ``version`` produce."""
     plan = runner.plan()
-    last = plan.resolve(version)
-    chosen = [f for f in plan.files if (f.number, f.name) <= (last.number, last.name)]
+    chosen = runner.baseline_files(plan, version, app)
+    last = chosen[-1]
     live = snapshot(runner.db, exclude=(runner.table,))
     with scratch_database(runner.db) as scratch:
+        replay(scratch, plan.applied)
         replay(scratch, chosen)
         expected = snapshot(scratch)
-    differences = describe(compare(expected, live), f"migrations up to {last.name}", "database")
+    # Tables other apps' models declare are theirs to adopt, later (they may depend on this one).
+    later = {m._meta.table_name for a in runner.apps if a.name != last.app for m in a.models}
+    diffs = [(key, a, b) for key, a, b in compare(expected, live)
+             if not (key[0] in later and (key[0], "table", "exists") not in expected)]
+    upto = plan.label(last)
+    differences = describe(diffs, f"migrations up to {upto}", "database")
     if differences:
         shown = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
         raise MigrationRefusedError(
-            f"the database is not what the migrations up to {last.name} produce ({shown}): baseline at the "
+            f"the database is not what the migrations up to {upto} produce ({shown}): baseline at the "
             "version it matches, or bring the schema in line first")
-    return runner.baseline(version)
+    return runner.baseline(version, app)
 
 
 def _label(key: tuple[str, str, str], sides: Iterable[tuple[str, str | None]]) -> str:

@@ -9,6 +9,9 @@ A migration is a file ``NNNN_slug.py`` defining ``up(migrator, db)`` and ``down(
 Files are found with peewee's ``[0-9]*.py`` glob; one that glob finds but that is not named
 ``NNNN_slug.py`` is :func:`misnamed` (peewee's runner would run it, orm-kit would not), which stops the
 runner rather than being skipped in silence.
+
+Each file belongs to an *app* (:data:`DEFAULT_APP` unless the caller names another): apps number their
+files independently, and the history keys its rows by app and name (:mod:`orm_kit.migrate.apps`).
 """
 
 from __future__ import annotations
@@ -22,9 +25,13 @@ from types import ModuleType
 
 from orm_kit.errors import MigrationError, MigrationRefusedError, first_line
 
-__all__ = ["MigrationFile", "checksum", "discover", "misnamed", "number_of", "suggested_name"]
+__all__ = ["DEFAULT_APP", "MigrationFile", "checksum", "discover", "misnamed", "number_of", "suggested_name"]
 
 NAME = re.compile(r"^(\d+)_?\w*$")
+
+#: The app of a migration nobody assigned to one, and of every history row written before apps existed:
+#: until apps, a database had one folder of migrations, and in orm-kit that was the platform's.
+DEFAULT_APP = "platform"
 
 
 def checksum(path: Path) -> str:
@@ -40,16 +47,17 @@ def number_of(name: str) -> int:
 
 @dataclass(frozen=True)
 class MigrationFile:
-    """One ``NNNN_slug.py`` file: its number, name (the stem), path and checksum."""
+    """One ``NNNN_slug.py`` file: its number, name (the stem), path, checksum and the app it belongs to."""
 
     number: int
     name: str
     path: Path
     checksum: str
+    app: str = DEFAULT_APP
 
     def load(self) -> ModuleType:
         """Execute the file as a fresh module (never cached in sys.modules: names repeat across projects)."""
-        spec = importlib.util.spec_from_file_location(f"orm_kit_migration_{self.name}", self.path)
+        spec = importlib.util.spec_from_file_location(f"orm_kit_migration_{self.app}_{self.name}", self.path)
         if spec is None or spec.loader is None:
             raise MigrationRefusedError(f"cannot load migration {str(self.path)!r}: not a Python file")
         module = importlib.util.module_from_spec(spec)
@@ -71,8 +79,8 @@ class MigrationFile:
         return module
 
 
-def discover(directory: Path) -> list[MigrationFile]:
-    """The migration files in ``directory``, by number then name (peewee's ``[0-9]*.py`` glob)."""
+def discover(directory: Path, app: str = DEFAULT_APP) -> list[MigrationFile]:
+    """The migration files in ``directory`` (of ``app``), by number then name (peewee's ``[0-9]*.py`` glob)."""
     found = []
     for path in _candidates(directory):
         match = NAME.match(path.stem)
@@ -84,7 +92,7 @@ def discover(directory: Path) -> list[MigrationFile]:
             raise MigrationError(
                 f"cannot read migration {path.name}: {first_line(exc)} (a dangling symlink or a permission? fix or "
                 "remove the file)") from None
-        found.append(MigrationFile(int(match.group(1)), path.stem, path, digest))
+        found.append(MigrationFile(int(match.group(1)), path.stem, path, digest, app))
     return sorted(found, key=lambda f: (f.number, f.name))
 
 
@@ -103,5 +111,6 @@ def suggested_name(path: Path) -> str:
 def _candidates(directory: Path) -> list[Path]:
     if not directory.is_dir():
         raise MigrationError(f"migrations folder {str(directory)!r} does not exist "
-                             "(check the path given to --migrations)")
+                             "(check the path given to --migrations, or `migrations` in [tool.orm-kit] of "
+                             "pyproject.toml; `orm-kit migrate make` creates it)")
     return sorted(directory.glob("[0-9]*.py"))

@@ -6,10 +6,15 @@
     [row.name for row in history.read()]         # in the order they were written
 
 The table is peewee's (``playhouse.migrations``: ``id``, ``name`` unique, ``applied``), extended with
-``checksum`` (sha256 of the file), ``duration_ms`` and ``outcome``. A table written by peewee's runner (or
-by orm-kit's first runner, which was peewee's) is adopted in place: the columns are added, and rows
-without a checksum take their file's current checksum. peewee's runner still reads the table orm-kit
-writes, since its two columns keep their meaning.
+``checksum`` (sha256 of the file), ``duration_ms``, ``outcome`` and ``app`` (which app's migration the row
+records; apps number their files independently, so a row is unique per app and name). A table written
+by peewee's runner (or by an earlier orm-kit) is adopted in place: the columns are added, ``app`` with
+the database default ``'platform'`` (:data:`~orm_kit.migrate.files.DEFAULT_APP`: the rows written before
+apps existed are the platform's), peewee's unique index on ``name`` becomes one on ``(app, name)`` (under
+the same index name, so that peewee's runner does not add its own back), and
+rows without a checksum take their file's current checksum. peewee's runner still reads the table
+orm-kit writes, since its two columns keep their meaning, and a row it inserts gets the default app;
+it sees every app's rows by name alone, so run it only where the platform is the only app.
 
 ``outcome`` is one of ``applied``, ``baseline`` (recorded by ``baseline`` without running), and the
 states of an ``atomic = False`` run in progress or gone wrong: ``running``, ``reverting``, ``failed``,
@@ -30,8 +35,10 @@ from typing import Any
 import peewee
 from playhouse.migrate import migrate
 
+from orm_kit._sql import execute, quote
+from orm_kit.dialect import is_postgres
 from orm_kit.errors import MigrationError
-from orm_kit.migrate.files import MigrationFile
+from orm_kit.migrate.files import DEFAULT_APP, MigrationFile
 from orm_kit.migrate.migrator import migrator_for
 
 __all__ = [
@@ -57,6 +64,7 @@ _ADDED_COLUMNS: dict[str, Callable[[], peewee.Field]] = {
     "duration_ms": lambda: peewee.IntegerField(null=True),
     "outcome": lambda: peewee.CharField(max_length=16, null=True),
 }
+_APP_DEFAULT = f"DEFAULT '{DEFAULT_APP}'"
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class HistoryRow:
     checksum: str | None
     duration_ms: int | None
     outcome: str | None
+    app: str = DEFAULT_APP
 
 
 def format_utc(moment: datetime.datetime) -> str:
@@ -96,16 +105,22 @@ class History:
         class Record(peewee.Model):
             # peewee's runner declares name and applied; orm-kit adds the rest (nullable, for adoption).
             id = peewee.AutoField()
-            name = peewee.CharField(max_length=255, unique=True)
+            name = peewee.CharField(max_length=255)
             applied = peewee.DateTimeField()
             checksum = peewee.CharField(max_length=64, null=True)
             duration_ms = peewee.IntegerField(null=True)
             outcome = peewee.CharField(max_length=16, null=True)
+            # A database default, so that a row peewee's runner inserts (it knows no app) is the platform's.
+            app = peewee.CharField(max_length=64, default=DEFAULT_APP, constraints=[peewee.SQL(_APP_DEFAULT)])
 
             class Meta:
                 database = db
                 table_name = table
 
+        # Named as peewee's runner names its unique index on name alone: its create_table(safe=True), run
+        # on every `up`, then finds the name taken and leaves the key (app, name) be instead of re-adding a
+        # key on name that two apps' 0001_initial would break.
+        Record.add_index(Record.app, Record.name, unique=True, name=f"{table}_name")
         self.db = db
         self.table = table
         self.model = Record
@@ -126,12 +141,26 @@ class History:
             # Fresh, nullable copies of the model's fields: adding them is a plain ALTER on both databases.
             migrate(*(migrator.add_column(self.table, name, _ADDED_COLUMNS[name]())  # type: ignore[no-untyped-call]
                       for name in added))
-        sums = {f.name: f.checksum for f in files}
+        if "app" not in columns:
+            self._adopt_app()
+        sums = {(f.app, f.name): f.checksum for f in files}
         record = self.model
         for row in self.read():
-            if row.checksum is None and row.name in sums:
-                record.update(checksum=sums[row.name], outcome=peewee.fn.COALESCE(record.outcome, APPLIED)).where(
-                    record.id == row.id).execute()
+            if row.checksum is None and (row.app, row.name) in sums:
+                record.update(checksum=sums[(row.app, row.name)],
+                              outcome=peewee.fn.COALESCE(record.outcome, APPLIED)).where(record.id == row.id).execute()
+
+    def _adopt_app(self) -> None:
+        """Add ``app`` (existing rows are the platform's) and make the key (app, name) instead of name alone."""
+        table = quote(self.table)
+        # NOT NULL with a constant default: one catalog change on both databases, no rewrite, no rebuild.
+        execute(self.db, f"ALTER TABLE {table} ADD COLUMN {quote('app')} VARCHAR(64) NOT NULL {_APP_DEFAULT}")
+        for index in self.db.get_indexes(self.table):
+            if index.unique and list(index.columns) == ["name"]:  # peewee's, whatever it is called
+                if is_postgres(self.db):  # a UNIQUE constraint owns its index; a plain unique index has none
+                    execute(self.db, f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {quote(index.name)}")
+                execute(self.db, f"DROP INDEX IF EXISTS {quote(index.name)}")
+        peewee.SchemaManager(self.model).create_indexes(safe=True)
 
     def _columns(self) -> set[str]:
         return {c.name for c in self.db.get_columns(self.table)}
@@ -147,29 +176,34 @@ class History:
         found: dict[str, Any]
         for found in record.select(*present).order_by(record.id).dicts():  # type: ignore[assignment]
             rows.append(HistoryRow(int(found["id"]), str(found["name"]), _as_utc(found.get("applied")),
-                                   found.get("checksum"), found.get("duration_ms"), found.get("outcome")))
+                                   found.get("checksum"), found.get("duration_ms"), found.get("outcome"),
+                                   str(found.get("app") or DEFAULT_APP)))
         return rows
 
     def record(self, f: MigrationFile, outcome: str, duration_ms: int | None) -> None:
         """A new row for ``f`` (inside the caller's transaction)."""
-        self.model.insert(name=f.name, applied=_utcnow(), checksum=f.checksum, duration_ms=duration_ms,
+        self.model.insert(name=f.name, app=f.app, applied=_utcnow(), checksum=f.checksum, duration_ms=duration_ms,
                           outcome=outcome).execute()
 
     def set_outcome(self, name: str, outcome: str, duration_ms: int | None = None, *,
-                    expected: Sequence[str]) -> None:
-        """Move ``name``'s row from one of the ``expected`` outcomes to ``outcome`` (a duration, if given)."""
+                    expected: Sequence[str], app: str = DEFAULT_APP) -> None:
+        """Move ``app``'s ``name`` row from one of the ``expected`` outcomes to ``outcome`` (a duration, if given)."""
         record = self.model
         changes: dict[Any, Any] = {record.outcome: outcome}
         if duration_ms is not None:
             changes[record.duration_ms] = duration_ms
-        count = record.update(changes).where(record.name == name, self._outcome_in(expected)).execute()
+        count = record.update(changes).where(self._is(app, name), self._outcome_in(expected)).execute()
         self._exactly_one(count, name, expected)
 
-    def forget(self, name: str, *, expected: Sequence[str] = (APPLIED, BASELINE)) -> None:
-        """Delete ``name``'s row, which must be in one of the ``expected`` outcomes."""
+    def forget(self, name: str, *, expected: Sequence[str] = (APPLIED, BASELINE), app: str = DEFAULT_APP) -> None:
+        """Delete ``app``'s ``name`` row, which must be in one of the ``expected`` outcomes."""
         record = self.model
-        count = record.delete().where(record.name == name, self._outcome_in(expected)).execute()
+        count = record.delete().where(self._is(app, name), self._outcome_in(expected)).execute()
         self._exactly_one(count, name, expected)
+
+    def _is(self, app: str, name: str) -> peewee.Expression:
+        record = self.model
+        return (record.app == app) & (record.name == name)
 
     def set_checksum(self, row: HistoryRow, checksum: str) -> None:
         """Record ``checksum`` as ``row``'s (``repair`` accepting a deliberate edit)."""

@@ -4,6 +4,7 @@
     for finding in report.unsafe:
         print(finding)   # 0004_region: non-concurrent-index on deployment (about 1,000,000 rows): CREATE INDEX ...
     report.ok            # False while anything unsafe is left without a reviewed opt-out
+    lint(db, apps, app="flags")   # several apps: what `up --app flags` would run (every app's pending: no app)
 
 It judges the SQL a migration really runs: the applied migrations are replayed on a scratch database,
 then each pending one runs there while its statements are captured, safe forms and deferred steps
@@ -39,6 +40,7 @@ import peewee
 
 from orm_kit._sql import fetchall, quote, scalar
 from orm_kit.dialect import is_postgres, unwrap
+from orm_kit.migrate.apps import AppMigrations, as_apps, label
 from orm_kit.migrate.files import MigrationFile
 from orm_kit.migrate.history import HISTORY_TABLE
 from orm_kit.migrate.plan import read
@@ -150,12 +152,16 @@ class LintFinding:
 
 @dataclass(frozen=True)
 class LintReport:
-    """Every finding (ignored ones too), the problems with opt-outs, and what was linted on which database."""
+    """Every finding (ignored ones too), the problems with opt-outs, and what was linted on which database.
+
+    ``created``: the tables the linted migrations create, each with the app whose migration creates it.
+    """
 
     findings: list[LintFinding] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     note: str = ""
+    created: dict[str, str] = field(default_factory=dict)
 
     @property
     def unsafe(self) -> list[LintFinding]:
@@ -182,61 +188,75 @@ SQLITE_NOTE = ("SQLite is the local database (one writer at a time, no lock queu
                "PostgreSQL migrations; run it against PostgreSQL")
 
 
-def lint(db: peewee.Database, directory: Path, models: Models = (), *,
-         history_table: str = HISTORY_TABLE, allow_out_of_order: bool = False) -> LintReport:
-    """Lint every pending migration in ``directory`` against the live ``db`` (which is only read)."""
+def lint(db: peewee.Database, source: Path | Sequence[AppMigrations], models: Models = (), *,
+         app: str | None = None, history_table: str = HISTORY_TABLE, allow_out_of_order: bool = False) -> LintReport:
+    """Lint the pending migrations against the live ``db`` (which is only read): of the folder ``source`` (its
+    models: ``models``), or of every app in ``source`` (their models are theirs; only what ``up`` would apply for
+    ``app``, when given)."""
     db = unwrap(db) or db
-    plan = read(db, directory, history_table=history_table, allow_out_of_order=allow_out_of_order)
+    apps = as_apps(source, models)
+    plan = read(db, apps, history_table=history_table, allow_out_of_order=allow_out_of_order)
+    pending = plan.up(app=app) if app is not None else plan.pending
     with scratch_database(db) as scratch:
         replay(scratch, plan.applied)
-        return lint_pending(db, scratch, plan.pending, models, history_table=history_table)
+        return lint_pending(db, scratch, pending, [m for a in apps for m in a.models], history_table=history_table,
+                            qualified=plan.qualified)
 
 
 def lint_pending(db: peewee.Database, scratch: ScratchSqlite | ScratchPostgres, pending: Sequence[MigrationFile],
-                 models: Models = (), *, history_table: str = HISTORY_TABLE) -> LintReport:
-    """Run ``pending`` on ``scratch`` (at the live database's applied state) and lint what they run there."""
+                 models: Models = (), *, history_table: str = HISTORY_TABLE, qualified: bool = False) -> LintReport:
+    """Run ``pending`` on ``scratch`` (at the live database's applied state) and lint what they run there;
+    ``qualified``: name migrations ``app:name`` (several apps)."""
     findings: list[LintFinding] = []
     problems: list[str] = []
+    created: dict[str, str] = {}
     postgres = is_postgres(db)
     live = set(tables(db, exclude=(history_table,))) if postgres else set()
     sizes: dict[str, int | None] = {}
     model_columns = {(m._meta.table_name, f.column_name) for m in models for f in m._meta.sorted_fields}
     model_tables = {m._meta.table_name for m in models}
+    present = set(tables(scratch))
     for f in pending:
-        ignores = _ignores(f, problems)
+        name = label(f.app, f.name, qualified)
+        ignores = _ignores(f, f"{f.app} {f.path.name}" if qualified else f.path.name, problems)
         before = _column_types(scratch) if postgres else {}
-        existing = live & set(tables(scratch))
+        existing = live & present
         scratch.captured = []
         try:
             replay(scratch, [f])
             statements = scratch.writes()
         finally:
             scratch.captured = None
+        after = set(tables(scratch))
+        for table in sorted(after - present):
+            created.setdefault(table, f.app)
+        present = after
         if not postgres:
             continue
-        checker = _Checker(f.name, existing, before, model_columns, model_tables)
+        checker = _Checker(name, existing, before, model_columns, model_tables)
         for rule, table, statement in checker.run(statements):
             if table not in sizes:
                 sizes[table] = _rows(db, table)
             r = RULES[rule]
-            findings.append(LintFinding(f.name, rule, table, sizes[table], statement.sql, r.why, r.recipe,
+            findings.append(LintFinding(name, rule, table, sizes[table], statement.sql, r.why, r.recipe,
                                         statement.after_commit, ignores.get(rule)))
-    return LintReport(findings, problems, [f.name for f in pending], "" if postgres else SQLITE_NOTE)
+    return LintReport(findings, problems, [label(f.app, f.name, qualified) for f in pending],
+                      "" if postgres else SQLITE_NOTE, created)
 
 
-def _ignores(f: MigrationFile, problems: list[str]) -> dict[str, str]:
+def _ignores(f: MigrationFile, where: str, problems: list[str]) -> dict[str, str]:
     raw = getattr(f.load(), "lint_ignore", {})
     if not isinstance(raw, dict):
-        problems.append(f"{f.name}.py: lint_ignore must be a dict of rule name to reason, e.g. "
+        problems.append(f"{where}: lint_ignore must be a dict of rule name to reason, e.g. "
                         "{'backfill-in-transaction': 'the table holds 40 rows'} (got " + type(raw).__name__ + ")")
         return {}
     accepted: dict[str, str] = {}
     for rule, reason in raw.items():
         if rule not in RULES:
-            problems.append(f"{f.name}.py: lint_ignore names {rule!r}, which is no lint rule (known: "
+            problems.append(f"{where}: lint_ignore names {rule!r}, which is no lint rule (known: "
                             f"{', '.join(sorted(RULES))})")
         elif not isinstance(reason, str) or not reason.strip():
-            problems.append(f"{f.name}.py: lint_ignore[{rule!r}] gives no reason: say why it is safe here, for the "
+            problems.append(f"{where}: lint_ignore[{rule!r}] gives no reason: say why it is safe here, for the "
                             "reviewer")
         else:
             accepted[rule] = reason.strip()

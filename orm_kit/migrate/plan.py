@@ -4,6 +4,16 @@
     plan.status.pending                          # ['0003_deployment_history_indexes']; .problems, .ok
     plan.up(target="0003")                       # the files `up` would apply, in order
     plan.down(steps=2)                           # the files `down` would revert, last applied first
+    plan = read(db, [AppMigrations("platform", ...), AppMigrations("flags", ...)])   # several apps
+    plan.up()                                    # every app's pending files, each after what it needs
+    plan.down(app="flags")                       # the last one of flags
+
+With several apps (:mod:`orm_kit.migrate.apps`), each app's files and history rows are assessed on
+their own (numbering, lateness, edits are per app) and the declared dependencies join them: ``up``
+runs in an order that honours them, ``down`` reverts within one app and refuses while another app's
+applied migration still depends on what it would revert. History rows of apps not given here are
+left alone: they never make a run refuse, but ``down`` will not revert anything recorded before
+them (it cannot tell whether they depend on it).
 
 :func:`read` takes no lock: the runner reads the plan again once it holds the migration lock, and
 ``status``, ``check``, ``sql`` and ``verify`` read it as it is. Everything else here is a pure function
@@ -20,15 +30,17 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
 import peewee
 
 from orm_kit.errors import MigrationError
-from orm_kit.migrate.files import MigrationFile, discover, misnamed, number_of, suggested_name
+from orm_kit.migrate.apps import AppMigrations, Graph, as_apps, label, split_target
+from orm_kit.migrate.files import DEFAULT_APP, MigrationFile, discover, misnamed, number_of, suggested_name
 from orm_kit.migrate.history import (
     APPLIED,
     FAILED,
@@ -75,6 +87,7 @@ class MigrationState:
     duration_ms: int | None = None
     checksum: str | None = None
     recorded_checksum: str | None = None
+    app: str = DEFAULT_APP
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -85,14 +98,24 @@ class MigrationState:
 
 @dataclass(frozen=True)
 class Status:
-    """Every migration's state, and the problems that make the runner refuse to run."""
+    """Every migration's state, and the problems that make the runner refuse to run.
+
+    ``apps``: the apps assessed, in order; ``order``: the pending migrations' labels in the order ``up``
+    applies them (``app:name`` when there are several apps); ``other_apps``: apps the history has rows
+    of that were not given (left alone).
+    """
 
     migrations: tuple[MigrationState, ...]
     problems: tuple[str, ...]
+    apps: tuple[str, ...] = (DEFAULT_APP,)
+    order: tuple[str, ...] | None = None
+    other_apps: tuple[str, ...] = ()
 
     @property
     def pending(self) -> list[str]:
         """Names not yet applied, in the order ``up`` would apply them."""
+        if self.order is not None:
+            return list(self.order)
         return [m.name for m in self.migrations if m.state in ("pending", "late")]
 
     @property
@@ -102,8 +125,8 @@ class Status:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"ok": self.ok, "pending": self.pending, "problems": list(self.problems),
-                "migrations": [m.to_dict() for m in self.migrations]}
+        return {"ok": self.ok, "apps": list(self.apps), "pending": self.pending, "problems": list(self.problems),
+                "migrations": [m.to_dict() for m in self.migrations], "other_apps": list(self.other_apps)}
 
 
 @dataclass(frozen=True)
@@ -119,12 +142,32 @@ class RepairReport:
 
 @dataclass(frozen=True)
 class Plan:
-    """The migration files, the recorded history and their merged status, as read at one moment."""
+    """The migration files of every app, the recorded history and their merged status, as read at one moment."""
 
-    directory: Path
+    apps: tuple[AppMigrations, ...]
     files: tuple[MigrationFile, ...]
     history: tuple[HistoryRow, ...]
     status: Status
+    graph: Graph
+
+    @property
+    def directory(self) -> Path:
+        """The default app's migrations folder (the only one, when there is one app)."""
+        return self.apps[-1].directory
+
+    @property
+    def default_app(self) -> str:
+        """The app a target without ``app:`` is in: the last one given (a project's own)."""
+        return self.apps[-1].name
+
+    @property
+    def qualified(self) -> bool:
+        """Whether names are shown with their app (``app:name``): there are several apps."""
+        return len(self.apps) > 1
+
+    def label(self, f: MigrationFile) -> str:
+        """``f`` as output names it."""
+        return label(f.app, f.name, self.qualified)
 
     @property
     def applied(self) -> list[MigrationFile]:
@@ -133,32 +176,124 @@ class Plan:
 
     @property
     def pending(self) -> list[MigrationFile]:
-        """The files not applied yet, in file order."""
-        applied = {f.name for f in self.applied}
-        return [f for f in self.files if f.name not in applied]
+        """The files not applied yet, in the order ``up`` applies them."""
+        return self.graph.order(done=_keys(self.applied))
 
-    def resolve(self, target: str) -> MigrationFile:
-        """The file ``target`` (a name or a number) names."""
-        return resolve(self.files, target)
+    def ordered(self) -> list[MigrationFile]:
+        """Every file in the order ``up`` would apply them on an empty database."""
+        return self.graph.order()
 
-    def up(self, target: str | None = None) -> list[MigrationFile]:
-        """What ``up`` would apply: every pending file, or those up to and including ``target``."""
-        return plan_up(self.files, self.status, target)
+    def app_files(self, app: str) -> list[MigrationFile]:
+        """The files of ``app`` by number; refuses an app that is not given."""
+        if app not in {a.name for a in self.apps}:
+            raise MigrationError(f"unknown app {app!r} (expected one of: {', '.join(a.name for a in self.apps)})")
+        return [f for f in self.files if f.app == app]
 
-    def down(self, steps: int | None = None, target: str | None = None) -> list[MigrationFile]:
-        """What ``down`` would revert, last applied first: the last ``steps`` (default 1), or all after ``target``."""
-        return plan_down(self.files, self.history, steps, target)
+    def resolve(self, target: str, app: str | None = None) -> MigrationFile:
+        """The file ``target`` (a name or a number, in ``app`` or as ``app:target``) names."""
+        app, target = split_target(target, app or self.default_app)
+        return resolve(self.app_files(app), target)
+
+    def up(self, target: str | None = None, app: str | None = None) -> list[MigrationFile]:
+        """What ``up`` would apply: every pending file, or what ``target`` (or ``app``'s last file) needs."""
+        if target is None and app is None:
+            return plan_up(self.pending, self.status)
+        if target is not None:
+            goal = self.resolve(target, app)
+        else:
+            mine = self.app_files(app or self.default_app)
+            if not mine:
+                return []
+            goal = mine[-1]
+        needed = self.graph.closure([(goal.app, goal.name)])
+        return [f for f in plan_up(self.pending, self.status) if (f.app, f.name) in needed]
+
+    def down(self, steps: int | None = None, target: str | None = None, app: str | None = None
+             ) -> list[MigrationFile]:
+        """What ``down`` would revert in one app (``app``, else the target's, else the default one), last applied
+        first: the last ``steps`` (default 1), or all applied after ``target``."""
+        if target is not None:
+            app, target = split_target(target, app or self.default_app)
+        app = app or self.default_app
+        mine = self.app_files(app)
+        history = [row for row in self.history if row.app == app]
+        chosen = plan_down(mine, history, steps, target)
+        if chosen:
+            self._refuse_dependents(app, chosen)
+        return chosen
+
+    def still_applied(self, keys: Iterable[tuple[str, str]]) -> list[MigrationFile]:
+        """Of a ``down`` planned earlier (``keys``: (app, name) of one app), what is still applied on top of that
+        app, last applied first; refused as :meth:`down` refuses. Not ``down`` again: its window of the last N
+        has moved since, and what it would add is not what was planned."""
+        wanted = set(keys)
+        apps = {app for app, _ in wanted}
+        # Only from the top: once something else was applied over them, none of them may go first.
+        chosen = list(takewhile(lambda f: (f.app, f.name) in wanted,
+                                [f for f in reversed(self.applied) if f.app in apps]))
+        if chosen:
+            self._refuse_dependents(chosen[0].app, chosen)
+        return chosen
+
+    def _refuse_dependents(self, app: str, chosen: Sequence[MigrationFile]) -> None:
+        applied = _keys(self.applied)
+        leaving = _keys(chosen)
+        for dependent, need in self.graph.dependents(leaving).items():
+            if dependent in applied and dependent not in leaving:
+                theirs = [f for f in self.applied if f.app == dependent[0]]
+                steps = len(theirs) - [(f.app, f.name) for f in theirs].index(dependent)
+                raise MigrationError(
+                    f"cannot revert {label(*need, True)}: {label(*dependent, True)} is applied and depends on it; "
+                    f"revert that first (orm-kit migrate down --app {dependent[0]} --steps {steps})")
+        first = min((row for row in self.history if row.app == app and (row.app, row.name) in leaving),
+                    key=lambda row: row.id)
+        given = {a.name for a in self.apps}
+        later = [row for row in self.history if row.app not in given and row.id > first.id]
+        if later:
+            row = later[0]
+            raise MigrationError(
+                f"cannot revert {label(first.app, first.name, True)}: {row.app}:{row.name} was applied after it, and "
+                f"app {row.app!r} is not configured here, so orm-kit cannot tell whether it depends on it; run the "
+                f"down from the project that configures {row.app!r}")
 
 
-def read(db: peewee.Database, directory: Path, *, history_table: str = HISTORY_TABLE,
+def _keys(files: Iterable[MigrationFile]) -> set[tuple[str, str]]:
+    return {(f.app, f.name) for f in files}
+
+
+def read(db: peewee.Database, source: Path | Sequence[AppMigrations], *, history_table: str = HISTORY_TABLE,
          allow_out_of_order: bool = False) -> Plan:
-    """The plan for ``directory``'s migrations on ``db``, as things are now (reads only; takes no lock)."""
-    files = discover(directory)
+    """The plan for the migrations of ``source`` (a folder, or apps) on ``db``, as things are now (reads only)."""
+    apps = as_apps(source)
+    files = [f for app in apps for f in discover(app.directory, app.name)]
     history = History(db, history_table).read()
     other = tables(db, exclude=(history_table,)) if not history else []
-    status = assess(files, history, directory=directory, misnamed=misnamed(directory), other_tables=other,
-                    allow_out_of_order=allow_out_of_order, live=live_run(db, history, history_table))
-    return Plan(directory, tuple(files), tuple(history), status)
+    graph = Graph.build(files, [app.name for app in apps])
+    live = live_run(db, history, history_table)
+    qualified = len(apps) > 1
+    states: list[MigrationState] = []
+    problems: list[str] = []
+    for app in apps:
+        status = assess([f for f in files if f.app == app.name], [row for row in history if row.app == app.name],
+                        directory=app.directory, misnamed=misnamed(app.directory),
+                        allow_out_of_order=allow_out_of_order, live=live, app=app.name)
+        states += status.migrations
+        problems += [f"{app.name}: {problem}" if qualified else problem for problem in status.problems]
+    problems += graph.problems
+    applied = {(row.app, row.name) for row in history}
+    for key, needs in graph.needs.items():
+        for need in needs:
+            if key in applied and need not in applied and need[0] != key[0]:
+                problems.append(f"{label(*key, True)} is applied, but {label(*need, True)}, which it depends on, is "
+                                "not: apply it (orm-kit migrate up), or revert the first")
+    if not history and other:
+        problems.append(_tables_without_history(other))
+    waiting = {(m.app, m.name) for m in states if m.state in ("pending", "late")}
+    order = tuple(label(f.app, f.name, qualified) for f in graph.order(done=applied) if (f.app, f.name) in waiting)
+    given = [app.name for app in apps]
+    others = tuple(dict.fromkeys(row.app for row in history if row.app not in given))
+    return Plan(apps, tuple(files), tuple(history), Status(tuple(states), tuple(problems), tuple(given), order, others),
+                graph)
 
 
 def live_run(db: peewee.Database, history: Sequence[HistoryRow], history_table: str = HISTORY_TABLE,
@@ -173,9 +308,10 @@ def live_run(db: peewee.Database, history: Sequence[HistoryRow], history_table: 
 
 def assess(files: Sequence[MigrationFile], history: Sequence[HistoryRow], *, directory: Path,
            misnamed: Sequence[Path] = (), other_tables: Sequence[str] = (), allow_out_of_order: bool = False,
-           live: tuple[str, str] | None = None) -> Status:
-    """Every migration's state and every problem. ``live``: the ``atomic = False`` run in progress and who runs
-    it; ``other_tables``: the database's tables besides the history (only matters when there is no history)."""
+           live: tuple[str, str] | None = None, app: str = DEFAULT_APP) -> Status:
+    """Every migration's state and every problem, for one app's files and history rows. ``live``: the
+    ``atomic = False`` run in progress and who runs it; ``other_tables``: the database's tables besides the
+    history (only matters when there is no history)."""
     by_name = {row.name: row for row in history}
     known = {f.name for f in files}
     problems = [f"{path.name} is not named NNNN_slug.py (digits, an underscore, then letters, digits or "
@@ -191,11 +327,12 @@ def assess(files: Sequence[MigrationFile], history: Sequence[HistoryRow], *, dir
     for f in files:
         row = by_name.get(f.name)
         if numbers[f.number] > 1 and row is None:
-            states.append(MigrationState(f.number, f.name, "duplicate", checksum=f.checksum))
+            states.append(MigrationState(f.number, f.name, "duplicate", checksum=f.checksum, app=app))
             continue
         if row is None:
             late = f.number < last_applied
-            states.append(MigrationState(f.number, f.name, "late" if late else "pending", checksum=f.checksum))
+            states.append(MigrationState(f.number, f.name, "late" if late else "pending", checksum=f.checksum,
+                                         app=app))
             if late and not allow_out_of_order:
                 problems.append(
                     f"{f.name}.py is numbered below {last_name}, which is already applied: renumber it to "
@@ -210,21 +347,24 @@ def assess(files: Sequence[MigrationFile], history: Sequence[HistoryRow], *, dir
                 f"{f.name}.py was edited after it was applied (recorded sha256 {row.checksum[:12]}, file has "
                 f"{f.checksum[:12]}): restore the file, or run `orm-kit migrate repair` to accept the edit")
         states.append(MigrationState(f.number, f.name, state, row.applied_at, row.duration_ms, f.checksum,
-                                     row.checksum))
+                                     row.checksum, app))
     for row in history:
         if row.name not in known:
             states.append(MigrationState(number_of(row.name), row.name, "missing", row.applied_at, row.duration_ms,
-                                         None, row.checksum))
+                                         None, row.checksum, app))
             problems.append(
                 f"{row.name} is recorded as applied but {row.name}.py is not in {directory}: restore the "
                 "file (an applied migration is history; never delete it)")
     if not history and other_tables:
-        shown = ", ".join(other_tables[:5]) + (", ..." if len(other_tables) > 5 else "")
-        problems.append(
-            f"the database has tables ({shown}) but no migration history: if its schema is what the "
-            "migrations up to NNNN produce, run `orm-kit migrate baseline NNNN` to adopt it")
+        problems.append(_tables_without_history(other_tables))
     states.sort(key=lambda s: (s.number, s.name))
-    return Status(tuple(states), tuple(problems))
+    return Status(tuple(states), tuple(problems), (app,))
+
+
+def _tables_without_history(other_tables: Sequence[str]) -> str:
+    shown = ", ".join(other_tables[:5]) + (", ..." if len(other_tables) > 5 else "")
+    return (f"the database has tables ({shown}) but no migration history: if its schema is what the "
+            "migrations up to NNNN produce, run `orm-kit migrate baseline NNNN` to adopt it")
 
 
 def resolve(files: Sequence[MigrationFile], target: str) -> MigrationFile:
@@ -238,18 +378,21 @@ def resolve(files: Sequence[MigrationFile], target: str) -> MigrationFile:
 
 def applied_files(files: Sequence[MigrationFile], history: Sequence[HistoryRow]) -> list[MigrationFile]:
     """The applied migrations' files, in the order they were applied."""
-    by_name = {f.name: f for f in files}
-    return [by_name[row.name] for row in history if row.name in by_name]
+    by_key = {(f.app, f.name): f for f in files}
+    return [by_key[(row.app, row.name)] for row in history if (row.app, row.name) in by_key]
 
 
 def plan_up(files: Sequence[MigrationFile], status: Status, target: str | None = None) -> list[MigrationFile]:
-    """The files ``up`` would apply, in order (all pending ones, or those up to and including ``target``)."""
-    by_name = {f.name: f for f in files}
-    pending = [by_name[name] for name in status.pending]
+    """The files ``up`` would apply, in order (all pending ones, or those up to and including ``target``).
+
+    ``files`` in the order ``up`` takes them; only the pending ones ``status`` names are kept.
+    """
+    waiting = {(m.app, m.name) for m in status.migrations if m.state in ("pending", "late")}
+    pending = [f for f in files if (f.app, f.name) in waiting]
     if target is None:
         return pending
     last = resolve(files, target)
-    return [f for f in pending if (f.number, f.name) <= (last.number, last.name)]
+    return [f for f in pending if f.app != last.app or (f.number, f.name) <= (last.number, last.name)]
 
 
 def check_down_arguments(steps: int | None, target: str | None) -> None:

@@ -8,6 +8,8 @@ then the planned ones run there while the scratch database records its statement
 only read (its history), so a preview takes no DDL lock on it, runs no backfill against it, and cannot
 leave anything behind. SQLite table rebuilds appear as the statements peewee really issues. Reads (catalog
 queries, SELECTs) and savepoints are left out; values are written in as literals, for a person to read.
+With several apps (:mod:`orm_kit.migrate.apps`) the migrations come in the runner's order across apps,
+each named ``app:name``.
 
 On PostgreSQL each preview also says how the runner runs it: the ``SET LOCAL`` lock and statement
 timeouts of its transaction (``settings``, the first attempt's), and the deferred steps it runs after
@@ -27,6 +29,7 @@ import peewee
 from orm_kit._sql import inline
 from orm_kit.dialect import is_postgres, unwrap
 from orm_kit.errors import MigrationRefusedError
+from orm_kit.migrate.apps import AppMigrations
 from orm_kit.migrate.history import HISTORY_TABLE
 from orm_kit.migrate.lockwait import LockPolicy
 from orm_kit.migrate.plan import read
@@ -51,16 +54,21 @@ class MigrationSql:
     atomic: bool = True
 
 
-def preview_sql(db: peewee.Database, directory: Path, target: str | None = None, *, down: bool = False,
-                steps: int | None = None, allow_out_of_order: bool = False,
-                history_table: str = HISTORY_TABLE, policy: LockPolicy | None = None) -> list[MigrationSql]:
-    """The SQL ``up`` (or ``down``) would run now, captured on a scratch database; ``db`` is only read."""
+def preview_sql(db: peewee.Database, source: Path | Sequence[AppMigrations], target: str | None = None, *,
+                down: bool = False, steps: int | None = None, allow_out_of_order: bool = False,
+                history_table: str = HISTORY_TABLE, app: str | None = None,
+                policy: LockPolicy | None = None) -> list[MigrationSql]:
+    """The SQL ``up`` (or ``down``) would run now, captured on a scratch database; ``db`` is only read.
+
+    ``source``: a folder, or several apps; ``target`` and ``app`` as :meth:`~orm_kit.migrate.Runner.up` /
+    :meth:`~orm_kit.migrate.Runner.down` take them; ``policy``: the runner's, for the ``settings`` shown.
+    """
     db = unwrap(db) or db
     policy = policy or LockPolicy()
-    current = read(db, directory, history_table=history_table, allow_out_of_order=allow_out_of_order)
+    current = read(db, source, history_table=history_table, allow_out_of_order=allow_out_of_order)
     if current.status.problems:
         raise MigrationRefusedError("the runner would refuse to migrate: " + "; ".join(current.status.problems))
-    plan = current.down(steps, target) if down else current.up(target)
+    plan = current.down(steps, target, app) if down else current.up(target, app)
     out = []
     with scratch_database(db) as scratch:
         replay(scratch, current.applied)
@@ -73,7 +81,7 @@ def preview_sql(db: peewee.Database, directory: Path, target: str | None = None,
                 scratch.captured = None
             atomic = bool(getattr(f.load(), "atomic", True))
             out.append(MigrationSql(
-                f.name, "down" if down else "up",
+                current.label(f), "down" if down else "up",
                 [render(c.sql, c.params, scratch.param) for c in writes if not c.after_commit],
                 [render(c.sql, c.params, scratch.param) for c in writes if c.after_commit],
                 _settings(policy, atomic) if is_postgres(db) else [], atomic))

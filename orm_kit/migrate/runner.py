@@ -12,6 +12,10 @@ and the lock is :mod:`~orm_kit.migrate.lock`'s. What it guarantees:
 * One runner at a time per database. Each migration runs in a transaction of its own that takes the
   (transaction-scoped) migration lock again and reads the plan again under it, so a migration's locks
   are released at its own commit, and a runner that waited finds the work done and applies nothing.
+* Several apps (``Runner(db, [AppMigrations(...), ...])``, :mod:`~orm_kit.migrate.apps`) share the lock
+  and the history, whose rows are keyed by app and name; ``up`` applies every app's pending migrations
+  in the order the plan gives (each after what it declares it needs), ``down``, ``baseline`` and
+  ``repair`` work on one app (``repair`` on every app by default).
 * It refuses *before running anything* on any problem the plan names (an edited, missing, misnamed,
   duplicate or late file, tables without history, an unfinished run outside a transaction).
 * A migration and its history row commit together or not at all: one that fails is rolled back whole,
@@ -34,7 +38,7 @@ and the lock is :mod:`~orm_kit.migrate.lock`'s. What it guarantees:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +55,7 @@ from orm_kit.errors import (
     OrmKitError,
     first_line,
 )
+from orm_kit.migrate.apps import AppMigrations, as_apps, label
 from orm_kit.migrate.files import MigrationFile, discover
 from orm_kit.migrate.history import (
     APPLIED,
@@ -74,7 +79,7 @@ from orm_kit.migrate.lockwait import (
     session_limits,
 )
 from orm_kit.migrate.migrator import StepResult, run_step
-from orm_kit.migrate.plan import Plan, RepairReport, Status, check_down_arguments, live_run, read, resolve
+from orm_kit.migrate.plan import Plan, RepairReport, Status, check_down_arguments, live_run, read
 from orm_kit.migrate.scratch import replay, scratch_database
 from orm_kit.migrate.steps import Step, StepContext
 
@@ -93,14 +98,20 @@ class _Step:
         return bool(getattr(self.module, "atomic", True))
 
 
+Key = tuple[str, str]  # (app, migration name): what a history row is keyed by
+
+
 @dataclass
 class _Drive:
-    """One up() or down() call: what it planned at first, what it did, what it is doing now."""
+    """One up() or down() call: what it planned at first, what it did (as output names it), what it is doing now."""
 
     direction: str
     plan_for: Callable[[Plan], list[MigrationFile]]
-    planned: list[str] | None = None
+    # What is left of the first plan, in the order the plan gives now (default: plan_for again).
+    plan_again: Callable[[Plan, set[Key]], list[MigrationFile]] | None = None
+    planned: set[Key] | None = None
     done: list[str] = field(default_factory=list)
+    finished: set[Key] = field(default_factory=set)
     current: str = "the next migration"
 
 
@@ -112,19 +123,22 @@ class _StepFailed(Exception):  # internal: carries the migration's name out of t
 
 
 class Runner:
-    """Applies, reverts, adopts and repairs the migrations in ``directory`` against ``db``, one runner at a time.
+    """Applies, reverts, adopts and repairs the migrations in ``migrations`` (a folder, or several apps' folders)
+    against ``db``, one runner at a time.
 
     ``lock_timeout``: how long to wait for another runner. ``policy``: how long each migration statement may
     wait for a table lock and run, and how often to retry (PostgreSQL). ``progress``: called with a line of
     text for retries, deferred steps and backfill progress (the CLI prints them; the library never does).
     """
 
-    def __init__(self, db: peewee.Database, directory: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-                 allow_out_of_order: bool = False, history_table: str = HISTORY_TABLE,
-                 policy: LockPolicy | None = None, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(self, db: peewee.Database, migrations: Path | Sequence[AppMigrations], *,
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT, allow_out_of_order: bool = False,
+                 history_table: str = HISTORY_TABLE, policy: LockPolicy | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
         # A DatabaseProxy stands for its database; locks and scratch databases need the real one.
         self.db: peewee.Database = unwrap(db) or db
-        self.directory = Path(directory)
+        self.apps = as_apps(migrations)
+        self.directory = self.apps[-1].directory
         self.lock_timeout = lock_timeout
         self.allow_out_of_order = allow_out_of_order
         self.table = history_table
@@ -134,7 +148,7 @@ class Runner:
 
     def plan(self) -> Plan:
         """Files, history and status as they are now (reads only; takes no lock)."""
-        return read(self.db, self.directory, history_table=self.table, allow_out_of_order=self.allow_out_of_order)
+        return read(self.db, self.apps, history_table=self.table, allow_out_of_order=self.allow_out_of_order)
 
     def status(self) -> Status:
         """Every migration's state, with every problem named (reads only; takes no lock)."""
@@ -146,14 +160,18 @@ class Runner:
 
     # -- applying and reverting ------------------------------------------------------------------
 
-    def up(self, target: str | None = None) -> list[str]:
-        """Apply pending migrations (or up to and including ``target``); return the names applied."""
-        return self._drive(_Drive("up", lambda plan: plan.up(target)))
+    def up(self, target: str | None = None, app: str | None = None) -> list[str]:
+        """Apply pending migrations (or what ``target``, or ``app``, needs); return the names applied."""
+        return self._drive(_Drive("up", lambda plan: plan.up(target, app)))
 
-    def down(self, steps: int | None = None, target: str | None = None) -> list[str]:
-        """Revert the last ``steps`` applied migrations (default 1), or those applied after ``target``."""
+    def down(self, steps: int | None = None, target: str | None = None, app: str | None = None) -> list[str]:
+        """Revert ``app``'s last ``steps`` applied migrations (default 1), or those applied after ``target``."""
         check_down_arguments(steps, target)  # a usage error: before waiting for the lock
-        return self._drive(_Drive("down", lambda plan: plan.down(steps, target)))
+        return self._drive(_Drive("down", lambda plan: plan.down(steps, target, app),
+                                  lambda plan, planned: plan.still_applied(planned)))
+
+    def _label(self, f: MigrationFile) -> str:
+        return label(f.app, f.name, len(self.apps) > 1)
 
     def _say(self, line: str) -> None:
         if self.progress is not None:
@@ -168,7 +186,7 @@ class Runner:
         return plan
 
     def _files(self) -> list[MigrationFile]:
-        return discover(self.directory)
+        return [f for app in self.apps for f in discover(app.directory, app.name)]
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -236,7 +254,8 @@ class Runner:
                 self._run_unlocked(step, run.direction, claim, watch)
             elif result.deferred:
                 self._finish_deferred(step, run.direction, result, claim, watch)
-        run.done.append(step.file.name)
+        run.done.append(self._label(step.file))
+        run.finished.add((step.file.app, step.file.name))
         return True
 
     @staticmethod
@@ -250,16 +269,21 @@ class Runner:
         otherwise the step and what it left for after the commit (None: it is ``atomic = False``)."""
         with ExitStack() as mine:  # a run claim taken here outlives the attempt only once it committed
             with self._exclusive():
-                plan = run.plan_for(self._checked_plan())
+                current = self._checked_plan()
                 if run.planned is None:
-                    run.planned = [f.name for f in plan]
+                    plan = run.plan_for(current)
+                    run.planned = {(f.app, f.name) for f in plan}
+                else:
+                    plan = (run.plan_again or (lambda p, _: run.plan_for(p)))(current, run.planned)
                 # Re-read under the lock: another runner may have done some of it. Only ever what was first
-                # planned, and only in the order the plan gives now (never before what it builds on).
+                # planned, and only in the order the plan gives now (never before what it builds on, in its
+                # own app or, by depends_on, in another).
                 nxt = plan[0] if plan else None
-                if nxt is None or nxt.name not in run.planned or nxt.name in run.done:
+                key = None if nxt is None else (nxt.app, nxt.name)
+                if nxt is None or key not in run.planned or key in run.finished:
                     return None
                 step = _Step(nxt, nxt.load_for(run.direction))
-                run.current = f"{nxt.name} {run.direction}()"
+                run.current = f"{self._label(nxt)} {run.direction}()"
                 result: StepResult | None = None
                 if not step.atomic:
                     # Claimed under the lock, in the same transaction as the history row says so: whoever holds
@@ -285,19 +309,19 @@ class Runner:
             elif direction == "up":
                 self.recorder.record(step.file, APPLIED, result.duration_ms)
             else:
-                self.recorder.forget(step.file.name)
+                self.recorder.forget(step.file.name, app=step.file.app)
         except Exception as exc:
-            raise _StepFailed(step.file.name, exc) from exc  # the cause lets a lock timeout be retried
+            raise _StepFailed(self._label(step.file), exc) from exc  # the cause lets a lock timeout be retried
         return result
 
     def _mark_unfinished(self, step: _Step, direction: str, duration_ms: int | None = None) -> None:
         if direction == "up":
             self.recorder.record(step.file, RUNNING, duration_ms)
         else:
-            self.recorder.set_outcome(step.file.name, REVERTING, expected=(APPLIED, BASELINE))
+            self.recorder.set_outcome(step.file.name, REVERTING, expected=(APPLIED, BASELINE), app=step.file.app)
 
-    def _context(self, name: str, direction: str, watch: BlockerWatch | None) -> StepContext:
-        return StepContext(self.policy, watch, self.progress, f"{name} {direction}()")
+    def _context(self, f: MigrationFile, direction: str, watch: BlockerWatch | None) -> StepContext:
+        return StepContext(self.policy, watch, self.progress, f"{self._label(f)} {direction}()")
 
     def _run_deferred(self, steps: list[Step], context: StepContext) -> tuple[Step | None, BaseException | None]:
         """Run deferred steps in order; the one that failed and why (None, None when all ran)."""
@@ -312,26 +336,27 @@ class Runner:
     def _finish_deferred(self, step: _Step, direction: str, result: StepResult, claim: ExitStack,
                          watch: BlockerWatch | None) -> None:
         started = time.perf_counter()
-        failed, error = self._run_deferred(result.deferred, self._context(step.file.name, direction, watch))
+        failed, error = self._run_deferred(result.deferred, self._context(step.file, direction, watch))
         duration = result.duration_ms + round((time.perf_counter() - started) * 1000)
-        self._settle(step.file.name, direction, error, duration, claim)
+        self._settle(step.file, direction, error, duration, claim)
         if failed is not None and error is not None:
             outcome = "failed" if direction == "up" else "revert_failed"
             raise MigrationFailedError(
-                f"{step.file.name} {direction}(): its transaction committed, but a step after it failed: "
+                f"{self._label(step.file)} {direction}(): its transaction committed, but a step after it failed: "
                 f"{failed.describe()}: {_reason(error)}; it is recorded as {outcome}: remove the cause, then "
                 "`orm-kit migrate repair` runs its steps after the commit again")
 
-    def _settle(self, name: str, direction: str, error: BaseException | None, duration: int | None,
+    def _settle(self, f: MigrationFile, direction: str, error: BaseException | None, duration: int | None,
                 claim: ExitStack | None) -> None:
         # Under the lock again, the history row first, so nobody ever sees a live-looking row without its claim.
+        name, app = f.name, f.app
         with migration_lock(self.db, self.lock_timeout, self.table):
             if direction == "up":
-                self.recorder.set_outcome(name, FAILED if error else APPLIED, duration, expected=(RUNNING,))
+                self.recorder.set_outcome(name, FAILED if error else APPLIED, duration, expected=(RUNNING,), app=app)
             elif error:
-                self.recorder.set_outcome(name, REVERT_FAILED, expected=(REVERTING,))
+                self.recorder.set_outcome(name, REVERT_FAILED, expected=(REVERTING,), app=app)
             else:
-                self.recorder.forget(name, expected=(REVERTING,))
+                self.recorder.forget(name, expected=(REVERTING,), app=app)
             if claim is not None:
                 claim.close()
 
@@ -349,50 +374,70 @@ class Runner:
                           else nullcontext())
                 with limits:
                     result = run_step(self.db, step.module, direction)
-                _, error = self._run_deferred(result.deferred, self._context(step.file.name, direction, watch))
+                _, error = self._run_deferred(result.deferred, self._context(step.file, direction, watch))
                 duration = round((time.perf_counter() - started) * 1000)
             except Exception as exc:  # noqa: BLE001 - recorded, then reported below
                 error = exc
-        self._settle(step.file.name, direction, error, duration, claim)
+        self._settle(step.file, direction, error, duration, claim)
         if error is not None:
             raise MigrationFailedError(
-                f"{step.file.name} {direction}() failed: {first_line(error)}; it runs with atomic = False, so it "
-                f"may be half-done and is recorded as {'failed' if direction == 'up' else 'revert_failed'}: bring "
+                f"{self._label(step.file)} {direction}() failed: {first_line(error)}; it runs with atomic = False, so "
+                f"it may be half-done and is recorded as {'failed' if direction == 'up' else 'revert_failed'}: bring "
                 "the schema back by hand, then run `orm-kit migrate repair`")
 
     # -- adopting and repairing ------------------------------------------------------------------
 
-    def baseline(self, version: str) -> list[str]:
-        """Record the migrations up to ``version`` as applied without running them (adopt a database).
+    def baseline(self, version: str, app: str | None = None) -> list[str]:
+        """Record ``app``'s migrations up to ``version`` as applied without running them (adopt a database).
 
         This trusts that the schema is what those migrations produce; :func:`orm_kit.migrate.drift.baseline`
-        checks it first.
+        checks it first. The app must have no history yet, and what the chosen migrations depend on in
+        other apps must be applied already.
         """
         files = self._files()
-        last = resolve(files, version)
         with migration_lock(self.db, self.lock_timeout, self.table):
             self.recorder.ensure(files)
-            history = self.recorder.read()
-            if history:
-                raise MigrationRefusedError(
-                    f"the database already has a migration history ({len(history)} rows, last {history[-1].name}): "
-                    "baseline only adopts a database with none (see `orm-kit migrate status`)")
-            chosen = [f for f in files if (f.number, f.name) <= (last.number, last.name)]
+            plan = self.plan()
+            chosen = self.baseline_files(plan, version, app)
             for f in chosen:
                 self.recorder.record(f, BASELINE, 0)
-        return [f.name for f in chosen]
+        return [self._label(f) for f in chosen]
 
-    def repair(self) -> RepairReport:
+    def baseline_files(self, plan: Plan, version: str, app: str | None = None) -> list[MigrationFile]:
+        """The files ``baseline`` would record, checked against the history of ``plan``."""
+        last = plan.resolve(version, app)
+        history = [row for row in plan.history if row.app == last.app]
+        if history:
+            raise MigrationRefusedError(
+                f"{'app ' + last.app + ' ' if plan.qualified else 'the database '}already has a migration history "
+                f"({len(history)} rows, last {history[-1].name}): baseline only adopts a database with none (see "
+                "`orm-kit migrate status`)")
+        chosen = [f for f in plan.app_files(last.app) if (f.number, f.name) <= (last.number, last.name)]
+        applied = {(row.app, row.name) for row in plan.history}
+        for f in chosen:
+            for need in plan.graph.needs.get((f.app, f.name), []):
+                if need[0] != f.app and need not in applied:
+                    raise MigrationRefusedError(
+                        f"{self._label(f)} depends on {need[0]}:{need[1]}, which is not applied: migrate or baseline "
+                        f"{need[0]} first")
+        return chosen
+
+    def repair(self, app: str | None = None) -> RepairReport:
         """Accept edited files' checksums, run again the steps a migration left for after its commit, clear failed
-        ``atomic = False`` runs (the schema put back by hand), and report missing files."""
+        ``atomic = False`` runs (the schema put back by hand), and report missing files: of every app, or of
+        ``app``."""
         files = self._files()
-        by_name = {f.name: f for f in files}
+        if app is not None:
+            self.plan().app_files(app)  # refuses an unknown app
+        by_key = {(f.app, f.name): f for f in files}
+        given = {a.name for a in self.apps}
         report = RepairReport()
         unfinished: list[tuple[MigrationFile, str, list[MigrationFile]]] = []
         with ExitStack() as claim:
             with migration_lock(self.db, self.lock_timeout, self.table):
                 self.recorder.ensure(files)
-                history = self.recorder.read()
+                # Rows of apps not given here are another project's to repair: left alone.
+                history = [row for row in self.recorder.read() if row.app in given]
                 busy = live_run(self.db, history, self.table)
                 if busy is not None:
                     raise MigrationRefusedError(
@@ -400,32 +445,36 @@ class Runner:
                         "(atomic = False, or the steps after its commit): nothing to repair; wait for it to finish, "
                         "then see `orm-kit migrate status`")
                 for position, row in enumerate(history):
-                    f = by_name.get(row.name)
+                    if app is not None and row.app != app:
+                        continue
+                    f = by_key.get((row.app, row.name))
+                    shown = label(row.app, row.name, len(self.apps) > 1)
                     if f is None:
-                        report.missing.append(row.name)
+                        report.missing.append(shown)
                     elif row.outcome in (FAILED, RUNNING, REVERTING, REVERT_FAILED) and _atomic(f):
                         # Its transaction committed (only steps after a commit leave an atomic migration unfinished):
-                        # finish those steps, which are safe to run again, rather than forget what committed.
+                        # finish those steps, which are safe to run again, rather than forget what committed. The
+                        # scratch schema they are found on is every app's history before it, in the order applied.
                         direction = "up" if row.outcome in (FAILED, RUNNING) else "down"
-                        below = [by_name[r.name] for r in history[:position] if r.name in by_name]
+                        below = [by_key[(r.app, r.name)] for r in history[:position] if (r.app, r.name) in by_key]
                         unfinished.append((f, direction, below + ([f] if direction == "down" else [])))
                         self.recorder.set_outcome(row.name, RUNNING if direction == "up" else REVERTING,
-                                                  expected=(row.outcome,))
+                                                  expected=(row.outcome,), app=row.app)
                     elif row.outcome in (FAILED, RUNNING):
-                        self.recorder.forget(row.name, expected=(row.outcome,))  # as before the attempt: pending
-                        report.cleared.append(row.name)
+                        self.recorder.forget(row.name, expected=(row.outcome,), app=row.app)  # as before: pending
+                        report.cleared.append(shown)
                     elif row.outcome in (REVERTING, REVERT_FAILED):
-                        self.recorder.set_outcome(row.name, APPLIED, expected=(row.outcome,))  # still applied
-                        report.cleared.append(row.name)
-                    elif row.checksum != by_name[row.name].checksum:
-                        self.recorder.set_checksum(row, by_name[row.name].checksum)
-                        report.rechecksummed.append(row.name)
+                        self.recorder.set_outcome(row.name, APPLIED, expected=(row.outcome,), app=row.app)  # applied
+                        report.cleared.append(shown)
+                    elif row.checksum != f.checksum:
+                        self.recorder.set_checksum(row, f.checksum)
+                        report.rechecksummed.append(shown)
                 if unfinished:
                     claim.enter_context(run_claim(self.db, self.table))  # as the runner holds it for such steps
             with self._watch() as watch:
                 for f, direction, below in unfinished:
                     self._finish_again(f, direction, below, watch)
-                    report.finished.append(f.name)
+                    report.finished.append(self._label(f))
         return report
 
     def _finish_again(self, f: MigrationFile, direction: str, below: list[MigrationFile],
@@ -437,11 +486,11 @@ class Runner:
             with foreign_keys_off(scratch), scratch.atomic():
                 steps = run_step(scratch, f.load_for(direction), direction).deferred
         started = time.perf_counter()
-        failed, error = self._run_deferred(steps, self._context(f.name, direction, watch))
-        self._settle(f.name, direction, error, round((time.perf_counter() - started) * 1000), None)
+        failed, error = self._run_deferred(steps, self._context(f, direction, watch))
+        self._settle(f, direction, error, round((time.perf_counter() - started) * 1000), None)
         if failed is not None and error is not None:
             raise MigrationFailedError(
-                f"{f.name} {direction}(): a step after its commit failed again: {failed.describe()}: "
+                f"{self._label(f)} {direction}(): a step after its commit failed again: {failed.describe()}: "
                 f"{_reason(error)}; it is still recorded as {'failed' if direction == 'up' else 'revert_failed'}")
 
 

@@ -3,6 +3,7 @@
     report = verify(db, Path("migrations"), MODELS)
     report.ok                                   # every round trip restored the schema; the head equals MODELS
     [step.problems for step in report.steps]    # what differed, per migration
+    verify(db, apps)                            # several apps: all their migrations, the union of their models
 
 On SQLite it runs on a copy of the live file (sqlite3's backup API), so pending migrations are tried over
 the real rows and applied ones are peeled back from the last. On PostgreSQL it replays every migration on
@@ -21,6 +22,7 @@ import peewee
 
 from orm_kit.dialect import is_sqlite, unwrap
 from orm_kit.errors import MigrationError, MigrationRefusedError
+from orm_kit.migrate.apps import AppMigrations, as_apps
 from orm_kit.migrate.drift import compare, describe
 from orm_kit.migrate.files import MigrationFile
 from orm_kit.migrate.history import HISTORY_TABLE
@@ -56,30 +58,33 @@ class VerifyReport:
         """JSON-ready form."""
         return {"ok": self.ok, "on": self.on, "steps": [asdict(s) for s in self.steps], "drift": self.drift}
 
-def verify(db: peewee.Database, directory: Path, models: Sequence[type[peewee.Model]] = (), *,
-           history_table: str = HISTORY_TABLE) -> VerifyReport:
+def verify(db: peewee.Database, source: Path | Sequence[AppMigrations],
+           models: Sequence[type[peewee.Model]] = (), *, history_table: str = HISTORY_TABLE) -> VerifyReport:
     """Round-trip every migration on a scratch copy of ``db`` (SQLite) or a scratch database (PostgreSQL).
 
-    Pending migrations run up, down and up again (on a copy, over its real rows): the schema after the
-    down must equal the one before the up, the second up must equal the first. On a copy, the applied
-    ones are then peeled back from the last: down, up (must give the schema back), down again (must
-    give the first down's schema). The schema at the head must equal ``models``.
+    ``source``: a folder (its models: ``models``), or apps (their models are theirs). Pending migrations
+    run up, down and up again (on a copy, over its real rows) in the runner's order: the schema after
+    the down must equal the one before the up, the second up must equal the first. On a copy, the
+    applied ones are then peeled back from the last: down, up (must give the schema back), down again
+    (must give the first down's schema). The schema at the head must equal the models.
     """
     db = unwrap(db) or db
-    plan = read(db, directory, history_table=history_table)
-    files = list(plan.files)
+    apps = as_apps(source, models)
+    models = [m for app in apps for m in app.models]
+    plan = read(db, apps, history_table=history_table)
     if plan.status.problems:
         raise MigrationRefusedError("the runner would refuse to migrate: " + "; ".join(plan.status.problems))
     copy = is_sqlite(db) and str(db.database or ":memory:") != ":memory:"
     applied = plan.applied if copy else []
-    pending = [f for f in files if f not in applied]
-    problems: dict[str, list[str]] = {f.name: [] for f in files}
+    pending = plan.pending if copy else plan.ordered()
+    files = [*applied, *pending]
+    problems: dict[MigrationFile, list[str]] = {f: [] for f in files}
     on = (f"a copy of the database ({len(applied)} applied, {len(pending)} pending)" if copy
           else "an empty scratch database")
 
     def report(drift: list[str], upto: MigrationFile | None = None) -> VerifyReport:
         shown = files if upto is None else files[: files.index(upto) + 1]
-        return VerifyReport([VerifyStep(f.name, problems[f.name]) for f in shown], drift, on)
+        return VerifyReport([VerifyStep(plan.label(f), problems[f]) for f in shown], drift, on)
 
     with scratch_copy(db) if copy else scratch_database(db) as scratch:
         def shot() -> Facts:
@@ -91,11 +96,11 @@ def verify(db: peewee.Database, directory: Path, models: Sequence[type[peewee.Mo
                 replay(scratch, [f], "up")
                 after = shot()
                 replay(scratch, [f], "down")
-                problems[f.name] += describe(compare(before, shot()), "before up", "after down")
+                problems[f] += describe(compare(before, shot()), "before up", "after down")
                 replay(scratch, [f], "up")
-                problems[f.name] += describe(compare(after, shot()), "first up", "second up")
+                problems[f] += describe(compare(after, shot()), "first up", "second up")
             except MigrationError as exc:
-                problems[f.name].append(str(exc))
+                problems[f].append(str(exc))
                 return report([], f)  # later migrations build on this one: stop here
         head = shot()
         if applied:
@@ -106,11 +111,11 @@ def verify(db: peewee.Database, directory: Path, models: Sequence[type[peewee.Mo
                     replay(scratch, [f], "down")
                     below = shot()
                     replay(scratch, [f], "up")
-                    problems[f.name] += describe(compare(at, shot()), "before down", "after up")
+                    problems[f] += describe(compare(at, shot()), "before down", "after up")
                     replay(scratch, [f], "down")
-                    problems[f.name] += describe(compare(below, shot()), "first down", "second down")
+                    problems[f] += describe(compare(below, shot()), "first down", "second down")
                 except MigrationError as exc:
-                    problems[f.name].append(str(exc))
+                    problems[f].append(str(exc))
                     break  # earlier migrations lie under this one
     drift = describe(compare(models_facts(db, models), head), "models", "migrations") if models else []
     return report(drift)

@@ -18,6 +18,7 @@ module        role
 ``loader``    ``load``: match, insert, update, in one transaction
 ``book``      the bookkeeping tables; ``status`` and ``remove``
 ``results``   the dataclasses the engine returns
+``sources``   several apps' seed data at once: each fills its own tables, refers to the others' by natural key
 ============  ==============================================================================================
 """
 
@@ -29,6 +30,7 @@ from orm_kit.seeding.keys import SEED_NAMESPACE, uuid_for
 from orm_kit.seeding.loader import load
 from orm_kit.seeding.registry import SeedRegistry, SeedTable, check_ready
 from orm_kit.seeding.results import RemoveResult, RowChange, SeedResult, SetStatus
+from orm_kit.seeding.sources import SeedSource
 
 __all__ = [
     "SEED_NAMESPACE",
@@ -38,6 +40,7 @@ __all__ = [
     "SeedResult",
     "SeedRow",
     "SeedSet",
+    "SeedSource",
     "SeedTable",
     "SetStatus",
     "check_ready",

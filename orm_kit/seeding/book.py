@@ -24,10 +24,11 @@ from orm_kit._sql import execute
 from orm_kit.bulk import rows_per_chunk
 from orm_kit.errors import SeedError
 from orm_kit.fields import UTCDateTimeField, utcnow
-from orm_kit.seeding.files import SeedSet, discover_sets
+from orm_kit.seeding.files import SeedSet
 from orm_kit.seeding.keys import Keys
 from orm_kit.seeding.registry import SeedRegistry, SeedTable, check_ready, pk, pk_field
 from orm_kit.seeding.results import RemoveResult, SetStatus
+from orm_kit.seeding.sources import SeedSource, as_sources, available, combined
 
 __all__ = ["BOOKKEEPING_TABLES", "Book", "remove", "status", "still_owned"]
 
@@ -115,10 +116,14 @@ class Book:
                     self.sets.name == seed_set.name).execute()
 
 
-def status(db: peewee.Database, registry: SeedRegistry, directory: Path,
+def status(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], directory: Path | None = None,
            sets: Sequence[str] | None = None) -> list[SetStatus]:
-    """Every set in ``directory`` or in the database (or only ``sets``): files changed since, rows still there."""
-    available = discover_sets(directory) if directory.is_dir() else {}
+    """Every set in ``directory`` (or the sources' folders) or in the database (or only ``sets``): files changed
+    since, rows still there."""
+    sources = as_sources(registry, directory)
+    registry = combined(sources)
+    found = {name: seed_set for name, (seed_set, _) in available(sources, missing_ok=True).items()}
+    where = " or ".join(repr(str(s.directory)) for s in sources)
     book = Book(db)
     loaded: dict[str, Any] = {}
     counts: dict[str, int] = defaultdict(int)
@@ -126,24 +131,24 @@ def status(db: peewee.Database, registry: SeedRegistry, directory: Path,
         loaded = {row.name: row for row in book.sets.select()}
         for (set_name, _table), keys in still_owned(db, registry, book).items():
             counts[set_name] += len(keys)
-    names = sorted(set(available) | set(loaded))
+    names = sorted(set(found) | set(loaded))
     if sets is not None:
         unknown = [name for name in sets if name not in names]
         if unknown:
-            raise SeedError(f"no seed set named {unknown[0]!r} in {str(directory)!r} or in the database "
+            raise SeedError(f"no seed set named {unknown[0]!r} in {where} or in the database "
                             f"(expected one of {', '.join(names) or 'none'})")
         names = [name for name in names if name in sets]
-    found = []
+    report = []
     for name in names:
         record = loaded.get(name)
         if record is None:
             state = "not loaded"
-        elif name not in available:
+        elif name not in found:
             state = "files missing"
         else:
-            state = "loaded" if record.checksum == available[name].checksum else "changed"
-        found.append(SetStatus(name, state, record.loaded_at if record else None, counts[name]))
-    return found
+            state = "loaded" if record.checksum == found[name].checksum else "changed"
+        report.append(SetStatus(name, state, record.loaded_at if record else None, counts[name]))
+    return report
 
 
 def _chunks(db: peewee.Database, values: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -153,8 +158,12 @@ def _chunks(db: peewee.Database, values: Sequence[Any]) -> Iterator[Sequence[Any
         yield values[start:start + size]
 
 
-def remove(db: peewee.Database, registry: SeedRegistry, name: str, *, dry_run: bool = False) -> RemoveResult:
-    """Delete the rows set ``name`` inserted (and no other set owns); refuse if anything else refers to them."""
+def remove(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], name: str, *,
+           dry_run: bool = False) -> RemoveResult:
+    """Delete the rows set ``name`` inserted (and no other set owns); refuse if anything else refers to them.
+
+    ``registry``: every table that may refer to the set's rows (with several apps, all their sources)."""
+    registry = registry if isinstance(registry, SeedRegistry) else combined(as_sources(registry))
     check_ready(db, registry)
     book = Book(db)
     if not book.exists() or book.sets.get_or_none(book.sets.name == name) is None:

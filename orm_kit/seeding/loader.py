@@ -3,6 +3,7 @@
     result = load(db, registry, Path("seed_data"))                       # every set, one transaction
     result = load(db, registry, Path("seed_data"), sets=["demo"], dry_run=True)
     result.inserted, result.updated, result.unchanged
+    load(db, [SeedSource(platform_registry, platform_folder), SeedSource(flags, Path("seeds"), app="flags")])
 
 How rows are matched: each row's natural key (``Team.name``; ``(service, version)`` for a release)
 finds the row in the database (:mod:`orm_kit.seeding.keys`). A missing row is inserted, a row whose
@@ -16,7 +17,8 @@ is written. A versioned row's update moves its version on (``SET ..., lock_versi
 WHERE id = ? AND lock_version = <read>``) like ``save()`` does. Any problem is one
 :class:`~orm_kit.errors.SeedError` naming the file, line, table and field, and the transaction is
 rolled back: the database is left exactly as it was. What each set inserted is recorded by
-:mod:`orm_kit.seeding.book`.
+:mod:`orm_kit.seeding.book`. Several apps' seed data load together (:mod:`orm_kit.seeding.sources`):
+their tables in the order the sources are given, each app's files filling its own tables only.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from orm_kit.errors import SeedError, ValidationError, first_line
 from orm_kit.fields import utcnow
 from orm_kit.model import Model
 from orm_kit.seeding.book import Book
-from orm_kit.seeding.files import SeedRow, SeedSet, discover_sets, read_rows
+from orm_kit.seeding.files import SeedRow, SeedSet, read_rows
 from orm_kit.seeding.keys import Keys, encode, shown_key
 from orm_kit.seeding.registry import (
     SeedRegistry,
@@ -45,34 +47,43 @@ from orm_kit.seeding.registry import (
     writable,
 )
 from orm_kit.seeding.results import RowChange, SeedResult
+from orm_kit.seeding.sources import SeedSource, as_sources, available, combined, table_for
 
 __all__ = ["load"]
 
 
-def _choose(available: Mapping[str, SeedSet], names: Sequence[str] | None, directory: Path) -> list[SeedSet]:
+def _choose(found: Mapping[str, tuple[SeedSet, SeedSource]], names: Sequence[str] | None,
+            sources: Sequence[SeedSource]) -> list[tuple[SeedSet, SeedSource]]:
+    where = " or ".join(repr(str(s.directory)) for s in sources)
     if not names:
-        if not available:
-            raise SeedError(f"seed folder {str(directory)!r} holds no sets (no *.yaml files)")
-        return list(available.values())
-    unknown = [n for n in names if n not in available]
+        if not found:
+            raise SeedError(f"seed folder {where} holds no sets (no *.yaml files)")
+        return list(found.values())
+    unknown = [n for n in names if n not in found]
     if unknown:
-        raise SeedError(f"no seed set named {unknown[0]!r} in {str(directory)!r} "
-                        f"(available: {', '.join(available) or 'none'})")
-    return [available[n] for n in dict.fromkeys(names)]
+        raise SeedError(f"no seed set named {unknown[0]!r} in {where} (available: {', '.join(found) or 'none'})")
+    return [found[n] for n in dict.fromkeys(names)]
 
 
-def load(db: peewee.Database, registry: SeedRegistry, directory: Path, sets: Sequence[str] | None = None,
-         *, dry_run: bool = False) -> SeedResult:
-    """Load the chosen sets (default: all) from ``directory`` in one transaction; see the module docstring."""
+def load(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], directory: Path | None = None,
+         sets: Sequence[str] | None = None, *, dry_run: bool = False) -> SeedResult:
+    """Load the chosen sets (default: all) in one transaction: of ``registry`` from ``directory``, or of several
+    apps' :class:`~orm_kit.seeding.sources.SeedSource` (no directory); see the module docstring."""
+    sources = as_sources(registry, directory)
+    registry = combined(sources)
     check_ready(db, registry)
-    chosen = _choose(discover_sets(directory), sets, directory)
+    chosen = _choose(available(sources), sets, sources)
     entries: dict[str, list[tuple[str, SeedRow]]] = defaultdict(list)
-    for seed_set in chosen:
+    for seed_set, source in chosen:
         for path in seed_set.files:
             for row in read_rows(path):
-                table = registry.by_name.get(row.table)
+                try:
+                    table = table_for(source, registry, row.table)
+                except SeedError as exc:
+                    raise SeedError(exc.reason, path=row.path, line=row.line) from None
                 if table is None:
-                    raise SeedError(f"unknown table {row.table!r} (expected one of {', '.join(registry.by_name)})",
+                    known = ", ".join(source.registry.by_name)
+                    raise SeedError(f"unknown table {row.table!r} (expected one of {known})",
                                     path=row.path, line=row.line)
                 _check_fields(table, row)
                 entries[row.table].append((seed_set.name, row))
@@ -82,11 +93,11 @@ def load(db: peewee.Database, registry: SeedRegistry, directory: Path, sets: Seq
         loader = _Loader(registry)
         for table in registry.tables:
             loader.load_table(table, entries.get(table.name, []))
-        stale = book.stale([s.name for s in chosen], loader.touched)
-        book.record(loader.owned, chosen, loader.changed_sets)
+        stale = book.stale([s.name for s, _ in chosen], loader.touched)
+        book.record(loader.owned, [s for s, _ in chosen], loader.changed_sets)
         if dry_run:
             transaction.rollback()  # report what would change, write nothing
-    return SeedResult(tuple(s.name for s in chosen), tuple(loader.changes), loader.unchanged, stale, dry_run)
+    return SeedResult(tuple(s.name for s, _ in chosen), tuple(loader.changes), loader.unchanged, stale, dry_run)
 
 
 def _check_fields(table: SeedTable, row: SeedRow) -> None:

@@ -30,7 +30,7 @@ from orm_kit import dialect
 from orm_kit._sql import execute, quote
 from orm_kit.db import open_database, redact_url, scrub
 from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, first_line
-from orm_kit.migrate import Runner
+from orm_kit.migrate import AppMigrations, Runner
 
 __all__ = ["BACKENDS", "SchemaSetup", "SessionDatabases"]
 
@@ -39,14 +39,15 @@ BACKENDS = (dialect.SQLITE, dialect.POSTGRES)
 
 @dataclass(frozen=True)
 class SchemaSetup:
-    """What a test database holds: ``models`` (bound to it), built by ``migrations`` (a folder) or create_tables.
+    """What a test database holds: ``models`` (bound to it), built by ``migrations`` (a folder, or several apps'
+    folders: :class:`~orm_kit.migrate.AppMigrations`) or create_tables.
 
     ``after`` runs once per database when it is built, and what it writes is committed before the first
     test: reference data every test may read (tests themselves still roll back).
     """
 
     models: Sequence[type[peewee.Model]]
-    migrations: Path | None = None
+    migrations: Path | Sequence[AppMigrations] | None = None
     after: Callable[[peewee.Database], object] | None = None
 
     def build(self, db: peewee.Database) -> None:
