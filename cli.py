@@ -8,9 +8,11 @@ group shares (``--database``, ``--migrations``, ``--lock-timeout``, ...) are dec
 that uses them, and also accepted on the group for the commands that use them, so ``orm-kit --database
 URL migrate up`` = ``orm-kit migrate up --database URL`` and each ``--help`` lists only what that
 command reads; every command that reads ``--database`` also takes ``--echo`` (print each SQL statement
-with its duration to stderr). The platform's defaults (its models, migrations, seed data and registry) come
-from :mod:`orm_kit.platform`; a project's own app comes from its ``pyproject.toml`` (:mod:`orm_kit.config`,
-flags winning), and every app's parts are passed into the toolkit's engines here.
+with its duration to stderr); the ``migrate`` commands also take ``--direct-database`` (a connection past
+a transaction pooler, :func:`orm_kit.db.resolve_migration_url`). The platform's defaults (its models,
+migrations, seed data and registry) come from :mod:`orm_kit.platform`; a project's own app comes from its
+``pyproject.toml`` (:mod:`orm_kit.config`, flags winning), and every app's parts are passed into the
+toolkit's engines here.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import peewee
 from orm_kit import diagram, platform, seeding
 from orm_kit.apps import App, bind, migration_sources, seed_sources
 from orm_kit.config import Overrides, Project, load_project
-from orm_kit.db import open_database, redact_url, resolve_url, scrub
+from orm_kit.db import DIRECT_ENV_VAR, open_database, redact_url, resolve_migration_url, resolve_url, scrub
 from orm_kit.dbshell import run_client
 from orm_kit.echo import echo
 from orm_kit.errors import ConfigurationError, OrmKitError, first_line
@@ -64,6 +66,8 @@ class Context:
 
     def __init__(self) -> None:
         self.database: str | None = None
+        self.direct_database: str | None = None
+        self.migrating = False  # a `migrate` command: the direct URL, when there is one
         self.migrations_dir: Path | None = None
         self.lock_timeout: float = DEFAULT_LOCK_TIMEOUT
         self.statement_lock_timeout: float = DEFAULT_STATEMENT_LOCK_TIMEOUT
@@ -83,9 +87,16 @@ class Context:
         self._project: Project | None = None
 
     @property
+    def resolved_url(self) -> str:
+        """The database URL this command uses: for `migrate`, --direct-database, --database, then
+        $ORM_KIT_DIRECT_DATABASE_URL; else --database; then the environment, then the default."""
+        return resolve_migration_url(self.direct_database, self.database) if self.migrating else \
+            resolve_url(self.database)
+
+    @property
     def url(self) -> str:
-        """The database URL: --database, else the environment, else the default (never in-memory SQLite)."""
-        url = resolve_url(self.database)
+        """:attr:`resolved_url`, checked: never an in-memory SQLite database."""
+        url = self.resolved_url
         if _in_memory_sqlite(url):
             # Each command opens its own connection: an in-memory database would vanish when it ends.
             raise click.UsageError(f"{url!r} is an in-memory SQLite database, which disappears when the command "
@@ -191,7 +202,7 @@ def library_errors(command: F) -> F:
             raise click.ClickException(str(exc)) from None
         except peewee.DatabaseError as exc:
             state = click.get_current_context().find_object(Context)
-            url = resolve_url(state.database if state is not None else None)
+            url = state.resolved_url if state is not None else resolve_url()
             raise click.ClickException(
                 f"database error on {redact_url(url)}: {scrub(first_line(exc, typed=False), url)}") from None
 
@@ -221,6 +232,10 @@ _SHARED: dict[str, Callable[[], Callable[[F], F]]] = {
     "database": lambda: click.option(
         "--database", metavar="URL", default=None, expose_value=False, callback=_store("database"),
         help="Database URL (default: $ORM_KIT_DATABASE_URL, $DATABASE_URL, sqlite:///orm_kit.db)."),
+    "direct_database": lambda: click.option(
+        "--direct-database", metavar="URL", default=None, expose_value=False, callback=_store("direct_database"),
+        help=f"A direct connection to the same database for migrations, past a transaction pooler (default: "
+             f"${DIRECT_ENV_VAR} unless --database is given; else the --database URL)."),
     "migrations": lambda: click.option(
         "--migrations", type=click.Path(file_okay=False, path_type=Path), default=None, expose_value=False,
         callback=_store("migrations_dir"),
@@ -340,8 +355,8 @@ def _finish(ctx: click.Context, report: _Report, as_json: bool, lines: Callable[
 # --- migrate ----------------------------------------------------------------------------------------------
 
 
-_RUNS = ("database", "project", "app", "models", "migrations", "lock_timeout", "statement_lock_timeout", "lock_retries",
-         "statement_timeout", "allow_out_of_order")
+_RUNS = ("database", "direct_database", "project", "app", "models", "migrations", "lock_timeout",
+         "statement_lock_timeout", "lock_retries", "statement_timeout", "allow_out_of_order")
 
 
 @main.group(invoke_without_command=True)
@@ -350,6 +365,7 @@ _RUNS = ("database", "project", "app", "models", "migrations", "lock_timeout", "
 @library_errors
 def migrate(ctx: click.Context) -> None:
     """Apply pending migrations of every app (the same as `migrate up`)."""
+    _state(ctx).migrating = True  # every migrate command reaches the database directly when it is told how
     _refuse_unused_group_options(ctx)
     if ctx.invoked_subcommand is None:
         ctx.invoke(up)
@@ -410,7 +426,7 @@ def _status_lines(status: Status) -> list[str]:
 
 @migrate.command()
 @json_option
-@uses("database", "project", "models", "migrations", "allow_out_of_order")
+@uses("database", "direct_database", "project", "models", "migrations", "allow_out_of_order")
 @click.pass_context
 @library_errors
 def status(ctx: click.Context, as_json: bool) -> None:
@@ -433,7 +449,7 @@ def create(ctx: click.Context, name: str) -> None:
 
 @migrate.command()
 @click.argument("name")
-@uses("database", "project", "app", "models", "migrations")
+@uses("database", "direct_database", "project", "app", "models", "migrations")
 @click.pass_context
 @library_errors
 def make(ctx: click.Context, name: str) -> None:
@@ -449,7 +465,7 @@ def make(ctx: click.Context, name: str) -> None:
 
 @migrate.command("check")
 @json_option
-@uses("database", "project", "models", "migrations")
+@uses("database", "direct_database", "project", "models", "migrations")
 @click.pass_context
 @library_errors
 def check_command(ctx: click.Context, as_json: bool) -> None:
@@ -482,7 +498,7 @@ def _check_lines(report: DriftReport) -> list[str]:
 
 @migrate.command("lint")
 @json_option
-@uses("database", "project", "app", "models", "migrations", "allow_out_of_order")
+@uses("database", "direct_database", "project", "app", "models", "migrations", "allow_out_of_order")
 @click.pass_context
 @library_errors
 def lint_command(ctx: click.Context, as_json: bool) -> None:
@@ -502,8 +518,8 @@ def lint_command(ctx: click.Context, as_json: bool) -> None:
 @click.argument("target", required=False)
 @click.option("--down", "down_", is_flag=True, help="The SQL `migrate down` would run instead.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="With --down: the last N migrations.")
-@uses("database", "project", "app", "models", "migrations", "statement_lock_timeout", "lock_retries",
-      "statement_timeout", "allow_out_of_order")
+@uses("database", "direct_database", "project", "app", "models", "migrations", "statement_lock_timeout",
+      "lock_retries", "statement_timeout", "allow_out_of_order")
 @click.pass_context
 @library_errors
 def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) -> None:
@@ -529,7 +545,7 @@ def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) 
 
 @migrate.command("verify")
 @json_option
-@uses("database", "project", "models", "migrations")
+@uses("database", "direct_database", "project", "models", "migrations")
 @click.pass_context
 @library_errors
 def verify_command(ctx: click.Context, as_json: bool) -> None:
@@ -544,7 +560,7 @@ def verify_command(ctx: click.Context, as_json: bool) -> None:
 
 @migrate.command()
 @click.argument("version")
-@uses("database", "project", "app", "models", "migrations", "lock_timeout")
+@uses("database", "direct_database", "project", "app", "models", "migrations", "lock_timeout")
 @click.pass_context
 @library_errors
 def baseline(ctx: click.Context, version: str) -> None:
@@ -554,8 +570,8 @@ def baseline(ctx: click.Context, version: str) -> None:
 
 
 @migrate.command()
-@uses("database", "project", "app", "models", "migrations", "lock_timeout", "statement_lock_timeout", "lock_retries",
-      "statement_timeout")
+@uses("database", "direct_database", "project", "app", "models", "migrations", "lock_timeout",
+      "statement_lock_timeout", "lock_retries", "statement_timeout")
 @click.pass_context
 @library_errors
 def repair(ctx: click.Context) -> None:

@@ -23,6 +23,14 @@ is accepted and handed to libpq as host and port lists. This module never reads 
 :func:`orm_kit.connect` does (:mod:`orm_kit.replicas`), so whatever opens a database through
 :func:`open_database` alone, the ``orm-kit`` command included, always talks to the primary.
 
+Migrations need what a transaction pooler cannot give (a server session of their own, for ``CREATE
+INDEX CONCURRENTLY``, session ``lock_timeout`` and the run claim), so, as Prisma's ``directUrl``, they
+may take another URL to the same database than the application's pooled one::
+
+    ORM_KIT_DATABASE_URL=postgresql://app:secret@pgbouncer:6432/platform?pgbouncer=transaction   # the application
+    ORM_KIT_DIRECT_DATABASE_URL=postgresql://app:secret@db:5432/platform                        # orm-kit migrate
+    resolve_migration_url()                    # --direct-database, --database, then the environment
+
 Passwords never leave this module in clear: every message names the URL through :func:`redact_url`.
 """
 
@@ -46,6 +54,7 @@ from orm_kit.pool import PooledCockroachDatabase, PooledPostgresDatabase, PoolSe
 
 __all__ = [
     "DEFAULT_URL",
+    "DIRECT_ENV_VAR",
     "ENV_VARS",
     "SQLITE_BUSY_TIMEOUT_SECONDS",
     "ParsedURL",
@@ -56,12 +65,15 @@ __all__ = [
     "parse_url",
     "pool_name",
     "redact_url",
+    "resolve_migration_url",
     "resolve_url",
     "scrub",
 ]
 
 DEFAULT_URL = "sqlite:///orm_kit.db"
 ENV_VARS = ("ORM_KIT_DATABASE_URL", "DATABASE_URL")
+#: Where migrations find their direct connection to the database (past a transaction pooler).
+DIRECT_ENV_VAR = "ORM_KIT_DIRECT_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 Family = Literal["sqlite", "postgres", "cockroach"]
@@ -93,6 +105,20 @@ def resolve_url(explicit: str | None = None, environ: Mapping[str, str] | None =
         if value:
             return value
     return DEFAULT_URL
+
+
+def resolve_migration_url(direct: str | None = None, explicit: str | None = None,
+                          environ: Mapping[str, str] | None = None) -> str:
+    """The URL migrations use: ``direct`` (``--direct-database``), else ``explicit`` (``--database``), else
+    ``ORM_KIT_DIRECT_DATABASE_URL``, else what :func:`resolve_url` finds in the environment."""
+    if direct:
+        return direct
+    if explicit:
+        # A URL typed for this command wins over the environment: --database naming another database must
+        # never be migrated through the direct URL of the one the environment describes.
+        return explicit
+    env = os.environ if environ is None else environ
+    return env.get(DIRECT_ENV_VAR) or resolve_url(None, env)
 
 
 _SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")

@@ -46,6 +46,13 @@ def postgres_url(orm_kit_postgres_url: str) -> str:
     return orm_kit_postgres_url
 
 
+@pytest.fixture(scope="session")
+def postgres_direct_url(orm_kit_postgres_direct_url: str) -> str:
+    """A direct connection to the test database for migrating it (ORM_KIT_TEST_POSTGRES_DIRECT_URL when the tests
+    run through a transaction pooler; else postgres_url itself)."""
+    return orm_kit_postgres_direct_url
+
+
 @dataclass(frozen=True)
 class ReplicaPair:
     """A primary and its streaming hot standby, started for this test session (``pgserver.start_pair``)."""
@@ -141,7 +148,23 @@ def db(db_url: str) -> Iterator[peewee.Database]:
 
 
 @pytest.fixture
-def migrated(db: peewee.Database) -> peewee.Database:
-    """The database with the shipped migrations applied."""
-    migrate_up(db)
+def direct_url(db_url: str, backend: str, request: pytest.FixtureRequest) -> str:
+    """``db_url``'s database as migrations reach it: directly, when the tests run through a transaction pooler."""
+    if backend == "postgres":
+        direct: str = request.getfixturevalue("postgres_direct_url")
+        return direct
+    return db_url
+
+
+@pytest.fixture
+def migrated(db: peewee.Database, db_url: str, direct_url: str) -> peewee.Database:
+    """The database with the shipped migrations applied (over the direct URL, as a deployment runs them)."""
+    if direct_url == db_url:
+        migrate_up(db)
+        return db
+    migrator = open_database(direct_url)
+    try:
+        migrate_up(migrator)
+    finally:
+        migrator.close()
     return db

@@ -86,10 +86,13 @@ def test_baseline_adopts_a_database_built_by_hand(db_url: str, tmp_path: Path) -
     assert run(*base, "up") == (0, "applied 0002_b\n", "")
 
 
-def test_create_sql_verify_and_check_commands(db_url: str, tmp_path: Path) -> None:
+def test_create_sql_verify_and_check_commands(db_url: str, direct_url: str, tmp_path: Path) -> None:
     folder = migrations(tmp_path)
     existing(db_url)
     base = ("--database", db_url, "migrate", "--migrations", str(folder))
+    # The shipped migrations build indexes concurrently after a commit: through a transaction pooler (CI's
+    # PgBouncer pass) they go over the direct URL, as a deployment runs them; the same URL otherwise.
+    direct = ("--direct-database", direct_url)
     code, out, _ = run(*base, "create", "add team slack")
     assert code == 0 and out == f"created {folder / '0003_add_team_slack.py'}\n"
     code, out, _ = run(*base, "sql", "0001")
@@ -99,7 +102,7 @@ def test_create_sql_verify_and_check_commands(db_url: str, tmp_path: Path) -> No
     code, out, _ = run("--database", db_url, "migrate", "check")
     assert code == 1 and out == ("pending: 0001_initial, 0002_deployment_duration, 0003_deployment_history_indexes "
                                   "(run `orm-kit migrate up`)\n")
-    assert run("--database", db_url, "migrate")[0] == 0
+    assert run("--database", db_url, "migrate", *direct)[0] == 0
     assert run("--database", db_url, "migrate", "check") == (
         0, "no drift: models, migrations and the database agree\n", "")
     assert run("--database", db_url, "migrate", "verify")[0] == 0

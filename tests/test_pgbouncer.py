@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import peewee
 import pytest
+from click.testing import CliRunner
 
+from orm_kit.cli import main
 from orm_kit.db import open_database
 from orm_kit.errors import MigrationError, MigrationLockTimeoutError
 from orm_kit.migrate import Runner
@@ -161,3 +164,67 @@ def test_a_pool_in_front_of_pgbouncer_resets_its_connections(pgbouncer_url: str)
         db.close()
     assert db.pool_status().idle == 1
     db.close_all()
+
+
+def cli(*args: str, env: dict[str, str | None]) -> tuple[int, str, str]:
+    """`orm-kit ARGS` with exactly the database settings of ``env`` in the environment."""
+    settings: dict[str, str | None] = {"ORM_KIT_DATABASE_URL": None, "DATABASE_URL": None,
+                                       "ORM_KIT_DIRECT_DATABASE_URL": None, **env}
+    result = CliRunner().invoke(main, list(args), prog_name="orm-kit", env=settings)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_orm_kit_migrate_goes_past_the_pooler_over_the_direct_url_and_the_refusal_names_it(
+        pgbouncer_url: str, postgres_url: str, tmp_path: Path) -> None:
+    reset_postgres(postgres_url)
+    pooled = pgbouncer_url + "?pgbouncer=transaction"
+    password = urlsplit(postgres_url).password or ""
+    assert password
+    # The application's pooled URL alone: 0002 builds an index after its commit, which needs a session.
+    code, out, err = cli("migrate", env={"ORM_KIT_DATABASE_URL": pooled})
+    assert (code, out) == (1, "") and "(0001_initial applied before it stay so)" in err
+    assert "a transaction pooler cannot give" in err and "set ORM_KIT_DIRECT_DATABASE_URL (or pass " \
+                                                         "--direct-database) to that URL" in err
+    assert password not in out + err
+    # The deployment's two settings: the application keeps the pooler, `orm-kit migrate` goes direct.
+    both = {"ORM_KIT_DATABASE_URL": pooled, "ORM_KIT_DIRECT_DATABASE_URL": postgres_url}
+    code, out, err = cli("migrate", env=both)
+    assert (code, out) == (0, "applied 0002_deployment_duration\napplied 0003_deployment_history_indexes\n"), err
+    assert err and all(" up(): after its commit: CREATE INDEX CONCURRENTLY " in line for line in err.splitlines())
+    assert password not in out + err
+    assert cli("migrate", "status", env=both)[0] == 0
+    # --database names the database for this command: the environment's direct URL (another one) is not used.
+    local = f"sqlite:///{tmp_path / 'local.db'}"
+    assert cli("--database", local, "migrate", "up", "0001", env=both) == (0, "applied 0001_initial\n", "")
+    # The flag, beside an explicit pooled --database, from scratch.
+    reset_postgres(postgres_url)
+    code, out, err = cli("--database", pooled, "migrate", "--direct-database", postgres_url, env={})
+    assert (code, out.splitlines()[-1]) == (0, "applied 0003_deployment_history_indexes"), err
+    assert password not in out + err
+    code, out, _ = cli("migrate", "up", "--help", env={})
+    assert "--direct-database URL" in out and "ORM_KIT_DIRECT_DATABASE_URL" in out
+
+
+def test_the_plugin_migrates_over_the_direct_url_and_runs_the_tests_through_the_pooler(
+        pytester: pytest.Pytester, pgbouncer_url: str, postgres_url: str) -> None:
+    pooled = pgbouncer_url + "?pgbouncer=transaction"
+    pytester.makepyfile(test_pooled='''
+        from orm_kit import Team
+        from orm_kit.dialect import transaction_pooled
+
+        def test_through_the_pooler_on_a_migrated_database(orm_kit_db):
+            assert transaction_pooled(orm_kit_db)
+            assert "deployment_created_at_id" in {i.name for i in orm_kit_db.get_indexes("deployment")}
+            Team.create(name="payments")
+    ''')
+    options = ("-p", "no:cacheprovider", "--orm-kit-backends", "postgres", "--orm-kit-postgres-url", pooled)
+    result = pytester.runpytest(*options, "--orm-kit-postgres-direct-url", postgres_url)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["orm-kit: database tests on postgres; PostgreSQL: postgresql://orm_kit:***@*"
+                                 "?pgbouncer=transaction (migrated over postgresql://orm_kit:***@*)"])
+    result = pytester.runpytest(*options)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*cannot migrate the test database through a transaction pooler*give the tests a "
+                                 "direct URL to the same server, ORM_KIT_TEST_POSTGRES_DIRECT_URL or "
+                                 "--orm-kit-postgres-direct-url*"])
+    assert (urlsplit(postgres_url).password or "?") not in result.stdout.str() + result.stderr.str()

@@ -43,6 +43,7 @@ from pathlib import Path
 import peewee
 
 from orm_kit._sql import execute
+from orm_kit.db import DIRECT_ENV_VAR
 from orm_kit.dialect import is_postgres, is_sqlite, transaction_pooled
 from orm_kit.errors import MigrationError, MigrationLockTimeoutError
 
@@ -186,7 +187,8 @@ def run_claim(db: peewee.Database, history_table: str = "schema_migration") -> I
             "work outside a transaction (an atomic = False migration, or the steps orm-kit runs after a "
             "migration's commit, such as CREATE INDEX CONCURRENTLY on a table in use) needs a server session of "
             "its own, which a transaction pooler cannot give: run `orm-kit migrate` against the server directly "
-            "or through a session-mode pool (a database URL without ?pgbouncer=transaction)")
+            f"or through a session-mode pool: set {DIRECT_ENV_VAR} (or pass --direct-database) to that URL, and "
+            "keep the pooled one (?pgbouncer=transaction) for the application")
     if is_postgres(db):
         keeper = peewee.PostgresqlDatabase(db.database, prefer_psycopg3=True, **db.connect_params)
         keeper.connect()

@@ -25,14 +25,21 @@ Fixtures:
     The test server's URL: ``--orm-kit-postgres-url``, else ``$ORM_KIT_TEST_POSTGRES_URL``, else a
     throwaway server started for the session (:mod:`orm_kit.testing.pgserver`). Never skipped: a
     server that cannot be had fails the tests that need it.
+``orm_kit_postgres_direct_url``
+    A direct connection to that server, for what a transaction pooler cannot do: creating, migrating
+    and dropping the session's database. ``--orm-kit-postgres-direct-url``, else
+    ``$ORM_KIT_TEST_POSTGRES_DIRECT_URL`` (unless ``--orm-kit-postgres-url`` was given), else
+    ``orm_kit_postgres_url`` itself. With ``orm_kit_postgres_url`` through PgBouncer in transaction
+    mode (``?pgbouncer=transaction``) and this set, the tests run through the pooler on a database
+    migrated directly, as a deployment runs ``orm-kit migrate`` with ``ORM_KIT_DIRECT_DATABASE_URL``.
 ``orm_kit_schema``
     What the databases hold (:class:`~orm_kit.testing.SchemaSetup`): the ``orm_kit_models`` and
     ``orm_kit_migrations`` ini options, else the ``pytest_orm_kit_schema`` hook (orm-kit's platform
     answers last: its ten tables and shipped migrations). Override the fixture for anything else.
 
 Options: ``--orm-kit-backends sqlite,postgres`` (or the ``orm_kit_backends`` ini option; default both),
-``--orm-kit-postgres-url URL``; the marker ``@pytest.mark.orm_kit_backends("postgres")`` keeps a test
-to some backends.
+``--orm-kit-postgres-url URL``, ``--orm-kit-postgres-direct-url URL``; the marker
+``@pytest.mark.orm_kit_backends("postgres")`` keeps a test to some backends.
 """
 
 from __future__ import annotations
@@ -48,12 +55,13 @@ import peewee
 import pytest
 
 from orm_kit.db import redact_url
-from orm_kit.errors import OrmKitError
+from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, OrmKitError
 from orm_kit.testing import hooks, pgserver, queries
 from orm_kit.testing.databases import BACKENDS, SchemaSetup, SessionDatabases
 from orm_kit.transactions import Sandbox, sandbox
 
 __all__ = [
+    "POSTGRES_DIRECT_URL_ENV",
     "POSTGRES_URL_ENV",
     "max_queries",
     "no_n_plus_one",
@@ -61,6 +69,7 @@ __all__ = [
     "orm_kit_backend",
     "orm_kit_databases",
     "orm_kit_db",
+    "orm_kit_postgres_direct_url",
     "orm_kit_postgres_url",
     "orm_kit_sandbox",
     "orm_kit_schema",
@@ -68,6 +77,7 @@ __all__ = [
 ]
 
 POSTGRES_URL_ENV = "ORM_KIT_TEST_POSTGRES_URL"
+POSTGRES_DIRECT_URL_ENV = "ORM_KIT_TEST_POSTGRES_DIRECT_URL"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -82,6 +92,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--orm-kit-postgres-url", metavar="URL", default=None,
                     help=f"PostgreSQL server for the tests (default: ${POSTGRES_URL_ENV}, else a throwaway "
                          "server started for the session); each session creates its own database there.")
+    group.addoption("--orm-kit-postgres-direct-url", metavar="URL", default=None,
+                    help=f"A direct connection to that server when --orm-kit-postgres-url goes through a transaction "
+                         f"pooler: the session's database is created and migrated over it (default: "
+                         f"${POSTGRES_DIRECT_URL_ENV}, unless --orm-kit-postgres-url is given).")
     parser.addini("orm_kit_backends", "Backends the database tests run on (default: sqlite postgres).",
                   type="args", default=list(BACKENDS))
     parser.addini("orm_kit_models", "The models of the test database, as module:attribute "
@@ -110,7 +124,18 @@ def backends(config: pytest.Config) -> list[str]:
 def pytest_report_header(config: pytest.Config) -> str:
     given = config.getoption("orm_kit_postgres_url") or os.environ.get(POSTGRES_URL_ENV)
     server = redact_url(given) if given else "a throwaway server, started when a test needs it"
-    return f"orm-kit: database tests on {', '.join(backends(config))}; PostgreSQL: {server}"
+    direct = _direct_url(config)
+    migrated = f" (migrated over {redact_url(direct)})" if direct and direct != given else ""
+    return f"orm-kit: database tests on {', '.join(backends(config))}; PostgreSQL: {server}{migrated}"
+
+
+def _direct_url(config: pytest.Config) -> str | None:
+    """The direct URL given: the option, else the environment's unless the server URL was given as an option
+    (an explicit server never gets the environment's direct URL, which may be another server's)."""
+    given = config.getoption("orm_kit_postgres_direct_url")
+    if given or config.getoption("orm_kit_postgres_url"):
+        return str(given) if given else None
+    return os.environ.get(POSTGRES_DIRECT_URL_ENV) or None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -152,6 +177,13 @@ def orm_kit_postgres_url(pytestconfig: pytest.Config) -> Iterator[str]:
             pytest.fail(f"could not start the test PostgreSQL server: {exc} (or set {POSTGRES_URL_ENV} to a "
                         "server whose user may CREATE DATABASE)", pytrace=False)
         yield url
+
+
+@pytest.fixture(scope="session")
+def orm_kit_postgres_direct_url(pytestconfig: pytest.Config, orm_kit_postgres_url: str) -> str:
+    """A direct connection to the test server (for migrating past a pooler): the option, the environment, else
+    orm_kit_postgres_url."""
+    return _direct_url(pytestconfig) or orm_kit_postgres_url
 
 
 def _models(spec: str) -> Sequence[type[peewee.Model]]:
@@ -199,11 +231,17 @@ def orm_kit_databases(orm_kit_schema: SchemaSetup,
 
 
 @pytest.fixture(scope="session")
-def _orm_kit_postgres_database(orm_kit_postgres_url: str,
+def _orm_kit_postgres_database(orm_kit_postgres_url: str, orm_kit_postgres_direct_url: str,
                                orm_kit_databases: SessionDatabases) -> Iterator[peewee.Database]:
     # Its own fixture so that it is dropped before the throwaway server it lives on stops.
+    direct = orm_kit_postgres_direct_url if orm_kit_postgres_direct_url != orm_kit_postgres_url else None
     try:
-        yield orm_kit_databases.get("postgres", orm_kit_postgres_url)
+        try:
+            db = orm_kit_databases.get("postgres", orm_kit_postgres_url, direct)
+        except (ConfigurationError, DatabaseUnavailableError) as exc:
+            # The message says what to fix; a traceback would print the URLs' passwords (frames' arguments).
+            pytest.fail(f"cannot build the test database: {exc}", pytrace=False)
+        yield db
     finally:
         orm_kit_databases.close("postgres")
 
