@@ -22,6 +22,7 @@ from typing import Any
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit.errors import SeedError
 from orm_kit.fields import as_utc
 from orm_kit.model import Model
@@ -46,9 +47,11 @@ def shown_key(natural: tuple[Any, ...]) -> str:
             return "/".join(part(v) for v in value)
         if isinstance(value, datetime.datetime):
             return value.isoformat()
+        if isinstance(value, int) and value.bit_length() > 256:
+            return shown(value)  # str() of a number past 4,300 digits raises
         return str(value)
 
-    return repr(part(natural))
+    return shown(part(natural), 200)
 
 
 def encode(natural: tuple[Any, ...]) -> str:
@@ -129,10 +132,10 @@ class Keys:
                 given[rest[0]] = raw
             else:
                 raise SeedError(f"must name a {target.name} by its natural key, as a mapping "
-                                f"{{{', '.join(f'{p}: ...' for p in parts)}}} (got {raw!r})",
+                                f"{{{', '.join(f'{p}: ...' for p in parts)}}} (got {shown(raw)})",
                                 path=row.path, line=row.line_of(name), table=table.name, field=name)
             if set(given) != set(parts):
-                raise SeedError(f"must name a {target.name} by exactly {', '.join(parts)} (got {raw!r})",
+                raise SeedError(f"must name a {target.name} by exactly {', '.join(parts)} (got {shown(raw)})",
                                 path=row.path, line=row.line_of(name), table=table.name, field=name)
             target_fields = target.model._meta.fields
             return tuple(
@@ -141,7 +144,7 @@ class Keys:
                 for p in parts
             )
         except TypeError:
-            raise SeedError(f"cannot be part of a key (got {raw!r}); give text, a number or a date",
+            raise SeedError(f"cannot be part of a key (got {shown(raw)}); give text, a number or a date",
                             path=row.path, line=row.line_of(name), table=table.name, field=name) from None
 
     def check_scope(self, table: SeedTable, row: SeedRow, name: str, target: SeedTable,
@@ -154,8 +157,8 @@ class Keys:
             theirs = self.reference_key(target, row, part, given[part])
             if theirs != self.reference_key(table, row, mine, own):
                 rest = [p for p in target.natural_key if p not in table.scopes[name]]
-                raise SeedError(f"must be a {target.name} of this row's own {mine} {own!r} (got {part} "
-                                f"{given[part]!r}); give just its {', '.join(rest)}, or correct one of the two",
+                raise SeedError(f"must be a {target.name} of this row's own {mine} {shown(own)} (got {part} "
+                                f"{shown(given[part])}); give just its {', '.join(rest)}, or correct one of the two",
                                 path=row.path, line=row.line_of(name), table=table.name, field=name)
 
     def pk_of(self, table: SeedTable, natural: tuple[Any, ...]) -> Any:
