@@ -50,6 +50,7 @@ from orm_kit.cockroach import CockroachDatabase
 from orm_kit.dialect import is_sqlite
 from orm_kit.echo import echo_from_environment
 from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, DriverMissingError, first_line
+from orm_kit.pgsession import PostgresDatabase
 from orm_kit.pool import PooledCockroachDatabase, PooledPostgresDatabase, PoolSettings
 
 __all__ = [
@@ -390,7 +391,7 @@ def _server(parsed: ParsedURL, pool: PoolSettings | None) -> peewee.PostgresqlDa
     if parsed.family == "cockroach":
         db = (PooledCockroachDatabase if pooled else CockroachDatabase)(parsed.database, **arguments)
     else:
-        db = (PooledPostgresDatabase if pooled else peewee.PostgresqlDatabase)(parsed.database, **arguments)
+        db = (PooledPostgresDatabase if pooled else PostgresDatabase)(parsed.database, **arguments)
     mark_pooler(db, parsed)
     return db
 

@@ -51,6 +51,7 @@ from playhouse.pool import MaxConnectionsExceeded, PooledDatabase
 
 from orm_kit.cockroach import CockroachDatabase
 from orm_kit.errors import ConfigurationError, PoolExhaustedError
+from orm_kit.pgsession import SESSION_SQL, UTCSessions
 
 __all__ = [
     "PING_AFTER_IDLE",
@@ -62,8 +63,9 @@ __all__ = [
 ]
 
 PING_AFTER_IDLE = 1.0
+# RESET ALL takes TimeZone back to the server's default: orm-kit's sessions run in UTC (orm_kit.pgsession).
 RESET_SQL = ("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; CLOSE ALL; UNLISTEN *; "
-             "SELECT pg_advisory_unlock_all(); DISCARD TEMP")
+             f"SELECT pg_advisory_unlock_all(); DISCARD TEMP; {SESSION_SQL}")
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class PoolStatus:
 
 
 # playhouse.pool is untyped, and its init() takes pool options PostgresqlDatabase.init() does not.
-class _CleanPool(PooledDatabase, peewee.PostgresqlDatabase):  # type: ignore[misc]
+class _CleanPool(PooledDatabase, UTCSessions, peewee.PostgresqlDatabase):  # type: ignore[misc]
     """playhouse.pool's pool over a PostgreSQL-protocol database class (mixed in before another one)."""
 
     reset_sql = RESET_SQL
@@ -192,4 +194,4 @@ class PooledPostgresDatabase(_CleanPool):
 class PooledCockroachDatabase(_CleanPool, CockroachDatabase):  # type: ignore[misc]  # as _CleanPool
     """A pooled CockroachDB database (``cockroachdb+pool://``); reset with ``RESET ALL`` only (not tested here)."""
 
-    reset_sql = "RESET ALL"
+    reset_sql = f"RESET ALL; {SESSION_SQL}"

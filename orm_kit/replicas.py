@@ -76,6 +76,7 @@ from orm_kit.errors import (
     RoutingError,
     first_line,
 )
+from orm_kit.pgsession import PostgresDatabase
 from orm_kit.pool import PooledPostgresDatabase, PoolSettings
 
 __all__ = [
@@ -266,7 +267,7 @@ class _Session:
         self.outages: dict[_Tracked, int] = {}  # per replica, its outage count when this thread connected
 
 
-class ReplicatedDatabase(peewee.PostgresqlDatabase):
+class ReplicatedDatabase(PostgresDatabase):
     """A PostgreSQL primary (this database itself) that sends plain reads to healthy replicas."""
 
     _state: Any  # peewee's per-thread connection state, missing from the stubs
@@ -674,7 +675,7 @@ def open_replicated(primary_url: str, replica_urls: Sequence[str], *, pool: Pool
         if "connect_timeout" not in _query_names(url):
             rparsed.driver["connect_timeout"] = REPLICA_CONNECT_TIMEOUT
         arguments = dbmod.database_arguments(rparsed, pool)
-        replica_class = PooledPostgresDatabase if "pool_name" in arguments else peewee.PostgresqlDatabase
+        replica_class = PooledPostgresDatabase if "pool_name" in arguments else PostgresDatabase
         replica_db = replica_class(rparsed.database, **arguments)
         dbmod.mark_pooler(replica_db, rparsed)
         specs.append(Replica(replica_db, dbmod.pool_name(rparsed),

@@ -109,7 +109,7 @@ def test_wrong_password_is_refused_and_never_printed(postgres_url: str) -> None:
 @pytest.mark.postgres
 def test_postgres_uses_psycopg3(postgres_url: str) -> None:
     db = open_database(postgres_url)
-    assert type(db).__name__ == "PostgresqlDatabase"
+    assert isinstance(db, peewee.PostgresqlDatabase) and type(db).__name__ == "PostgresDatabase"
     assert db.execute_sql("SHOW server_version").fetchone()[0].startswith("15")
     db.close()
 
