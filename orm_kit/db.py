@@ -46,6 +46,8 @@ from urllib.parse import SplitResult, unquote, urlsplit
 import peewee
 from playhouse.db_url import parseresult_to_dict
 
+from orm_kit._shown import shown as shown_value
+from orm_kit.bounds import MAX_WAIT_SECONDS, check_seconds
 from orm_kit.cockroach import CockroachDatabase
 from orm_kit.dialect import is_sqlite
 from orm_kit.echo import echo_from_environment
@@ -76,6 +78,7 @@ ENV_VARS = ("ORM_KIT_DATABASE_URL", "DATABASE_URL")
 #: Where migrations find their direct connection to the database (past a transaction pooler).
 DIRECT_ENV_VAR = "ORM_KIT_DIRECT_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+MAX_POOL_CONNECTIONS = 10_000  # PostgreSQL's max_connections tops out at 262,143; a pool this big is a typo
 
 Family = Literal["sqlite", "postgres", "cockroach"]
 
@@ -172,11 +175,13 @@ def scrub(text: str, url: str) -> str:
 
 def _sqlite(path: str, options: dict[str, Any], shown: str) -> peewee.SqliteDatabase:
     raw = options.pop("timeout", SQLITE_BUSY_TIMEOUT_SECONDS)
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0:
+    try:
+        # SQLite keeps its busy timeout in a C int of milliseconds: past 2^31 ms it became "never wait".
+        timeout = check_seconds(raw, "the SQLite busy timeout", zero="do not wait")
+    except ConfigurationError:
         raise ConfigurationError(
-            f"database URL {shown!r} has timeout={raw!r}; expected a number of seconds, e.g. ?timeout=30"
-        )
-    timeout = float(raw)
+            f"database URL {shown!r} has timeout={shown_value(raw)}; expected a number of seconds from 0 to "
+            "2,147,483.647 (about 24.8 days, the longest SQLite can wait), e.g. ?timeout=30") from None
     pragmas = {
         "foreign_keys": 1,
         "journal_mode": "wal",
@@ -256,11 +261,13 @@ def _driver_options(parts: SplitResult, shown: str) -> dict[str, Any]:
 def _number(shown: str, name: str, value: Any, *, integer: bool = False, allow_none: bool = False) -> Any:
     if value is None and allow_none:
         return None
-    ok = not isinstance(value, bool) and isinstance(value, int if integer else int | float) and value > 0
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else int | float) and value > 0 and (
+        value <= (MAX_POOL_CONNECTIONS if integer else MAX_WAIT_SECONDS))
     if not ok:
         kind = "a whole number above 0" if integer else "a number of seconds above 0"
         extra = " or none" if allow_none else ""
-        raise ConfigurationError(f"database URL {shown!r} has {name}={value!r}; expected {kind}{extra}")
+        raise ConfigurationError(f"database URL {shown!r} has {name}={shown_value(value)}; expected {kind}{extra}, "
+                                 f"at most {MAX_POOL_CONNECTIONS if integer else MAX_WAIT_SECONDS:,}")
     return value if integer else float(value)
 
 

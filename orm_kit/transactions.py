@@ -68,6 +68,7 @@ import peewee
 
 from orm_kit import dialect
 from orm_kit._sql import execute, scalar
+from orm_kit.bounds import MAX_RETRIES, check_count, check_seconds
 from orm_kit.errors import (
     CommitOutcomeUnknownError,
     ConfigurationError,
@@ -123,13 +124,10 @@ class RetryPolicy:
     max_delay: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ConfigurationError(f"RetryPolicy attempts is {self.attempts!r}; expected at least 1")
-        if self.max_seconds <= 0 or self.base_delay < 0 or self.max_delay < 0:
-            raise ConfigurationError(
-                f"RetryPolicy times must be positive (got max_seconds={self.max_seconds!r}, "
-                f"base_delay={self.base_delay!r}, max_delay={self.max_delay!r})"
-            )
+        check_count(self.attempts, "RetryPolicy attempts", low=1, high=MAX_RETRIES + 1)
+        check_seconds(self.max_seconds, "RetryPolicy max_seconds")
+        check_seconds(self.base_delay, "RetryPolicy base_delay", zero="retry at once")
+        check_seconds(self.max_delay, "RetryPolicy max_delay", zero="retry at once")
 
     def delay(self, attempt: int) -> float:
         """The pause after failed attempt number ``attempt`` (1-based)."""

@@ -49,6 +49,7 @@ from pathlib import Path
 import peewee
 
 from orm_kit._sql import execute
+from orm_kit.bounds import check_seconds
 from orm_kit.db import DIRECT_ENV_VAR
 from orm_kit.dialect import is_postgres, is_sqlite, transaction_pooled
 from orm_kit.errors import MigrationError, MigrationLockTimeoutError
@@ -94,6 +95,7 @@ def foreign_keys_off(db: peewee.Database) -> Iterator[None]:
 def migration_lock(db: peewee.Database, timeout: float = DEFAULT_LOCK_TIMEOUT,
                    history_table: str = "schema_migration") -> Iterator[None]:
     """Open a transaction holding the migration lock; commit on a normal exit, roll back on an exception."""
+    timeout = check_seconds(timeout, "the migration lock timeout", zero="do not wait")
     if db.in_transaction():
         raise MigrationError("the migration runner must start its own transaction (call it outside db.atomic())")
     if is_postgres(db):

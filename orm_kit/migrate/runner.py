@@ -46,6 +46,7 @@ from types import ModuleType
 
 import peewee
 
+from orm_kit.bounds import check_seconds
 from orm_kit.dialect import is_postgres, unwrap
 from orm_kit.errors import (
     MigrationBlockedError,
@@ -139,7 +140,7 @@ class Runner:
         self.db: peewee.Database = unwrap(db) or db
         self.apps = as_apps(migrations)
         self.directory = self.apps[-1].directory
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = check_seconds(lock_timeout, "the migration lock timeout", zero="do not wait")
         self.allow_out_of_order = allow_out_of_order
         self.table = history_table
         self.recorder = History(self.db, history_table)
