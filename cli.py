@@ -216,12 +216,14 @@ def library_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except OrmKitError as exc:
-            raise click.ClickException(str(exc)) from None
+            message = str(exc)
         except peewee.DatabaseError as exc:
             state = click.get_current_context().find_object(Context)
             url = state.resolved_url if state is not None else resolve_url()
-            raise click.ClickException(
-                f"database error on {redact_url(url)}: {scrub(first_line(exc, typed=False), url)}") from None
+            message = f"database error on {redact_url(url)}: {scrub(first_line(exc, typed=False), url)}"
+        # Raised outside the except blocks: the error it replaces (a driver's, quoting the row or the URL) is
+        # not chained to it.
+        raise click.ClickException(message)
 
     return wrapper  # type: ignore[return-value]
 

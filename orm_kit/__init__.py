@@ -53,6 +53,7 @@ from orm_kit.errors import (
     SeedError,
     ValidationError,
 )
+from orm_kit.errors import unchained as _unchained
 from orm_kit.fields import UTCDateTimeField, utcnow
 from orm_kit.locking import Versioned
 from orm_kit.migrate import LockPolicy, Runner
@@ -165,6 +166,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 
+@_unchained
 def connect(url: str | None = None, *, replicas: collections.abc.Sequence[str] | None = None,
             pool: PoolSettings | bool | None = None, max_lag_seconds: float = _replicas.DEFAULT_MAX_LAG_SECONDS,
             max_lag_bytes: int = _replicas.DEFAULT_MAX_LAG_BYTES,

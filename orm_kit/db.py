@@ -51,7 +51,7 @@ from orm_kit.bounds import MAX_WAIT_SECONDS, check_seconds
 from orm_kit.cockroach import CockroachDatabase
 from orm_kit.dialect import is_sqlite
 from orm_kit.echo import echo_from_environment
-from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, DriverMissingError, first_line
+from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, DriverMissingError, first_line, unchained
 from orm_kit.pgsession import PostgresDatabase
 from orm_kit.pool import PooledCockroachDatabase, PooledPostgresDatabase, PoolSettings
 
@@ -125,8 +125,11 @@ def resolve_migration_url(direct: str | None = None, explicit: str | None = None
     return env.get(DIRECT_ENV_VAR) or resolve_url(None, env)
 
 
-_SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_QUERY_PASSWORD = re.compile(r"(?i)([?&](?:password|passwd)=)([^&#]*)")
+# A scheme with its slashes, however many: "postgresql:/app:pw@db" (one slash) or "app:pw@db" (none) still hold
+# a password before the last '@', and a mistyped URL is exactly the one an error message quotes.
+_SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*(?=[^@]*@)")
+# password= as a query option or a libpq keyword (host=db password=secret), quoted or not.
+_QUERY_PASSWORD = re.compile(r"(?i)((?:^|[?&;\s])(?:password|passwd)\s*=\s*)('(?:[^'\\]|\\.)*'?|[^&#\s]*)")
 
 
 def _userinfo(url: str) -> tuple[int, int] | None:
@@ -135,14 +138,13 @@ def _userinfo(url: str) -> tuple[int, int] | None:
     The userinfo runs to the LAST ``@``: a password may hold unencoded ``/``, ``?``, ``#`` or ``@``, which
     ``urlsplit`` would mistake for the end of the host. Masking too much is safe; too little is not.
     """
-    prefix = _SCHEME_PREFIX.match(url)
-    if prefix is None:
-        return None
-    start = prefix.end()
     end = url.rfind("@")
-    if end < start or ":" not in url[start:end]:
+    if end < 0:
         return None
-    return start, end
+    prefix = _SCHEME_PREFIX.match(url)
+    # Without slashes ("app:secret@db") the "scheme" may be the user name: take all of it as the userinfo.
+    start = prefix.end() if prefix is not None and prefix.group().endswith("/") else 0
+    return (start, end) if ":" in url[start:end] else None
 
 
 def redact_url(url: str) -> str:
@@ -212,10 +214,12 @@ class ParsedURL:
 def _split(url: str, shown: str) -> SplitResult:
     try:
         parts = urlsplit(url)
-        if "@" in parts.path:
-            raise ValueError("an '@' after the host: the password holds an unencoded '/', '?' or '#'")
     except ValueError:
-        raise ConfigurationError(f"database URL {shown!r} cannot be parsed: {_EXPECTED}") from None
+        parts = None
+    # An '@' after the host: the password holds an unencoded '/', '?' or '#', so what urlsplit calls the path,
+    # query or fragment is the rest of the password, and no message may quote any of it.
+    if parts is None or "@" in parts.path or "@" in parts.query or "@" in parts.fragment:
+        raise ConfigurationError(f"database URL {shown!r} cannot be parsed: {_EXPECTED}")
     return parts
 
 
@@ -313,6 +317,7 @@ def _pgbouncer(options: dict[str, Any], shown: str) -> str | None:
     return str(mode)
 
 
+@unchained
 def parse_url(url: str, *, extras: Collection[str] = ()) -> ParsedURL:
     """``url`` taken apart (``extras``: further query options the caller handles, taken out too).
 
@@ -331,7 +336,7 @@ def parse_url(url: str, *, extras: Collection[str] = ()) -> ParsedURL:
     if family == "sqlite":
         if parts.netloc:
             raise ConfigurationError(
-                f"database URL {shown!r} names a host {parts.netloc!r}; a SQLite URL takes three slashes "
+                f"database URL {shown!r} names a host {urlsplit(shown).netloc!r}; a SQLite URL takes three slashes "
                 f"(sqlite:///relative.db or sqlite:////absolute/path.db)"
             )
         options = _driver_options(parts, shown)
@@ -408,6 +413,7 @@ def mark_pooler(db: peewee.Database, parsed: ParsedURL) -> None:
     db.orm_kit_pgbouncer = parsed.pgbouncer  # type: ignore[attr-defined]  # orm-kit's own attribute
 
 
+@unchained
 def check_connection(db: peewee.Database, url: str) -> None:
     """Open ``db``'s connection, or raise :class:`DatabaseUnavailableError` naming ``url`` without its password."""
     try:
@@ -419,6 +425,7 @@ def check_connection(db: peewee.Database, url: str) -> None:
         raise DatabaseUnavailableError(f"cannot open database {redact_url(url)}: {reason} ({hint})") from None
 
 
+@unchained
 def open_database(url: str, *, connect: bool = True, must_exist: bool = False,
                   pool: PoolSettings | None = None) -> peewee.Database:
     """A peewee database for ``url``; with ``connect`` (the default) the connection is opened and checked.

@@ -7,7 +7,9 @@ offending value, say what was expected, and name the fix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import ParamSpec, TypeVar
 
 import peewee
 from playhouse.pool import MaxConnectionsExceeded
@@ -176,6 +178,35 @@ class MigrationBlockedError(MigrationFailedError):
 
 class DependentObjectsError(MigrationError):
     """Raised instead of a drop that would cascade: names the views, constraints and other objects that depend on it."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def unchained(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn``, whose :class:`OrmKitError` leaves it with nothing chained and no frames below ``fn``.
+
+    ``raise ... from None`` only hides the error it replaces: ``__context__`` still holds it, and a
+    driver's or parser's error about a URL can quote part of its password ("Port could not be cast to
+    integer value as 'pa'"). So can the locals of the frames it was raised in. For functions that are
+    handed secrets (database URLs), the error is raised again outside the ``except`` block that caught
+    it, with its cause, context and traceback dropped: nothing reachable from it holds more than its
+    message, which masks the password.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except OrmKitError as exc:
+            error = exc
+        error.__cause__ = None
+        error.__context__ = None
+        error.__suppress_context__ = True
+        raise error.with_traceback(None)
+
+    return wrapper
 
 
 def first_line(exc: BaseException, *, typed: bool = True) -> str:

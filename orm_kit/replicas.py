@@ -77,6 +77,7 @@ from orm_kit.errors import (
     PrimaryReadOnlyError,
     RoutingError,
     first_line,
+    unchained,
 )
 from orm_kit.pgsession import PostgresDatabase
 from orm_kit.pool import PooledPostgresDatabase, PoolSettings
@@ -662,6 +663,7 @@ def _lag_bound(parsed: dbmod.ParsedURL, name: str, default: float) -> float:
         raise ConfigurationError(f"replica URL {parsed.shown!r}: {exc}") from None
 
 
+@unchained
 def open_replicated(primary_url: str, replica_urls: Sequence[str], *, pool: PoolSettings | None = None,
                     max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS, max_lag_bytes: int = DEFAULT_MAX_LAG_BYTES,
                     probe_interval: float = 1.0, connect: bool = True) -> ReplicatedDatabase:

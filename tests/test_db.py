@@ -87,7 +87,7 @@ def test_unreachable_server_names_the_url_with_its_password_masked() -> None:
     text = str(caught.value)
     assert "postgresql://app:***@127.0.0.1:1/platform" in text
     assert "topsecret" not in text
-    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert caught.value.__cause__ is None and caught.value.__context__ is None and caught.value.__suppress_context__
 
 
 def _with_password(url: str, password: str) -> str:
