@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -47,12 +48,19 @@ import peewee
 from playhouse.db_url import parseresult_to_dict
 
 from orm_kit._shown import shown as shown_value
+from orm_kit.backends import PostgresDatabase, SqliteDatabase
 from orm_kit.bounds import MAX_WAIT_SECONDS, check_seconds
 from orm_kit.cockroach import CockroachDatabase
 from orm_kit.dialect import is_sqlite
 from orm_kit.echo import echo_from_environment
-from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, DriverMissingError, first_line, unchained
-from orm_kit.pgsession import PostgresDatabase
+from orm_kit.errors import (
+    ConfigurationError,
+    DatabaseUnavailableError,
+    DiskFullError,
+    DriverMissingError,
+    first_line,
+    unchained,
+)
 from orm_kit.pool import PooledCockroachDatabase, PooledPostgresDatabase, PoolSettings
 
 __all__ = [
@@ -194,7 +202,7 @@ def _sqlite(path: str, options: dict[str, Any], shown: str) -> peewee.SqliteData
         pragmas.pop("journal_mode")
     # lock_type=IMMEDIATE: the outermost transaction takes the write lock at BEGIN, so a second
     # writer waits on the busy timeout instead of failing when it upgrades a read lock mid-way.
-    return peewee.SqliteDatabase(path, pragmas=pragmas, timeout=timeout, lock_type="IMMEDIATE", **options)
+    return SqliteDatabase(path, pragmas=pragmas, timeout=timeout, lock_type="IMMEDIATE", **options)
 
 
 @dataclass(frozen=True)
@@ -420,9 +428,28 @@ def check_connection(db: peewee.Database, url: str) -> None:
         db.connect(reuse_if_open=True)
     except (peewee.PeeweeException, OSError, ValueError, TypeError) as exc:
         reason = scrub(first_line(exc, typed=False), url)
+        free = _free_bytes(db) if is_sqlite(db) else None
+        if free is not None and free < _SQLITE_ROOM:
+            # SQLite says "disk I/O error" when it cannot even create the WAL index (-shm) of a full disk.
+            raise DiskFullError(f"cannot open database {redact_url(url)}: {reason}: the disk holding it is full "
+                                f"({free:,} bytes free); free space on that disk, then try again") from None
         hint = ("check that the folder exists and is writable" if is_sqlite(db)
                 else "check that the server is running and the URL, user and password are right")
         raise DatabaseUnavailableError(f"cannot open database {redact_url(url)}: {reason} ({hint})") from None
+
+
+_SQLITE_ROOM = 256 * 1024  # what opening a SQLite database in WAL mode may need: its -shm index, a few pages
+
+
+def _free_bytes(db: peewee.Database) -> int | None:
+    """Bytes free on the filesystem holding ``db``'s file (None for an in-memory database or a missing folder)."""
+    folder = os.path.dirname(os.path.abspath(str(db.database)))
+    if str(db.database) in ("", ":memory:") or not os.path.isdir(folder):
+        return None
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
 
 
 @unchained

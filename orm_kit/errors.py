@@ -61,6 +61,14 @@ class PrimaryReadOnlyError(DatabaseUnavailableError, peewee.InternalError):
     """
 
 
+class DiskFullError(OrmKitError, peewee.OperationalError):
+    """Raised when the database cannot write because its disk is full; the transaction was rolled back whole.
+
+    It is also the :class:`peewee.OperationalError` peewee raises for it (SQLite's SQLITE_FULL, PostgreSQL's
+    SQLSTATE 53100), so code written for peewee keeps working.
+    """
+
+
 class RoutingError(OrmKitError):
     """Raised when a statement cannot be routed as asked: replica() in a transaction, a bad read-your-writes token."""
 

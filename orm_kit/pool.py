@@ -50,10 +50,10 @@ import peewee
 from playhouse.pool import MaxConnectionsExceeded, PooledDatabase
 
 from orm_kit._shown import shown
+from orm_kit.backends import SESSION_SQL, DiskFullErrors, UTCSessions
 from orm_kit.bounds import check_seconds
 from orm_kit.cockroach import CockroachDatabase
 from orm_kit.errors import ConfigurationError, PoolExhaustedError
-from orm_kit.pgsession import SESSION_SQL, UTCSessions
 
 __all__ = [
     "PING_AFTER_IDLE",
@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 PING_AFTER_IDLE = 1.0
-# RESET ALL takes TimeZone back to the server's default: orm-kit's sessions run in UTC (orm_kit.pgsession).
+# RESET ALL takes TimeZone back to the server's default: orm-kit's sessions run in UTC (orm_kit.backends).
 RESET_SQL = ("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; CLOSE ALL; UNLISTEN *; "
              f"SELECT pg_advisory_unlock_all(); DISCARD TEMP; {SESSION_SQL}")
 
@@ -99,7 +99,7 @@ class PoolStatus:
 
 
 # playhouse.pool is untyped, and its init() takes pool options PostgresqlDatabase.init() does not.
-class _CleanPool(PooledDatabase, UTCSessions, peewee.PostgresqlDatabase):  # type: ignore[misc]
+class _CleanPool(PooledDatabase, DiskFullErrors, UTCSessions, peewee.PostgresqlDatabase):  # type: ignore[misc]
     """playhouse.pool's pool over a PostgreSQL-protocol database class (mixed in before another one)."""
 
     reset_sql = RESET_SQL

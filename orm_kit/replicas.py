@@ -68,6 +68,7 @@ import peewee
 
 from orm_kit import db as dbmod
 from orm_kit._shown import shown
+from orm_kit.backends import PostgresDatabase
 from orm_kit.bounds import check_count, check_seconds
 from orm_kit.dialect import unwrap
 from orm_kit.errors import (
@@ -79,7 +80,6 @@ from orm_kit.errors import (
     first_line,
     unchained,
 )
-from orm_kit.pgsession import PostgresDatabase
 from orm_kit.pool import PooledPostgresDatabase, PoolSettings
 
 __all__ = [
@@ -366,7 +366,7 @@ class ReplicatedDatabase(PostgresDatabase):
     def _on_primary(self, sql: str, params: Any, *, wrote: bool, read: bool = False) -> Any:
         self._count("primary_reads" if read else "primary_statements")
         try:
-            cursor = super().execute_sql(sql, params)  # type: ignore[no-untyped-call]
+            cursor = super().execute_sql(sql, params)
         except peewee.DatabaseError as exc:
             self._raise_if_standby(exc)
             raise
@@ -396,7 +396,7 @@ class ReplicatedDatabase(PostgresDatabase):
                 return "it has default_transaction_read_only = on"
         if conn is not None and not self.in_transaction():  # e.g. behind PgBouncer, which forwards neither
             with contextlib.suppress(Exception):
-                if super().execute_sql("SELECT pg_is_in_recovery()").fetchone()[0]:  # type: ignore[no-untyped-call]
+                if super().execute_sql("SELECT pg_is_in_recovery()").fetchone()[0]:
                     return "it is in recovery (pg_is_in_recovery() is true)"
         return None
 
@@ -436,7 +436,7 @@ class ReplicatedDatabase(PostgresDatabase):
 
     def _primary_lsn(self) -> int:
         try:
-            text, block = super().execute_sql(  # type: ignore[no-untyped-call]
+            text, block = super().execute_sql(
                 "SELECT pg_current_wal_insert_lsn(), current_setting('wal_block_size')::int").fetchone()
         except peewee.DatabaseError as exc:
             self._raise_if_standby(exc)

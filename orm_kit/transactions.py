@@ -68,6 +68,7 @@ import peewee
 
 from orm_kit import dialect
 from orm_kit._sql import execute, scalar
+from orm_kit.backends import Savepoint
 from orm_kit.bounds import MAX_RETRIES, check_count, check_seconds
 from orm_kit.errors import (
     CommitOutcomeUnknownError,
@@ -180,7 +181,7 @@ def _frames(db: peewee.Database) -> list[_Frame]:
     return frames
 
 
-class _TrackedSavepoint(peewee._savepoint):
+class _TrackedSavepoint(Savepoint):
     """peewee's savepoint, with a frame of its own: hooks registered in it go if it rolls back."""
 
     def __enter__(self) -> Any:
