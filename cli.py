@@ -200,7 +200,10 @@ class Context:
 
 
 def _in_memory_sqlite(url: str) -> bool:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": open_database says what is wrong with it
+        return False
     return parts.scheme.lower() == "sqlite" and not parts.netloc and parts.path.lstrip("/") in ("", ":memory:")
 
 

@@ -79,6 +79,7 @@ __all__ = [
     "resolve_migration_url",
     "resolve_url",
     "scrub",
+    "shown_url",
 ]
 
 DEFAULT_URL = "sqlite:///orm_kit.db"
@@ -164,6 +165,14 @@ def redact_url(url: str) -> str:
         user = url[start:end].split(":", 1)[0]
         shown = f"{url[:start]}{user}:{_MASK}{url[end:]}"
     return _QUERY_PASSWORD.sub(rf"\1{_MASK}", shown)
+
+
+def shown_url(url: str, width: int = 200) -> str:
+    """``url`` as a message quotes it: its password masked (:func:`redact_url`), a long one shortened in the middle."""
+    shown = redact_url(url)
+    if len(shown) <= width:
+        return shown
+    return f"{shown[:width * 2 // 3]}...({len(shown):,} characters)...{shown[-width // 4:]}"
 
 
 def _secrets(url: str) -> list[str]:
@@ -331,7 +340,7 @@ def parse_url(url: str, *, extras: Collection[str] = ()) -> ParsedURL:
 
     Raises :class:`ConfigurationError` (the password masked) for anything that cannot be used as given.
     """
-    shown = redact_url(url)
+    shown = shown_url(url)
     parts = _split(url, shown)
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
@@ -431,11 +440,11 @@ def check_connection(db: peewee.Database, url: str) -> None:
         free = _free_bytes(db) if is_sqlite(db) else None
         if free is not None and free < _SQLITE_ROOM:
             # SQLite says "disk I/O error" when it cannot even create the WAL index (-shm) of a full disk.
-            raise DiskFullError(f"cannot open database {redact_url(url)}: {reason}: the disk holding it is full "
+            raise DiskFullError(f"cannot open database {shown_url(url)}: {reason}: the disk holding it is full "
                                 f"({free:,} bytes free); free space on that disk, then try again") from None
         hint = ("check that the folder exists and is writable" if is_sqlite(db)
                 else "check that the server is running and the URL, user and password are right")
-        raise DatabaseUnavailableError(f"cannot open database {redact_url(url)}: {reason} ({hint})") from None
+        raise DatabaseUnavailableError(f"cannot open database {shown_url(url)}: {reason} ({hint})") from None
 
 
 _SQLITE_ROOM = 256 * 1024  # what opening a SQLite database in WAL mode may need: its -shm index, a few pages

@@ -35,7 +35,7 @@ from pathlib import Path
 import peewee
 
 from orm_kit.errors import ConfigurationError, MigrationError
-from orm_kit.migrate.files import DEFAULT_APP, MigrationFile
+from orm_kit.migrate.files import DEFAULT_APP, MigrationFile, target_number
 
 __all__ = [
     "APP_NAME",
@@ -132,7 +132,7 @@ def declared_dependencies(f: MigrationFile) -> list[Key]:
 
 def _resolve_in(files: Sequence[MigrationFile], target: str) -> MigrationFile | None:
     for f in files:
-        if target == f.name or (target.isdigit() and int(target) == f.number):
+        if target == f.name or target_number(target) == f.number:
             return f
     return None
 

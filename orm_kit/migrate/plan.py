@@ -38,9 +38,18 @@ from typing import Any
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit.errors import MigrationError
 from orm_kit.migrate.apps import AppMigrations, Graph, as_apps, label, split_target
-from orm_kit.migrate.files import DEFAULT_APP, MigrationFile, discover, misnamed, number_of, suggested_name
+from orm_kit.migrate.files import (
+    DEFAULT_APP,
+    MigrationFile,
+    discover,
+    misnamed,
+    number_of,
+    suggested_name,
+    target_number,
+)
 from orm_kit.migrate.history import (
     APPLIED,
     FAILED,
@@ -370,10 +379,10 @@ def _tables_without_history(other_tables: Sequence[str]) -> str:
 def resolve(files: Sequence[MigrationFile], target: str) -> MigrationFile:
     """The file ``target`` names: a full name, or a number."""
     for f in files:
-        if target == f.name or (target.isdigit() and int(target) == f.number):
+        if target == f.name or target_number(target) == f.number:
             return f
     names = ", ".join(f.name for f in files) or "(none)"
-    raise MigrationError(f"unknown migration {target!r} (expected a number or one of: {names})")
+    raise MigrationError(f"unknown migration {shown(target)} (expected a number or one of: {names})")
 
 
 def applied_files(files: Sequence[MigrationFile], history: Sequence[HistoryRow]) -> list[MigrationFile]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit._sql import execute
 from orm_kit.bulk import rows_per_chunk
 from orm_kit.errors import SeedError
@@ -151,7 +152,7 @@ def status(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], d
     if sets is not None:
         unknown = [name for name in sets if name not in names]
         if unknown:
-            raise SeedError(f"no seed set named {unknown[0]!r} in {where} or in the database "
+            raise SeedError(f"no seed set named {shown(unknown[0])} in {where} or in the database "
                             f"(expected one of {', '.join(names) or 'none'})")
         names = [name for name in names if name in sets]
     report = []
@@ -185,7 +186,7 @@ def remove(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], n
     book = Book(db)
     if not book.exists() or book.sets.get_or_none(book.sets.name == name) is None:
         loaded = [r.name for r in book.sets.select()] if book.exists() else []
-        raise SeedError(f"seed set {name!r} is not loaded (loaded: {', '.join(loaded) or 'none'})")
+        raise SeedError(f"seed set {shown(name)} is not loaded (loaded: {', '.join(loaded) or 'none'})")
     with db.atomic() as transaction:
         recorded = book.owned()
         everyone = still_owned(db, registry, book, recorded)

@@ -30,6 +30,7 @@ from typing import Any
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit.errors import SeedError, ValidationError, first_line
 from orm_kit.fields import utcnow
 from orm_kit.model import Model
@@ -61,7 +62,7 @@ def _choose(found: Mapping[str, tuple[SeedSet, SeedSource]], names: Sequence[str
         return list(found.values())
     unknown = [n for n in names if n not in found]
     if unknown:
-        raise SeedError(f"no seed set named {unknown[0]!r} in {where} (available: {', '.join(found) or 'none'})")
+        raise SeedError(f"no seed set named {shown(unknown[0])} in {where} (available: {', '.join(found) or 'none'})")
     return [found[n] for n in dict.fromkeys(names)]
 
 
