@@ -67,6 +67,7 @@ from typing import Any, ParamSpec, TypeVar
 import peewee
 
 from orm_kit import dialect
+from orm_kit._shown import shown
 from orm_kit._sql import execute, scalar
 from orm_kit.backends import Savepoint
 from orm_kit.bounds import MAX_RETRIES, check_count, check_seconds
@@ -224,10 +225,10 @@ def _pop(frames: list[_Frame], frame: _Frame) -> None:
 def _begin_options(db: peewee.Database, isolation: str | None) -> dict[str, Any]:
     if isolation is None:
         return {}
-    level = isolation.lower()
+    level = isolation.lower() if isinstance(isolation, str) else None
     if level not in ISOLATION_LEVELS:
         raise ConfigurationError(
-            f"isolation {isolation!r} is not a transaction isolation level; expected one of "
+            f"isolation {shown(isolation)} is not a transaction isolation level; expected one of "
             f"{', '.join(ISOLATION_LEVELS)}"
         )
     if dialect.is_cockroach(db) and level != "serializable":
