@@ -69,6 +69,7 @@ MAX_DEPLOYMENTS = 10**9
 MAX_SERVICES = 100_000
 MAX_DAYS = 36_500        # a century from 2026: every time stays a valid timestamp
 _HANGING = ((Release, "releases"), (Deployment, "deployments"), (Incident, "incidents"))
+_PLATFORM = frozenset((Team, Environment, Service, Release, Deployment, Incident))
 
 
 @dataclass(frozen=True)
@@ -226,9 +227,15 @@ def _nothing_generated(db: peewee.Database, random_seed: int) -> str:
 
 
 def _referrers(db: peewee.Database, model: type[peewee.Model]) -> list[peewee.ForeignKeyField]:
-    """Every foreign key that points at ``model`` from a table ``db`` has (other apps' models included)."""
+    """Every foreign key that points at ``model`` from a table ``db`` has (other apps' models included), once per
+    column: several model classes may describe one table (a migration's frozen copy), the platform's wins."""
     tables = set(db.get_tables())
-    return [fk for fk in model._meta.backrefs if fk.model._meta.table_name in tables]
+    found: dict[tuple[str, str], peewee.ForeignKeyField] = {}
+    for fk in model._meta.backrefs:
+        where = (fk.model._meta.table_name, fk.column_name)
+        if where[0] in tables and (where not in found or fk.model in _PLATFORM):
+            found[where] = fk
+    return list(found.values())
 
 
 def _refuse_foreign_references(db: peewee.Database, random_seed: int, services: peewee.SelectQuery,

@@ -261,3 +261,18 @@ def test_the_bulk_writer_streams_parents_before_children(migrated: peewee.Databa
         writer.add(Team, (n, f"team-{n}", n - 1 if n > 1 else None))
     writer.flush()
     assert Team.select().count() == 100 and Team.get_by_id(100).parent.name == "team-99"
+
+
+def test_remove_generated_counts_each_table_once_whatever_else_describes_it(migrated: peewee.Database) -> None:
+    # A second model class over the deployment table (a migration's frozen copy, a test's) refers to Service too;
+    # counted as another table, the generated deployments looked like rows someone else had added.
+    class DeploymentCopy(peewee.Model):
+        service = peewee.ForeignKeyField(Service, backref="+", on_delete="CASCADE")
+
+        class Meta:
+            database = migrated
+            table_name = "deployment"
+
+    generated = generate(migrated, deployments=200, random_seed=6, services=2)
+    assert DeploymentCopy.select().count() == 200
+    assert remove_generated(migrated, 6) == generated
