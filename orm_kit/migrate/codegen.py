@@ -35,6 +35,7 @@ import peewee
 from playhouse.migrations import template
 from playhouse.schema_diff import diff_models
 
+from orm_kit._shown import shown
 from orm_kit.dialect import unwrap
 from orm_kit.errors import MigrationError, MigrationRefusedError
 from orm_kit.migrate.apps import AppMigrations, Graph, heads, referenced_apps
@@ -61,6 +62,9 @@ def down(migrator, db):
 '''
 
 
+_MAX_SLUG = 100
+
+
 def create_migration(target: Path | Sequence[AppMigrations], name: str, body: str | None = None, *,
                      app: str | None = None) -> Path:
     """Write the next numbered migration file (a template, or ``body``); return its path.
@@ -68,9 +72,14 @@ def create_migration(target: Path | Sequence[AppMigrations], name: str, body: st
     ``target``: a folder, or apps: then the file goes into ``app``'s folder (default: the last app's) and
     declares ``depends_on`` the head of every other app whose tables its models point at.
     """
+    if not isinstance(name, str):
+        raise MigrationError(f"migration name {shown(name)} is not text (try: add_service_slack_channel)")
     slug = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
     if not slug:
-        raise MigrationError(f"migration name {name!r} has no letters or digits (try: add_service_slack_channel)")
+        raise MigrationError(f"migration name {shown(name)} has no letters or digits (try: add_service_slack_channel)")
+    if len(slug) > _MAX_SLUG:  # a file name past 255 bytes is an OSError; a name this long is a sentence
+        raise MigrationError(f"migration name {shown(name)} makes a file name of {len(slug)} characters; keep it "
+                             f"to {_MAX_SLUG} (try: add_service_slack_channel)")
     depends_on: list[tuple[str, str]] = []
     if isinstance(target, str | Path):
         directory = Path(target)

@@ -408,8 +408,10 @@ def check_down_arguments(steps: int | None, target: str | None) -> None:
     """Refuse ``steps`` and ``target`` together, and ``steps`` below 1."""
     if steps is not None and target is not None:
         raise MigrationError("pass either a number of steps or a target, not both")
-    if steps is not None and steps < 1:
-        raise MigrationError(f"--steps must be 1 or more (got {steps})")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise MigrationError(f"--steps must be a whole number, 1 or more (got {shown(steps)})")
+    if target is not None and not isinstance(target, str):
+        raise MigrationError(f"a migration target is text, NNNN or APP:NNNN (got {shown(target)})")
 
 
 def plan_down(files: Sequence[MigrationFile], history: Sequence[HistoryRow], steps: int | None = None,

@@ -23,6 +23,7 @@ from typing import Any
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit.dialect import unwrap
 from orm_kit.errors import ConfigurationError, SeedError
 from orm_kit.locking import Versioned
@@ -78,10 +79,16 @@ class SeedRegistry:
 
     def __init__(self, tables: Sequence[SeedTable]) -> None:
         self.tables = tuple(tables)
+        wrong = next((t for t in self.tables if not isinstance(t, SeedTable)), None)
+        if wrong is not None:
+            raise ConfigurationError(f"a seed registry lists SeedTable(model, key=(...)) entries, not {shown(wrong)}")
         self.by_name = {t.name: t for t in self.tables}
         self.by_model = {t.model: t for t in self.tables}
         for table in self.tables:
             fields = table.model._meta.fields
+            if not isinstance(table.key, tuple | list) or not all(isinstance(k, str) for k in table.key):
+                raise ConfigurationError(f"seed table {table.name!r}: key is {shown(table.key)}; expected a tuple of "
+                                         "field names, e.g. key=(\"name\",)")
             if not table.natural_key:
                 raise ConfigurationError(f"seed table {table.name!r} needs a natural key (key=... or uuid_key=...)")
             if table.uuid_key and not isinstance(table.model._meta.primary_key, peewee.UUIDField):
