@@ -8,6 +8,7 @@ offending value, say what was expected, and name the fix.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import peewee
 from playhouse.pool import MaxConnectionsExceeded
@@ -92,6 +93,50 @@ class UniqueViolationError(ValidationError, peewee.IntegrityError):
     handling included) keeps working. On PostgreSQL the surrounding transaction is aborted, as after
     any failed statement: roll back to a savepoint (a nested ``atomic()``) to go on.
     """
+
+
+class IntegrityViolationError(OrmKitError, peewee.IntegrityError):
+    """Raised when the database refuses a write that breaks a foreign key, NOT NULL or CHECK constraint.
+
+    It names the ``table`` and the ``fields`` (field names where a model knows the table, else column names),
+    the ``constraint`` when the database says it, the ``model`` written to and, for a multi-row INSERT, the
+    ``row`` index; ``errors`` is ``{field: [messages]}`` as on :class:`ValidationError`. It is also a
+    :class:`peewee.IntegrityError`, so code written for peewee keeps working (see :mod:`orm_kit.integrity`).
+    """
+
+    def __init__(self, message: str, *, table: str, fields: Sequence[str] = (), constraint: str | None = None,
+                 model: str | None = None, row: int | None = None,
+                 errors: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.table = table
+        self.fields = tuple(fields)
+        self.constraint = constraint
+        self.model = model
+        self.row = row
+        self.errors: dict[str, list[str]] = {name: list(messages) for name, messages in (errors or {}).items()}
+        super().__init__(message)
+
+
+class ForeignKeyViolationError(IntegrityViolationError):
+    """Raised when a row refers to one that does not exist, or a row still referred to is deleted; names both tables.
+
+    ``table``/``fields``: the referring side; ``referenced_table``: the table referred to; ``value``: the key;
+    ``still_referenced``: True when the write removed (or re-keyed) a row others still refer to.
+    """
+
+    def __init__(self, message: str, *, referenced_table: str = "", value: object = None,
+                 still_referenced: bool = False, **where: Any) -> None:
+        self.referenced_table = referenced_table
+        self.value = value
+        self.still_referenced = still_referenced
+        super().__init__(message, **where)
+
+
+class NotNullViolationError(IntegrityViolationError):
+    """Raised when the database refuses an empty value for a NOT NULL column; names the table and the field."""
+
+
+class CheckViolationError(IntegrityViolationError):
+    """Raised when the database refuses a row that breaks a CHECK constraint; names the constraint and its fields."""
 
 
 class NotFoundError(OrmKitError):
