@@ -207,6 +207,18 @@ class MigrationRefusedError(MigrationError):
     """Raised before any migration runs when the files and the recorded history disagree."""
 
 
+class DataLossError(MigrationRefusedError):
+    """Raised before a ``down`` that would drop tables or columns holding rows runs unconfirmed; carries the counts.
+
+    ``losses``: what each migration's down() would drop and how many rows it holds
+    (:class:`orm_kit.migrate.losses.Loss`); nothing was run.
+    """
+
+    def __init__(self, message: str, losses: Sequence[Any]) -> None:
+        self.losses = tuple(losses)
+        super().__init__(message)
+
+
 class MigrationLockTimeoutError(MigrationError):
     """Raised when another runner held the migration lock for longer than the lock timeout."""
 

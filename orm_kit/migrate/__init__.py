@@ -43,7 +43,7 @@ from orm_kit.migrate.lint import LintFinding, LintReport, lint
 from orm_kit.migrate.lock import DEFAULT_LOCK_TIMEOUT
 from orm_kit.migrate.lockwait import LockPolicy
 from orm_kit.migrate.plan import MigrationState, Plan, RepairReport, Status
-from orm_kit.migrate.preview import MigrationSql, preview_sql
+from orm_kit.migrate.preview import MigrationSql, preview_new_sql, preview_sql
 from orm_kit.migrate.runner import Runner
 from orm_kit.migrate.verify import VerifyReport, VerifyStep, verify
 
@@ -73,6 +73,7 @@ __all__ = [
     "discover",
     "lint",
     "make_migration",
+    "preview_new_sql",
     "preview_sql",
     "verify",
 ]
