@@ -67,7 +67,6 @@ def test_sqlite_settings(tmp_path: Path) -> None:
     ("mysql://u:topsecret@h/db", "has scheme 'mysql'; expected sqlite:///"),
     ("nonsense", "is a file path, not a URL: did you mean sqlite:///nonsense (sqlite: and three slashes"),
     ("/var/lib/platform.db", "did you mean sqlite:////var/lib/platform.db (sqlite: and three slashes"),
-    ("postgres:localhost/db", "has scheme 'postgres'"),
     ("postgresql://u:topsecret@127.0.0.1:1/", "names no database"),
     ("sqlite://host/x.db", "takes three slashes"),
     ("postgresql://app:5432/topsecret@127.0.0.1:1/db", "percent-encode"),
