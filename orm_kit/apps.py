@@ -19,7 +19,6 @@ description is :data:`orm_kit.platform.APP`; a service's comes from its ``pyproj
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path

@@ -32,8 +32,8 @@ from orm_kit.migrate.scratch import replay, scratch_database
 __all__ = ["Loss", "data_losses"]
 
 _RENAME_TABLE = re.compile(r'ALTER\s+TABLE\s+"?([^"\s]+)"?\s+RENAME\s+TO\s+"?([^"\s;]+)"?', re.I)
-_RENAME_COLUMN = re.compile(r'ALTER\s+TABLE\s+"?([^"\s]+)"?\s+RENAME\s+(?:COLUMN\s+)?"?([^"\s]+)"?\s+TO\s+"?([^"\s;]+)"?',
-                            re.I)
+_RENAME_COLUMN = re.compile(
+    r'ALTER\s+TABLE\s+"?([^"\s]+)"?\s+RENAME\s+(?:COLUMN\s+)?"?([^"\s]+)"?\s+TO\s+"?([^"\s;]+)"?', re.I)
 
 
 @dataclass(frozen=True)

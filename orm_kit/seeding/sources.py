@@ -94,8 +94,8 @@ def available(sources: Sequence[SeedSource], *, missing_ok: bool = False) -> dic
             qualified = source.qualified(name)
             if qualified in found:
                 raise SeedError(f"two seed sets are named {qualified!r} ({source.directory} and "
-                                f"{found[qualified][1].directory}): rename one (or, to load a --seeds folder instead of "
-                                "the app's own, pass --replace-seeds)")
+                                f"{found[qualified][1].directory}): rename one (or, to load a --seeds folder "
+                                "instead of the app's own, pass --replace-seeds)")
             found[qualified] = (dataclasses.replace(seed_set, name=qualified), source)
     return found
 
