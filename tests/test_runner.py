@@ -73,7 +73,7 @@ def test_up_to_a_target_then_down_by_steps_and_to_a_target(db, folder):
     assert runner.up() == ["0003_c"]
     assert runner.down(target="0001_a") == ["0003_c", "0002_b"]
     assert set(db.get_tables()) & {"a", "b", "c"} == {"a"}
-    with pytest.raises(MigrationError, match=r"--steps 5: only 1 migration\(s\) are applied \(0001_a\); pass --steps 1"):
+    with pytest.raises(MigrationError, match=r"--steps 5: only 1 migration\(s\) are applied \(0001_a\); pass"):
         runner.down(steps=5)  # more than there is: refused, not quietly everything
     assert runner.down(steps=1) == ["0001_a"]
     assert runner.down() == []
