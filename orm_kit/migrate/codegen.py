@@ -307,7 +307,8 @@ def _with_constraints(text: str, created: Sequence[type[peewee.Model]], todos: l
         rendered = _constraint_sources(meta.constraints or (), str(meta.table_name), todos)
         if rendered:
             block = re.sub(rf"^(\s+)table_name = {re.escape(repr(meta.table_name))}\n",
-                           lambda m: f"{m.group(0)}{m.group(1)}constraints = [{rendered}]\n", block, count=1, flags=re.M)
+                           lambda m, r=rendered: f"{m.group(0)}{m.group(1)}constraints = [{r}]\n", block, count=1,
+                           flags=re.M)
         text = text[:start] + block + text[end:]
     return text
 
