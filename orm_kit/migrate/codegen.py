@@ -301,14 +301,15 @@ def _with_constraints(text: str, created: Sequence[type[peewee.Model]], todos: l
         for field in meta.sorted_fields:
             rendered = _constraint_sources(field.constraints or (), f"{meta.table_name}.{field.column_name}", todos)
             if rendered:
-                pattern = re.compile(rf"^(\s+{re.escape(field.name)} = \w+\()(.*)\)$", re.M)
-                block = pattern.sub(lambda m, r=rendered: f"{m.group(1)}{m.group(2)}{', ' if m.group(2) else ''}"
-                                                          f"constraints=[{r}])", block, count=1)
+                found = re.search(rf"^(\s+{re.escape(field.name)} = \w+\()(.*)\)$", block, re.M)
+                if found is not None:
+                    arguments = f"{found.group(2)}, " if found.group(2) else ""
+                    block = (block[:found.start()] + f"{found.group(1)}{arguments}constraints=[{rendered}])"
+                             + block[found.end():])
         rendered = _constraint_sources(meta.constraints or (), str(meta.table_name), todos)
-        if rendered:
-            block = re.sub(rf"^(\s+)table_name = {re.escape(repr(meta.table_name))}\n",
-                           lambda m, r=rendered: f"{m.group(0)}{m.group(1)}constraints = [{r}]\n", block, count=1,
-                           flags=re.M)
+        found = re.search(rf"^(\s+)table_name = {re.escape(repr(meta.table_name))}\n", block, re.M)
+        if rendered and found is not None:
+            block = block[:found.end()] + f"{found.group(1)}constraints = [{rendered}]\n" + block[found.end():]
         text = text[:start] + block + text[end:]
     return text
 
