@@ -44,7 +44,7 @@ from orm_kit.db import (
 )
 from orm_kit.dbshell import run_client
 from orm_kit.echo import echo
-from orm_kit.errors import ConfigurationError, DataLossError, OrmKitError, first_line
+from orm_kit.errors import ConfigurationError, DataLossError, OrmKitError, SeedProblemsError, first_line
 from orm_kit.migrate import (
     DEFAULT_LOCK_TIMEOUT,
     AppMigrations,
@@ -209,6 +209,14 @@ def library_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except SeedProblemsError as exc:
+            if len(exc.problems) + exc.more == 1:
+                raise click.ClickException(str(exc)) from None
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            more = f", {exc.more} more not shown" if exc.more else ""
+            raise click.ClickException(f"{len(exc.problems) + exc.more} problems in the seed files (each above{more}); "
+                                       "nothing was written") from None
         except OrmKitError as exc:
             raise click.ClickException(str(exc)) from None
         except peewee.DatabaseError as exc:

@@ -203,6 +203,29 @@ class SeedError(OrmKitError):
         super().__init__(f"{prefix}: {reason}" if prefix else reason)
 
 
+class SeedProblemsError(SeedError):
+    """Raised when seed files have problems, every one found in one pass (up to a cap); nothing is written.
+
+    ``problems``: each a :class:`SeedError` naming file, line, table and field, in file and line order;
+    ``more``: how many were found past the cap. Its own ``path``, ``line``, ... are the first problem's.
+    """
+
+    def __init__(self, problems: Sequence[SeedError], more: int = 0) -> None:
+        self.problems = tuple(problems)
+        self.more = more
+        first = self.problems[0]
+        self.reason, self.path, self.line, self.table, self.field = (
+            first.reason, first.path, first.line, first.table, first.field)
+        total = len(self.problems) + more
+        if total == 1:
+            message = str(first)
+        else:
+            shown = "\n".join(str(problem) for problem in self.problems)
+            rest = f"\n... and {more} more" if more else ""
+            message = f"{total} problems in the seed files; nothing was written:\n{shown}{rest}"
+        OrmKitError.__init__(self, message)
+
+
 class MigrationRefusedError(MigrationError):
     """Raised before any migration runs when the files and the recorded history disagree."""
 
