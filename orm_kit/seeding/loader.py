@@ -20,8 +20,9 @@ naming the file, line, table and field, a row's invalid values reported together
 references, and they come in one :class:`~orm_kit.errors.SeedProblemsError`; the transaction is rolled
 back, so the database is left exactly as it was. A row with a problem is not written, and a row that
 refers to it is checked but not written either (its reference is no problem of its own). What each set
-inserted is recorded by :mod:`orm_kit.seeding.book`. Several apps' seed data load together (:mod:`orm_kit.seeding.sources`):
-their tables in the order the sources are given, each app's files filling its own tables only.
+inserted is recorded by :mod:`orm_kit.seeding.book`. Several apps' seed data load together
+(:mod:`orm_kit.seeding.sources`): their tables in the order the sources are given, each app's files filling
+its own tables only.
 """
 
 from __future__ import annotations
