@@ -29,7 +29,7 @@ from orm_kit.seeding.files import SeedRow
 from orm_kit.seeding.registry import SeedRegistry, SeedTable, pk, pk_field
 from orm_kit.validation import field_type_error
 
-__all__ = ["SEED_NAMESPACE", "BrokenReference", "Keys", "decode", "encode", "hashable", "shown_key", "uuid_for"]
+__all__ = ["SEED_NAMESPACE", "Keys", "decode", "encode", "hashable", "shown_key", "uuid_for"]
 
 # Fixed forever: uuid5(SEED_NAMESPACE, "deployment:<key>") must give the same id on every machine.
 SEED_NAMESPACE = uuid.UUID("7d0f4c52-2b8e-4c55-9a43-6f0c1e4c9b10")
@@ -89,10 +89,6 @@ def hashable(value: Any) -> Any:
         raise TypeError("bytes cannot be part of a key")  # a YAML !!binary: not text the bookkeeping can keep
     hash(value)  # a list or mapping where a key part belongs raises TypeError
     return value
-
-
-class BrokenReference(SeedError):
-    """A reference to a row that has problems of its own (reported there): the row referring to it is not written."""
 
 
 class Keys:
@@ -219,17 +215,18 @@ class Keys:
 
     def resolve(self, table: SeedTable, row: SeedRow) -> dict[str, Any]:
         """The row's values as the model takes them: references replaced by primary keys (the first problem raised)."""
-        data, problems = self.resolve_all(table, row)
+        data, problems, _ = self.resolve_all(table, row)
         if problems:
             raise problems[0]
         return data
 
-    def resolve_all(self, table: SeedTable, row: SeedRow) -> tuple[dict[str, Any], list[SeedError]]:
-        """The row's values as the model takes them (references replaced by primary keys), and the problem of every
-        reference that cannot be resolved (a :class:`BrokenReference` for one to a row with problems of its own),
-        its field left out of the values."""
+    def resolve_all(self, table: SeedTable, row: SeedRow) -> tuple[dict[str, Any], list[SeedError], set[str]]:
+        """The row's values as the model takes them (references replaced by primary keys), the problem of every
+        reference that cannot be resolved, and the fields that refer to rows with problems of their own (no problem
+        of this row's); those fields are left out of the values."""
         data: dict[str, Any] = {}
         problems: list[SeedError] = []
+        broken: set[str] = set()
         fields = table.model._meta.fields
         for name, raw in row.values.items():
             if name == table.uuid_key:
@@ -239,12 +236,17 @@ class Keys:
                 data[name] = raw
                 continue
             try:
-                data[name] = self._target_pk(table, row, name, raw)
+                found = self._target_pk(table, row, name, raw)
             except SeedError as problem:
                 problems.append(problem)
+                continue
+            if found is _BROKEN:
+                broken.add(name)
+            else:
+                data[name] = found
         if table.uuid_key:
             data[pk_field(table.model).name] = uuid_for(table.name, str(row.values[table.uuid_key]))
-        return data, problems
+        return data, problems, broken
 
     def _target_pk(self, table: SeedTable, row: SeedRow, name: str, raw: Any) -> Any:
         target = self.registry.target(table.model._meta.fields[name])
@@ -254,9 +256,11 @@ class Keys:
             return target_pk
         line = row.line_of(name)
         if (target.name, natural) in self.broken:
-            raise BrokenReference(f"refers to {target.name} {shown_key(natural)}, which has problems", path=row.path,
-                                  line=line, table=table.name, field=name)
+            return _BROKEN
         unread = f"; or it is in {', '.join(self.unreadable)}, which could not be read" if self.unreadable else ""
         raise SeedError(f"unknown {target.name} {shown_key(natural)}: no such row in the sets being loaded or in the "
                         f"database (check the spelling, or load the set that defines it{unread})", path=row.path,
                         line=line, table=table.name, field=name)
+
+
+_BROKEN: Any = object()  # a reference to a row of this load that has problems of its own

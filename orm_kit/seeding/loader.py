@@ -42,7 +42,7 @@ from orm_kit.fields import utcnow
 from orm_kit.model import Model
 from orm_kit.seeding.book import Book
 from orm_kit.seeding.files import SeedRow, SeedSet, read_rows
-from orm_kit.seeding.keys import BrokenReference, Keys, encode, shown_key
+from orm_kit.seeding.keys import Keys, encode, shown_key
 from orm_kit.seeding.registry import (
     SeedRegistry,
     SeedTable,
@@ -145,8 +145,6 @@ class _Problems:
         self.files: list[str] = []  # in the order they were read: problems are shown in that order, then by line
 
     def add(self, problem: SeedError) -> None:
-        if isinstance(problem, BrokenReference):
-            return  # the row it refers to has its own problems, reported there
         if len(self.found) < self.cap:
             self.found.append(problem)
         else:
@@ -279,8 +277,8 @@ class _Loader:
         natural = self.keys.natural(table, row)
         if (table.name, natural) in self.keys.broken:
             return  # part of a cycle: reported
-        data, problems = self.keys.resolve_all(table, row)
-        unresolved = {p.field for p in problems}
+        data, problems, broken = self.keys.resolve_all(table, row)
+        unresolved = {p.field for p in problems} | broken
         try:
             existing = self.keys.find(table, natural)
         except SeedError as exc:
@@ -290,7 +288,7 @@ class _Loader:
         merged = data if existing is None else {**existing.__data__, **data}
         errors = {name: messages for name, messages in model.check_data(merged).items() if name not in unresolved}
         problems += self._invalid(table, row, errors)
-        if problems or id(row) in self.broken_rows:
+        if problems or broken or id(row) in self.broken_rows:
             self.problems.extend(problems)
             self.keys.broken.add((table.name, natural))  # rows that refer to it are not written either
             return
