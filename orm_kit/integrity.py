@@ -76,14 +76,16 @@ class Check:
 
 def translate(model: type[peewee.Model], exc: peewee.IntegrityError, known: Mapping[Any, Any] | Sequence[Any] = (),
               *, columns: Sequence[Any] | None = None, where: peewee.Node | None = None,
-              deleting: bool = False, db: peewee.Database | None = None) -> Exception:
+              deleting: bool = False, db: peewee.Database | None = None, first_row: int = 0) -> Exception:
     """``exc`` (raised by a write to ``model``'s table) as a typed error; unchanged when it is none of the four.
 
     ``known``: what the statement wrote, one row (``{field or name: value}``) or several (mappings, or
-    tuples in the order of ``columns``); ``where``: the rows an UPDATE or DELETE aimed at; ``deleting``: it
-    was a DELETE. They only sharpen the message: each may be left out.
+    tuples in the order of ``columns``; ``first_row``: the number of the first, when the statement wrote one
+    chunk of a longer list); ``where``: the rows an UPDATE or DELETE aimed at; ``deleting``: it was a DELETE.
+    They only sharpen the message: each may be left out.
     """
-    rows = _rows(model, known, columns)
+    rows = _Rows(_rows(model, known, columns))
+    rows.first = first_row
     original = _driver_error(exc)
     state = getattr(original, "sqlstate", None)
     database = db if db is not None else dialect.unwrap(model._meta.database)
@@ -134,6 +136,16 @@ def _rows(model: type[peewee.Model], known: Mapping[Any, Any] | Sequence[Any],
     return out
 
 
+class _Rows(list[dict[str, Any]]):
+    """The rows a statement wrote, and the number of the first (a chunk of a longer list starts past 0)."""
+
+    first = 0
+
+    def number(self, index: int | None) -> int | None:
+        """The row number an error shows for ``index`` (None: one row, or not known)."""
+        return None if index is None or (len(self) < 2 and not self.first) else self.first + index
+
+
 def _name(combined: Mapping[str, peewee.Field], key: Any) -> str | None:
     if isinstance(key, peewee.Field):
         return str(key.name) if combined.get(key.name) is key else None  # identity: `==` would build SQL
@@ -159,11 +171,15 @@ def _shown(value: Any) -> str:
     return repr(str(value)) if not isinstance(value, int | float | bool) or isinstance(value, bool) else str(value)
 
 
+def _number(rows: Sequence[Any], index: int | None) -> int | None:
+    return rows.number(index) if isinstance(rows, _Rows) else index
+
+
 def _which_row(rows: Sequence[Mapping[str, Any]], names: Sequence[str], values: Sequence[Any]) -> int | None:
     """Among several rows, the one whose ``names`` hold ``values`` (compared as text); when several do, the
     second (a duplicate within the statement: the first went in, the second clashed)."""
     if len(rows) < 2:
-        return None
+        return 0 if rows else None
     wanted = [str(v) for v in values]
     found = [index for index, row in enumerate(rows)
              if all(name in row for name in names) and [str(_key_of(row[n])) for n in names] == wanted]
@@ -190,10 +206,11 @@ def _postgres(model: type[peewee.Model] | None, exc: peewee.IntegrityError, orig
         columns = _unique_columns(model).get(constraint or "", []) or detail_columns
         value = detail_values[0] if detail and len(columns) == 1 and len(detail_values) == 1 else None
         names = _field_names(model, columns)
-        return _unique(model, names, value, rows, row=_which_row(rows, names, detail_values) if detail else None)
+        return _unique(model, names, value, rows,
+                       row=_number(rows, _which_row(rows, names, detail_values) if detail else None))
     if state == _NOT_NULL:
         column = getattr(diag, "column_name", None) or ""
-        return _not_null(mine, table, column, _which_row_missing(rows, _field_names(mine, [column])))
+        return _not_null(mine, table, column, _number(rows, _which_row_missing(rows, _field_names(mine, [column]))))
     if state == _CHECK:
         checks = checks_of(mine) if mine is not None else []
         found = [c for c in checks if c.name == constraint] or [
@@ -249,7 +266,7 @@ def _postgres_foreign_key(model: type[peewee.Model] | None, table: str, constrai
     elif still_referenced and child is not None and isinstance(value, str):
         value = _python(child.rel_field, value)
     return _foreign_key(child_model, table, names, referring_columns, referenced_table, referenced_columns, value,
-                        still_referenced, constraint, row=row, at_commit=at_commit)
+                        still_referenced, constraint, row=_number(rows, row), at_commit=at_commit)
 
 
 def _python(field: peewee.Field, text: str) -> Any:
@@ -301,12 +318,12 @@ def _sqlite(model: type[peewee.Model], exc: peewee.IntegrityError, rows: list[di
         row = _sqlite_duplicate_row(model, names, rows, db)
         value = rows[row].get(names[0]) if row is not None and len(names) == 1 else (
             rows[0].get(names[0]) if len(rows) == 1 and len(names) == 1 else None)
-        return _unique(model, names, value, rows, row=row if len(rows) > 1 else None)
+        return _unique(model, names, value, rows, row=_number(rows, row))
     not_null = _SQLITE_NOT_NULL.search(text)
     if not_null:
         table, _, column = not_null.group(1).strip().rpartition(".")
         mine = model if table == model._meta.table_name else None
-        return _not_null(mine, table, column, _which_row_missing(rows, _field_names(mine, [column])))
+        return _not_null(mine, table, column, _number(rows, _which_row_missing(rows, _field_names(mine, [column]))))
     check = _SQLITE_CHECK.search(text)
     if check:
         table = str(model._meta.table_name)
@@ -323,7 +340,7 @@ def _sqlite_duplicate_row(model: type[peewee.Model], names: Sequence[str], rows:
                           db: peewee.Database | None) -> int | None:
     """Of several rows, the first that repeats an earlier one's unique value, or that the table already has."""
     if len(rows) < 2 or not all(n in model._meta.fields for n in names):
-        return None
+        return 0 if len(rows) == 1 else None
     seen: set[tuple[Any, ...]] = set()
     for index, row in enumerate(rows):
         if not all(n in row for n in names):
@@ -345,7 +362,7 @@ def _sqlite_duplicate_row(model: type[peewee.Model], names: Sequence[str], rows:
 
 def _which_row_missing(rows: list[dict[str, Any]], names: Sequence[str]) -> int | None:
     if len(rows) < 2 or not names:
-        return None
+        return 0 if len(rows) == 1 else None
     return next((i for i, row in enumerate(rows) if row.get(names[0]) is None), None)
 
 
@@ -518,7 +535,7 @@ def _missing_parent(model: type[peewee.Model], rows: list[dict[str, Any]], db: p
             if values not in present:
                 value = values[0] if len(values) == 1 else values
                 return _foreign_key(model, table, tuple(names), list(fk.columns), fk.parent, list(fk.parent_columns),
-                                    value, False, None, row=index if len(rows) > 1 else None)
+                                    value, False, None, row=_number(rows, index))
     return None
 
 

@@ -28,6 +28,7 @@ from orm_kit import (
     UniqueViolationError,
     transaction,
 )
+from orm_kit.bulk import BulkWriter
 
 import factories as f
 
@@ -92,6 +93,31 @@ def test_insert_many_and_bulk_create_name_the_row_and_its_value(orm_kit_db: peew
     error = _refused(orm_kit_db, UniqueViolationError, lambda: Environment.bulk_create(twice))
     assert error.errors == {"slug": [TAKEN.format("twin")]} and error.row == 1
     assert Environment.select().count() == 1
+
+
+def test_the_bulk_writer_names_the_row_over_every_chunk(orm_kit_db: peewee.Database) -> None:
+    Environment.create(name="Production", slug="prod", tier="production")
+    writer = BulkWriter(orm_kit_db, max_rows=2)
+    writer.table(Environment, ["name", "slug", "tier", "region"])
+
+    def write() -> None:
+        for n in range(5):
+            writer.add(Environment, (f"Env {n}", "prod" if n == 4 else f"env-{n}", "testing", f"r{n}"))
+        writer.flush()
+
+    error = _refused(orm_kit_db, UniqueViolationError, write)  # the third chunk, its only row: row 4 of all
+    assert (error.errors, error.row) == ({"slug": [TAKEN.format("prod")]}, 4)
+    team = f.team()
+    services = BulkWriter(orm_kit_db, max_rows=2)
+    services.table(Service, ["id", "name", "tier", "owner"])
+
+    def write_services() -> None:
+        for n in range(4):
+            services.add(Service, (uuid.uuid4(), f"svc-{n}", "low", 31337 if n == 3 else team.id))
+        services.flush()
+
+    error = _refused(orm_kit_db, ForeignKeyViolationError, write_services)
+    assert (error.fields, error.value, error.row, error.referenced_table) == (("owner",), 31337, 3, "team")
 
 
 def test_repository_paths_show_the_duplicate(orm_kit_db: peewee.Database) -> None:
