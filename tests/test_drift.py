@@ -474,40 +474,41 @@ def test_make_writes_the_safe_forms_and_the_kept_default_is_no_drift(migrated: p
     assert make_migration(migrated, models, "again", folder) is None
 
 
-class DeployWindow(orm_kit.Model):
-    """A new table with CHECKs on a column and across two, and Python-side defaults."""
+class FreezeWindow(orm_kit.Model):
+    """A new table with CHECKs on a column and across two, and Python-side defaults (no backref: tests share
+    Environment)."""
 
-    environment = peewee.ForeignKeyField(Environment, backref="deploy_windows", on_delete="CASCADE")
+    environment = peewee.ForeignKeyField(Environment, backref="+", on_delete="CASCADE")
     weekday = peewee.IntegerField(constraints=[peewee.Check('"weekday" BETWEEN 0 AND 6')])
     opens = peewee.IntegerField(default=9)
     closes = peewee.IntegerField(default=17)
     created_at = UTCDateTimeField(default=utcnow)
 
     class Meta:
-        constraints = [peewee.Check('"opens" < "closes"', name="deploy_window_opens_before_closes")]
+        constraints = [peewee.Check('"opens" < "closes"', name="freeze_window_opens_before_closes")]
 
 
 def test_make_writes_a_new_tables_checks_and_no_todo_for_python_defaults(migrated: peewee.Database,
                                                                            tmp_path: Path) -> None:
     folder = tmp_path / "migrations"
     shutil.copytree(migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
-    DeployWindow.bind(migrated)
-    models = [*MODELS, DeployWindow]
-    path = make_migration(migrated, models, "deploy windows", folder)
+    FreezeWindow.bind(migrated)
+    models = [*MODELS, FreezeWindow]
+    path = make_migration(migrated, models, "freeze windows", folder)
     assert path is not None
     text = path.read_text()
     assert "TODO" not in text and "<function" not in text  # utcnow runs in Python: nothing to add by hand
     assert "weekday = IntegerField(constraints=[SQL('CHECK (\"weekday\" BETWEEN 0 AND 6)')])" in text
-    assert ("constraints = [SQL('CONSTRAINT \"deploy_window_opens_before_closes\" CHECK (\"opens\" < \"closes\")')]"
+    assert ("constraints = [SQL('CONSTRAINT \"freeze_window_opens_before_closes\" CHECK (\"opens\" < \"closes\")')]"
             in text)
     assert "created_at = UTCDateTimeField()" in text
-    assert Runner(migrated, folder).up() == ["0004_deploy_windows"]
+    assert Runner(migrated, folder).up() == ["0004_freeze_windows"]
     report = check(migrated, models, folder)
     assert report.ok, report  # the checks are in the database, as the models declare them
     env = Environment.create(name="Production", slug="prod", tier="production")
     with pytest.raises(CheckViolationError) as caught, transaction(migrated):
-        DeployWindow.insert(environment=env.id, weekday=3, opens=18, closes=9).execute()
-    assert caught.value.constraint in ("deploy_window_opens_before_closes", None) and set(caught.value.fields) == {
+        FreezeWindow.insert(environment=env.id, weekday=3, opens=18, closes=9).execute()
+    assert caught.value.constraint in ("freeze_window_opens_before_closes", None) and set(caught.value.fields) == {
         "opens", "closes"}
 
 
