@@ -22,6 +22,7 @@ module          role
 ``safe``        the PostgreSQL migrator's safe forms for tables in use; drops that never cascade
 ``steps``       what a migration defers until after its commit: concurrent indexes, validation, backfills
 ``runner``      the executor: up, down, baseline, repair under the lock, a transaction per migration
+``losses``      what a ``down`` would drop that holds rows, counted before it runs
 ``snapshot``    a schema as comparable facts
 ``scratch``     throwaway databases; replaying migrations and realizing models there
 ``drift``       three-way drift (models, migrations, live) and checked adoption (``baseline``)
