@@ -429,8 +429,8 @@ def down(ctx: click.Context, target: str | None, steps: int | None, yes: bool) -
     except DataLossError as exc:
         if not sys.stdin.isatty():
             raise
-        for loss in exc.losses:
-            click.echo(str(loss), err=True)
+        for line in [str(loss) for loss in exc.losses] or [str(exc)]:
+            click.echo(line, err=True)
         if not click.confirm("These rows will be lost. Revert anyway?", default=False, err=True):
             raise click.ClickException("nothing was reverted") from None
         reverted = runner.down(steps=steps, target=target, allow_data_loss=True)

@@ -51,6 +51,7 @@ from orm_kit.dialect import is_postgres, unwrap
 from orm_kit.errors import (
     DataLossError,
     MigrationBlockedError,
+    MigrationError,
     MigrationFailedError,
     MigrationLockTimeoutError,
     MigrationRefusedError,
@@ -178,7 +179,12 @@ class Runner:
         plan = self.plan()
         chosen = plan.down(steps, target, app)  # refuses what cannot be (--steps past what is applied) up front
         if not allow_data_loss and chosen and not plan.status.problems:
-            found = data_losses(self.db, plan, chosen)
+            try:
+                found = data_losses(self.db, plan, chosen)
+            except MigrationError as exc:  # unsure is not safe: ask as for rows
+                raise DataLossError(
+                    f"refusing to revert, nothing was run: cannot tell what it would drop ({exc}); back up what it "
+                    "may drop, then confirm (orm-kit migrate down --yes)", []) from None
             if found:
                 raise DataLossError(
                     f"refusing to revert, nothing was run: {'; '.join(str(loss) for loss in found)}; these rows would "
