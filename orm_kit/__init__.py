@@ -11,8 +11,8 @@
     db = orm_kit.connect()
 
 Two halves in one package. The toolkit, reusable with any peewee models: the core modules (``db``,
-``dialect``, ``errors``, ``fields``, ``validation``, ``model``, ``locking``, ``transactions``,
-``repository``, ``bulk``), the migration engine (``orm_kit.migrate``), the seed engine
+``dialect``, ``errors``, ``integrity``, ``fields``, ``validation``, ``model``, ``locking``, ``transactions``,
+``repository``, ``bulk``, ``bookkeeping``), the migration engine (``orm_kit.migrate``), the seed engine
 (``orm_kit.seeding``), apps and a project's configuration (``orm_kit.apps``, ``orm_kit.config``) and
 test support (``orm_kit.testing``). The platform, built on it: its tables
 (``orm_kit.models``), repositories (``orm_kit.repositories``), defaults (``orm_kit.platform``: shipped
