@@ -174,7 +174,7 @@ def test_a_self_reference_within_one_insert_is_no_missing_parent(orm_kit_db: pee
     assert (error.fields, error.value, error.row) == (("parent",), 9100, 2)
 
 
-@pytest.mark.parametrize("how", ["delete_query", "delete_instance", "repository"])
+@pytest.mark.parametrize("how", ["delete_query", "delete_instance", "repository", "repository_key"])
 def test_deleting_a_row_others_still_refer_to_names_the_referring_table(orm_kit_db: peewee.Database,
                                                                        how: str) -> None:
     svc = f.service()
@@ -183,6 +183,7 @@ def test_deleting_a_row_others_still_refer_to_names_the_referring_table(orm_kit_
         "delete_query": lambda: Team.delete().where(Team.id == owner.id).execute(),
         "delete_instance": lambda: owner.delete_instance(),
         "repository": lambda: TeamRepository(orm_kit_db).delete(owner),
+        "repository_key": lambda: TeamRepository(orm_kit_db).delete(owner.id),
     }[how]
     error = _refused(orm_kit_db, ForeignKeyViolationError, write)
     assert (error.table, error.fields, error.referenced_table, error.still_referenced) == (
