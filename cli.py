@@ -35,10 +35,18 @@ from orm_kit import diagram, platform, seeding, synthetic
 from orm_kit.apps import App, bind, migration_sources, seed_sources
 from orm_kit.bounds import MAX_RETRIES, MAX_WAIT_SECONDS
 from orm_kit.config import Overrides, Project, load_project
-from orm_kit.db import DIRECT_ENV_VAR, open_database, redact_url, resolve_migration_url, resolve_url, scrub
+from orm_kit.db import (
+    DIRECT_ENV_VAR,
+    open_database,
+    parse_url,
+    redact_url,
+    resolve_migration_url,
+    resolve_url,
+    scrub,
+)
 from orm_kit.dbshell import run_client
 from orm_kit.echo import echo
-from orm_kit.errors import ConfigurationError, OrmKitError, first_line
+from orm_kit.errors import ConfigurationError, DataLossError, OrmKitError, SeedProblemsError, first_line
 from orm_kit.migrate import (
     DEFAULT_LOCK_TIMEOUT,
     AppMigrations,
@@ -50,6 +58,7 @@ from orm_kit.migrate import (
     create_migration,
     lint,
     make_migration,
+    preview_new_sql,
     preview_sql,
     verify,
 )
@@ -61,6 +70,7 @@ from orm_kit.synthetic import generate, remove_generated
 from orm_kit.transactions import on_commit, transaction
 
 F = TypeVar("F", bound=Callable[..., Any])
+DIALECTS = ("sqlite", "postgres")
 MAX_STEPS = 1_000_000  # migrations to revert at once: more than any history holds
 
 
@@ -92,6 +102,7 @@ class Context:
         self.statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
         self.allow_out_of_order = False
         self.seed_dir: Path | None = None
+        self.replace_seeds = False
         self.sets: tuple[str, ...] = ()
         self.dry_run = False
         self.app: str | None = None
@@ -125,7 +136,7 @@ class Context:
         """Every app: the platform's, and the project's from pyproject.toml and the flags (read once)."""
         if self._project is None:
             self._project = load_project(platform.APP, pyproject=self.project_path, overrides=Overrides(
-                self.app, self.models, self.migrations_dir, self.seed_dir, self.seed_registry))
+                self.app, self.models, self.migrations_dir, self.seed_dir, self.seed_registry, self.replace_seeds))
         return self._project
 
     @property
@@ -218,6 +229,14 @@ def library_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except SeedProblemsError as exc:
+            if len(exc.problems) + exc.more == 1:
+                raise click.ClickException(str(exc)) from None
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            more = f", {exc.more} more not shown" if exc.more else ""
+            raise click.ClickException(f"{len(exc.problems) + exc.more} problems in the seed files (each above{more}); "
+                                       "nothing was written") from None
         except OrmKitError as exc:
             message = str(exc)
         except peewee.DatabaseError as exc:
@@ -287,8 +306,11 @@ _SHARED: dict[str, Callable[[], Callable[[F], F]]] = {
         help="Apply a pending migration numbered below an applied one."),
     "seeds": lambda: click.option(
         "--seeds", type=click.Path(file_okay=False, path_type=Path), default=None, expose_value=False,
-        callback=_store("seed_dir"), help="The project app's folder of seed sets (default: pyproject.toml's; "
-                                          "without a project, the platform's)."),
+        callback=_store("seed_dir"), help="A folder of seed sets added to the project app's own (pyproject.toml's; "
+                                          "without a project, the platform's shipped sets)."),
+    "replace_seeds": lambda: click.option(
+        "--replace-seeds", is_flag=True, default=False, expose_value=False, callback=_store("replace_seeds"),
+        help="Use only --seeds DIR's sets, not the app's own folder too."),
     "seed_registry": lambda: click.option(
         "--seed-registry", metavar="MODULE:NAME", default=None, expose_value=False, callback=_store("seed_registry"),
         help="The SeedRegistry of the tables the project app's seed files fill."),
@@ -411,14 +433,29 @@ def up(ctx: click.Context, target: str | None) -> None:
 @migrate.command()
 @click.argument("target", required=False)
 @click.option("--steps", type=click.IntRange(min=1, max=MAX_STEPS), default=None, help="Revert the last N migrations.")
+@click.option("--yes", "-y", is_flag=True, help="Drop tables and columns that hold rows without asking.")
 @uses(*_RUNS)
 @click.pass_context
 @library_errors
-def down(ctx: click.Context, target: str | None, steps: int | None) -> None:
-    """Revert one app's last migration, its last --steps N, or every one applied after TARGET ([APP:]NNNN)."""
+def down(ctx: click.Context, target: str | None, steps: int | None, yes: bool) -> None:
+    """Revert one app's last migration, its last --steps N, or every one applied after TARGET ([APP:]NNNN).
+
+    A down that drops tables or columns holding rows says how many and needs --yes (or yes at the prompt on a
+    terminal).
+    """
     if target is not None and steps is not None:
         raise click.UsageError("pass either TARGET or --steps, not both")
-    reverted = _state(ctx).runner().down(steps=steps, target=target)
+    runner = _state(ctx).runner()
+    try:
+        reverted = runner.down(steps=steps, target=target, allow_data_loss=yes)
+    except DataLossError as exc:
+        if not sys.stdin.isatty():
+            raise
+        for line in [str(loss) for loss in exc.losses] or [str(exc)]:
+            click.echo(line, err=True)
+        if not click.confirm("These rows will be lost. Revert anyway?", default=False, err=True):
+            raise click.ClickException("nothing was reverted") from None
+        reverted = runner.down(steps=steps, target=target, allow_data_loss=True)
     for name in reverted:
         click.echo(f"reverted {name}")
     if not reverted:
@@ -541,15 +578,29 @@ def lint_command(ctx: click.Context, as_json: bool) -> None:
 @click.option("--down", "down_", is_flag=True, help="The SQL `migrate down` would run instead.")
 @click.option("--steps", type=click.IntRange(min=1, max=MAX_STEPS), default=None,
               help="With --down: the last N migrations.")
+@click.option("--dialect", type=click.Choice(DIALECTS), default=None,
+              help="The SQL of every migration (or up to TARGET) on an empty database of this kind: sqlite needs no "
+                   "database at all; postgres renders on the PostgreSQL server --database names, in a scratch schema "
+                   "rolled back (its tables and history are not read).")
 @uses("database", "direct_database", "project", "app", "models", "migrations", "statement_lock_timeout",
       "lock_retries", "statement_timeout", "allow_out_of_order")
 @click.pass_context
 @library_errors
-def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) -> None:
+def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None, dialect: str | None) -> None:
     """Print the SQL `up` (or `down`) would run, captured on a scratch database; runs nothing."""
     state = _state(ctx)
-    plans = preview_sql(state.existing_db(), state.migration_apps(), target, down=down_, steps=steps,
-                        allow_out_of_order=state.allow_out_of_order, app=state.app, policy=state.policy)
+    if steps is not None and not down_:
+        raise click.UsageError("--steps counts migrations to revert, so it goes with --down; the SQL of `up` takes a "
+                               "TARGET instead (orm-kit migrate sql 0003)")
+    if dialect is not None:
+        if down_:
+            raise click.UsageError("--dialect shows what a new, empty database gets: there is nothing to revert "
+                                   "(drop --down, or drop --dialect to see the down of your database)")
+        plans = preview_new_sql(_render_on(state, dialect), state.migration_apps(), target, app=state.app,
+                                policy=state.policy)
+    else:
+        plans = preview_sql(state.existing_db(), state.migration_apps(), target, down=down_, steps=steps,
+                            allow_out_of_order=state.allow_out_of_order, app=state.app, policy=state.policy)
     for plan in plans:
         how = ("" if not plan.settings else
                f": one transaction, rolled back and retried on a lock timeout ({state.policy.describe()})"
@@ -564,6 +615,22 @@ def sql(ctx: click.Context, target: str | None, down_: bool, steps: int | None) 
                 click.echo(statement.rstrip().rstrip(";") + ";")
     if not plans:
         click.echo("-- nothing to run")
+
+
+def _render_on(state: Context, dialect: str) -> peewee.Database:
+    """The database `migrate sql --dialect` captures on: for sqlite none of the user's; for postgres the server the
+    database URL names (only a scratch schema is made there, in a transaction that is rolled back)."""
+    state.checked_apps()
+    if dialect == "sqlite":
+        return peewee.SqliteDatabase(None)  # only says the kind: the scratch database is a temporary file
+    url = state.resolved_url
+    if parse_url(url).family != "postgres":
+        raise click.UsageError(
+            "--dialect postgres renders the SQL on a PostgreSQL server, because the migrator asks the server's "
+            "catalog as it goes: name one with --database postgresql://user:password@host/dbname (or "
+            "ORM_KIT_DATABASE_URL); only a scratch schema is made there, in a transaction that is rolled back, and "
+            "its own tables and history are never read")
+    return state.db
 
 
 @migrate.command("verify")
@@ -618,7 +685,7 @@ def repair(ctx: click.Context) -> None:
 
 
 @main.group(invoke_without_command=True)
-@uses("database", "project", "app", "models", "seeds", "seed_registry", "set", "dry_run")
+@uses("database", "project", "app", "models", "seeds", "replace_seeds", "seed_registry", "set", "dry_run")
 @click.pass_context
 @library_errors
 def seed(ctx: click.Context) -> None:
@@ -629,7 +696,7 @@ def seed(ctx: click.Context) -> None:
 
 
 @seed.command("load")
-@uses("database", "project", "app", "models", "seeds", "seed_registry", "set", "dry_run")
+@uses("database", "project", "app", "models", "seeds", "replace_seeds", "seed_registry", "set", "dry_run")
 @click.pass_context
 @library_errors
 def load(ctx: click.Context) -> None:
@@ -654,7 +721,7 @@ def load(ctx: click.Context) -> None:
 
 
 @seed.command("status")
-@uses("database", "project", "app", "models", "seeds", "seed_registry", "set")
+@uses("database", "project", "app", "models", "seeds", "replace_seeds", "seed_registry", "set")
 @click.pass_context
 @library_errors
 def seed_status(ctx: click.Context) -> None:
@@ -663,10 +730,14 @@ def seed_status(ctx: click.Context) -> None:
     With --set, only those sets: gate a deploy that loads some sets on just those.
     """
     state = _state(ctx)
-    sets = seeding.status(state.existing_db(), state.seed_sources(), sets=list(state.sets) or None)
+    sources = state.seed_sources()
+    sets = seeding.status(state.existing_db(), sources, sets=list(state.sets) or None)
+    folders = ", ".join(dict.fromkeys(str(source.directory) for source in sources))
     for item in sets:
         when = f"  {item.loaded_at:%Y-%m-%d %H:%M:%S} UTC" if item.loaded_at else ""
-        click.echo(f"{item.name:<20} {item.state:<13} {item.rows:>6} rows{when}")
+        where = f" (recorded in the database, not in {folders})" if item.state == "files missing" else ""
+        click.echo(f"{item.name:<20} {item.state:<13} {item.rows:>6} rows{when}{where}")
+    click.echo(f"seed folders: {folders}")
     if any(item.state != "loaded" for item in sets):
         ctx.exit(1)
 

@@ -11,8 +11,8 @@
     db = orm_kit.connect()
 
 Two halves in one package. The toolkit, reusable with any peewee models: the core modules (``db``,
-``dialect``, ``errors``, ``fields``, ``validation``, ``model``, ``locking``, ``transactions``,
-``repository``, ``bulk``), the migration engine (``orm_kit.migrate``), the seed engine
+``dialect``, ``errors``, ``integrity``, ``fields``, ``validation``, ``model``, ``locking``, ``transactions``,
+``repository``, ``bulk``, ``bookkeeping``), the migration engine (``orm_kit.migrate``), the seed engine
 (``orm_kit.seeding``), apps and a project's configuration (``orm_kit.apps``, ``orm_kit.config``) and
 test support (``orm_kit.testing``). The platform, built on it: its tables
 (``orm_kit.models``), repositories (``orm_kit.repositories``), defaults (``orm_kit.platform``: shipped
@@ -31,6 +31,7 @@ from orm_kit import replicas as _replicas
 from orm_kit.apps import App
 from orm_kit.db import open_database, redact_url, resolve_url
 from orm_kit.errors import (
+    CheckViolationError,
     CommitOutcomeUnknownError,
     ConfigurationError,
     ConflictError,
@@ -38,6 +39,8 @@ from orm_kit.errors import (
     DependentObjectsError,
     DiskFullError,
     DriverMissingError,
+    ForeignKeyViolationError,
+    IntegrityViolationError,
     InvalidQueryError,
     MigrationBlockedError,
     MigrationError,
@@ -45,6 +48,7 @@ from orm_kit.errors import (
     MigrationLockTimeoutError,
     MigrationRefusedError,
     NotFoundError,
+    NotNullViolationError,
     OrmKitError,
     PoolExhaustedError,
     PrimaryReadOnlyError,
@@ -52,6 +56,7 @@ from orm_kit.errors import (
     RetryExhaustedError,
     RoutingError,
     SeedError,
+    UniqueViolationError,
     ValidationError,
 )
 from orm_kit.errors import unchained as _unchained
@@ -97,6 +102,7 @@ __all__ = [
     "Api",
     "App",
     "Backref",
+    "CheckViolationError",
     "CommitOutcomeUnknownError",
     "ConfigurationError",
     "ConflictError",
@@ -112,7 +118,9 @@ __all__ = [
     "DriverMissingError",
     "Environment",
     "EnvironmentRepository",
+    "ForeignKeyViolationError",
     "Incident",
+    "IntegrityViolationError",
     "InvalidQueryError",
     "LockPolicy",
     "MigrationBlockedError",
@@ -122,6 +130,7 @@ __all__ = [
     "MigrationRefusedError",
     "Model",
     "NotFoundError",
+    "NotNullViolationError",
     "OrmKitError",
     "Page",
     "PoolExhaustedError",
@@ -148,6 +157,7 @@ __all__ = [
     "Team",
     "TeamRepository",
     "UTCDateTimeField",
+    "UniqueViolationError",
     "ValidationError",
     "Versioned",
     "backref",

@@ -18,6 +18,7 @@ description is :data:`orm_kit.platform.APP`; a service's comes from its ``pyproj
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ class App:
     ``installed``: the migrations folder is an installed package's own history (the platform's shipped
     one), which ``migrate create`` / ``make`` never write into. ``plain_set_names``: its seed sets keep
     their bare names (the platform's, recorded before apps existed); every other app's are ``app:set``.
+    ``more_seeds``: further folders of its seed sets (``--seeds DIR``), filling the same tables.
     """
 
     name: str
@@ -47,6 +49,7 @@ class App:
     seed_registry: SeedRegistry | None = None
     installed: bool = False
     plain_set_names: bool = False
+    more_seeds: tuple[Path, ...] = ()
 
     def migration_source(self) -> AppMigrations:
         """What the migration engine needs: name, folder, models."""
@@ -56,13 +59,20 @@ class App:
         return AppMigrations(self.name, self.migrations, self.models)
 
     def seed_source(self) -> SeedSource | None:
-        """What the seed engine needs (None when the app has no seed data)."""
+        """What the seed engine needs for the app's own seed folder (None when the app has no seed data)."""
         if self.seeds is None:
             return None
         if self.seed_registry is None:
             raise ConfigurationError(f"app {self.name!r} has a seed folder but no seed registry: name the tables its "
                                      "files fill and their natural keys (a SeedRegistry)")
         return SeedSource(self.seed_registry, self.seeds, None if self.plain_set_names else self.name)
+
+    def seed_folders(self) -> list[SeedSource]:
+        """Every folder of the app's seed sets: its own, then ``more_seeds``, all filling the same tables."""
+        own = self.seed_source()
+        if own is None:
+            return []
+        return [own, *(dataclasses.replace(own, directory=folder) for folder in self.more_seeds)]
 
 
 def migration_sources(apps: Iterable[App]) -> list[AppMigrations]:
@@ -72,7 +82,7 @@ def migration_sources(apps: Iterable[App]) -> list[AppMigrations]:
 
 def seed_sources(apps: Iterable[App]) -> list[SeedSource]:
     """The seed data of every app that has some, in the order given."""
-    return [source for app in apps if (source := app.seed_source()) is not None]
+    return [source for app in apps for source in app.seed_folders()]
 
 
 def tables_of(apps: Sequence[App]) -> dict[str, str]:

@@ -33,6 +33,7 @@ import peewee
 from orm_kit._sql import execute, quote, scalar
 from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import ValidationError
+from orm_kit.integrity import translate
 from orm_kit.model import Model
 
 __all__ = ["BulkWriter", "larger_cache", "max_parameters", "next_id", "rows_per_chunk", "sync_id_sequence"]
@@ -189,7 +190,11 @@ class BulkWriter:
         fields = buffer.fields
         params = [f.db_value(value)  # type: ignore[no-untyped-call]
                   for row in rows for f, value in zip(fields, row, strict=True)]
-        execute(self.db, statement, params)
+        try:
+            execute(self.db, statement, params)
+        except peewee.IntegrityError as exc:  # typed, naming the row over everything written so far
+            raise translate(buffer.model, exc, rows, columns=buffer.names, db=self.db,
+                            first_row=buffer.written) from exc
         buffer.written += len(rows)
         if self.on_flush is not None:
             self.on_flush(buffer.model, buffer.written)

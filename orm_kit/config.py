@@ -62,7 +62,8 @@ class Overrides:
 
     ``models``, ``migrations``, ``seeds`` and ``seed_registry`` describe the project's own app (the platform
     when none is configured); ``app`` names the project's app when flags alone define it (``models`` given
-    and no ``[tool.orm-kit]``).
+    and no ``[tool.orm-kit]``). ``seeds`` is a folder of sets *added* to the app's own (the shipped ones, for
+    the platform), unless ``replace_seeds``: then it is the app's only seed folder.
     """
 
     app: str | None = None
@@ -70,6 +71,7 @@ class Overrides:
     migrations: Path | None = None
     seeds: Path | None = None
     seed_registry: str | None = None
+    replace_seeds: bool = False
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,11 @@ class _Reader:
             changes["migrations"] = flags.migrations.resolve()
             changes["installed"] = False
         if flags.seeds is not None:
-            changes["seeds"] = flags.seeds.resolve()
+            folder = flags.seeds.resolve()
+            if flags.replace_seeds or app.seeds is None:
+                changes["seeds"] = folder
+            elif folder != app.seeds and folder not in app.more_seeds:
+                changes["more_seeds"] = (*app.more_seeds, folder)
         if flags.seed_registry is not None:
             changes["seed_registry"] = self._registry(flags.seed_registry, "--seed-registry")
         if app.models and app.migrations is None and "migrations" not in changes:

@@ -334,6 +334,15 @@ def _pgbouncer(options: dict[str, Any], shown: str) -> str | None:
     return str(mode)
 
 
+def _bare_path(url: str) -> str | None:
+    """``url`` when it is a file path rather than a URL (``orm_kit.db``, ``/var/lib/x.db``, ``C:\\x.db``)."""
+    if "://" in url or not url.strip():
+        return None
+    if urlsplit(url).scheme and not re.match(r"^[A-Za-z]:[\\/]", url):
+        return None  # "postgres:..." without slashes is a broken URL, not a path
+    return url
+
+
 @unchained
 def parse_url(url: str, *, extras: Collection[str] = ()) -> ParsedURL:
     """``url`` taken apart (``extras``: further query options the caller handles, taken out too).
@@ -344,6 +353,11 @@ def parse_url(url: str, *, extras: Collection[str] = ()) -> ParsedURL:
     parts = _split(url, shown)
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
+        path = _bare_path(url)
+        if path is not None:
+            raise ConfigurationError(
+                f"database URL {shown!r} is a file path, not a URL: did you mean sqlite:///{shown} (sqlite: and three "
+                "slashes, then the path)? PostgreSQL is postgresql://user:password@host:5432/dbname")
         raise ConfigurationError(
             f"database URL {shown!r} has scheme {scheme or '(none)'!r}; expected sqlite:///path/to/file.db, "
             "postgresql://user:password@host:5432/dbname (postgresql+pool:// for a connection pool) or "

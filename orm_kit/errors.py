@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import peewee
 from playhouse.pool import MaxConnectionsExceeded
@@ -104,6 +104,50 @@ class UniqueViolationError(ValidationError, peewee.IntegrityError):
     """
 
 
+class IntegrityViolationError(OrmKitError, peewee.IntegrityError):
+    """Raised when the database refuses a write that breaks a foreign key, NOT NULL or CHECK constraint.
+
+    It names the ``table`` and the ``fields`` (field names where a model knows the table, else column names),
+    the ``constraint`` when the database says it, the ``model`` written to and, for a multi-row INSERT, the
+    ``row`` index; ``errors`` is ``{field: [messages]}`` as on :class:`ValidationError`. It is also a
+    :class:`peewee.IntegrityError`, so code written for peewee keeps working (see :mod:`orm_kit.integrity`).
+    """
+
+    def __init__(self, message: str, *, table: str, fields: Sequence[str] = (), constraint: str | None = None,
+                 model: str | None = None, row: int | None = None,
+                 errors: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.table = table
+        self.fields = tuple(fields)
+        self.constraint = constraint
+        self.model = model
+        self.row = row
+        self.errors: dict[str, list[str]] = {name: list(messages) for name, messages in (errors or {}).items()}
+        super().__init__(message)
+
+
+class ForeignKeyViolationError(IntegrityViolationError):
+    """Raised when a row refers to one that does not exist, or a row still referred to is deleted; names both tables.
+
+    ``table``/``fields``: the referring side; ``referenced_table``: the table referred to; ``value``: the key;
+    ``still_referenced``: True when the write removed (or re-keyed) a row others still refer to.
+    """
+
+    def __init__(self, message: str, *, referenced_table: str = "", value: object = None,
+                 still_referenced: bool = False, **where: Any) -> None:
+        self.referenced_table = referenced_table
+        self.value = value
+        self.still_referenced = still_referenced
+        super().__init__(message, **where)
+
+
+class NotNullViolationError(IntegrityViolationError):
+    """Raised when the database refuses an empty value for a NOT NULL column; names the table and the field."""
+
+
+class CheckViolationError(IntegrityViolationError):
+    """Raised when the database refuses a row that breaks a CHECK constraint; names the constraint and its fields."""
+
+
 class NotFoundError(OrmKitError):
     """Raised when a row looked up by key does not exist."""
 
@@ -168,8 +212,43 @@ class SeedError(OrmKitError):
         super().__init__(f"{prefix}: {reason}" if prefix else reason)
 
 
+class SeedProblemsError(SeedError):
+    """Raised when seed files have problems, every one found in one pass (up to a cap); nothing is written.
+
+    ``problems``: each a :class:`SeedError` naming file, line, table and field, in file and line order;
+    ``more``: how many were found past the cap. Its own ``path``, ``line``, ... are the first problem's.
+    """
+
+    def __init__(self, problems: Sequence[SeedError], more: int = 0) -> None:
+        self.problems = tuple(problems)
+        self.more = more
+        first = self.problems[0]
+        self.reason, self.path, self.line, self.table, self.field = (
+            first.reason, first.path, first.line, first.table, first.field)
+        total = len(self.problems) + more
+        if total == 1:
+            message = str(first)
+        else:
+            shown = "\n".join(str(problem) for problem in self.problems)
+            rest = f"\n... and {more} more" if more else ""
+            message = f"{total} problems in the seed files; nothing was written:\n{shown}{rest}"
+        OrmKitError.__init__(self, message)
+
+
 class MigrationRefusedError(MigrationError):
     """Raised before any migration runs when the files and the recorded history disagree."""
+
+
+class DataLossError(MigrationRefusedError):
+    """Raised before a ``down`` that would drop tables or columns holding rows runs unconfirmed; carries the counts.
+
+    ``losses``: what each migration's down() would drop and how many rows it holds
+    (:class:`orm_kit.migrate.losses.Loss`); nothing was run.
+    """
+
+    def __init__(self, message: str, losses: Sequence[Any]) -> None:
+        self.losses = tuple(losses)
+        super().__init__(message)
 
 
 class MigrationLockTimeoutError(MigrationError):

@@ -9,7 +9,7 @@ import peewee
 
 from orm_kit import dialect
 
-__all__ = ["UTCDateTimeField", "utcnow"]
+__all__ = ["UTCDateTimeField", "utcnow", "with_database"]
 
 UTC = datetime.UTC
 
@@ -45,7 +45,8 @@ class UTCDateTimeField(peewee.DateTimeField):
         if not isinstance(value, datetime.datetime):
             return value  # validation reports it; the driver refuses it
         value = as_utc(value)
-        if dialect.is_postgres(self.model._meta.database if self.model is not None else None):
+        model = getattr(self, "model", None)  # None for a field of no model (see with_database)
+        if dialect.is_postgres(model._meta.database if model is not None else None):
             return value
         # isoformat pads the year to four digits (strftime's %Y does not for years before 1000).
         return value.replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -59,3 +60,15 @@ class UTCDateTimeField(peewee.DateTimeField):
         if isinstance(value, datetime.datetime):
             return as_utc(value)
         return value
+
+
+def with_database(field: peewee.Field, db: peewee.Database) -> peewee.Field:
+    """``field`` writing its values for ``db``'s dialect though it belongs to no model (a migration's ``add_column``
+    field: peewee computes its default and writes it through ``db_value``, which needs to know the database)."""
+    if getattr(field, "model", None) is None:
+        class Column(peewee.Model):
+            class Meta:
+                database = db
+
+        field.model = Column  # only the database matters: the field is not added to the stand-in's fields
+    return field

@@ -55,8 +55,9 @@ from orm_kit import dialect
 from orm_kit._sql import quote
 from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError
 from orm_kit.fields import utcnow
+from orm_kit.integrity import translate as _translate
 from orm_kit.locking import Versioned, conflict_error, missing_version_error, restore, snapshot
-from orm_kit.model import Model, _translate
+from orm_kit.model import Model
 from orm_kit.validation import field_type_error
 
 __all__ = [
@@ -604,11 +605,17 @@ class Repository(Generic[ModelT]):
                 return False
             params = [plan.pk_value(key)]
             sql = f"DELETE FROM {plan.table} WHERE {quote(plan.pk.column_name)} = {plan.param}"
-            return bool(self._execute(sql, params).rowcount)
-        deleted = bool(self._execute(plan.delete_sql(), params).rowcount)
+            return bool(self._delete(sql, params, key).rowcount)
+        deleted = bool(self._delete(plan.delete_sql(), params, key).rowcount)
         if not deleted and plan.version is not None:
             raise conflict_error(target, plan.version, params[-1])
         return deleted
+
+    def _delete(self, sql: str, params: list[Any], key: object) -> Any:
+        try:
+            return self._execute(sql, params)
+        except peewee.IntegrityError as exc:  # rows still refer to it: say which
+            raise _translate(self.model, exc, where=self._plan.pk == key, deleting=True) from exc
 
     def _has_unsaved_relations(self, obj: ModelT) -> bool:
         # A related object assigned before it had a key: peewee's save() resolves it, so use that path.

@@ -66,7 +66,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import peewee
 
-from orm_kit import dialect
+from orm_kit import dialect, integrity
 from orm_kit._shown import shown
 from orm_kit._sql import execute, scalar
 from orm_kit.backends import Savepoint
@@ -74,6 +74,7 @@ from orm_kit.bounds import MAX_RETRIES, check_count, check_seconds
 from orm_kit.errors import (
     CommitOutcomeUnknownError,
     ConfigurationError,
+    OrmKitError,
     RetryExhaustedError,
     TransactionUsageError,
 )
@@ -271,12 +272,38 @@ def _block(db: peewee.Database, isolation: str | None, committed: list[Callable[
     frames = _frames(db)
     frame = _Frame()
     frames.append(frame)
+    outermost = db.transaction_depth() == 0
+    committing = False
     try:
-        with db.atomic(**options):
+        with _CheckedTransaction(db, **options) if outermost and dialect.is_sqlite(db) else db.atomic(**options):
             yield
+            committing = outermost
+    except peewee.IntegrityError as exc:
+        if committing and not isinstance(exc, OrmKitError):
+            _raise_typed(db, exc)  # PostgreSQL: its diagnostics outlive the rollback
+        raise
     finally:
         _pop(frames, frame)
     committed.extend(_hand_over(db, frames, frame.hooks))
+
+
+class _CheckedTransaction(peewee._transaction):
+    """peewee's outermost transaction on SQLite, whose COMMIT, refused by a deferred foreign key, is explained
+    while the transaction is still open (SQLite keeps it open; peewee rolls it back right after)."""
+
+    def commit(self, begin: bool = True) -> None:
+        try:
+            super().commit(begin)
+        except peewee.IntegrityError as exc:
+            _raise_typed(self.db, exc)
+            raise
+
+
+def _raise_typed(db: peewee.Database, exc: peewee.IntegrityError) -> None:
+    """Raise the typed error for a COMMIT a deferred constraint refused (nothing when there is none)."""
+    typed = integrity.at_commit(db, exc)
+    if typed is not exc:
+        raise typed from exc
 
 
 def _hand_over(db: peewee.Database, frames: list[_Frame],

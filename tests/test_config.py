@@ -241,3 +241,22 @@ def test_a_pyproject_that_is_not_utf8_is_a_configuration_error(tmp_path: Path) -
     (tmp_path / "pyproject.toml").write_bytes(b"[tool.orm-kit]\napp = \"caf\xe9\"\n")
     with pytest.raises(ConfigurationError, match="not valid TOML"):
         load_project(platform.APP, pyproject=tmp_path / "pyproject.toml")
+
+
+def test_seeds_flag_adds_a_folder_to_the_apps_own_unless_told_to_replace_them(tmp_path: Path) -> None:
+    service = tmp_path / "service"
+    service.mkdir()
+    project(service, FULL)
+    other = tmp_path / "more-seeds"
+    added = load_project(platform.APP, start=service, overrides=Overrides(seeds=other)).app()
+    assert added.seeds == service.resolve() / "db" / "seeds" and added.more_seeds == (other.resolve(),)
+    assert [s.directory for s in added.seed_folders()] == [added.seeds, other.resolve()]
+    replaced = load_project(platform.APP, start=service, overrides=Overrides(seeds=other, replace_seeds=True)).app()
+    assert replaced.seeds == other.resolve() and replaced.more_seeds == ()
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shipped = load_project(platform.APP, start=bare, overrides=Overrides(seeds=other)).app()
+    assert shipped.name == "platform" and shipped.seeds == platform.APP.seeds and shipped.more_seeds == (
+        other.resolve(),)
+    again = load_project(platform.APP, start=bare, overrides=Overrides(seeds=platform.APP.seeds)).app()
+    assert again.more_seeds == ()  # the shipped folder named again is no second folder

@@ -65,7 +65,8 @@ def test_sqlite_settings(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("url", "message"), [
     ("mysql://u:topsecret@h/db", "has scheme 'mysql'; expected sqlite:///"),
-    ("nonsense", "has scheme '(none)'"),
+    ("nonsense", "is a file path, not a URL: did you mean sqlite:///nonsense (sqlite: and three slashes"),
+    ("/var/lib/platform.db", "did you mean sqlite:////var/lib/platform.db (sqlite: and three slashes"),
     ("postgresql://u:topsecret@127.0.0.1:1/", "names no database"),
     ("sqlite://host/x.db", "takes three slashes"),
     ("postgresql://app:5432/topsecret@127.0.0.1:1/db", "percent-encode"),

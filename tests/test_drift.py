@@ -11,7 +11,8 @@ import peewee
 import pytest
 from click.testing import CliRunner
 
-from orm_kit import seeding
+import orm_kit
+from orm_kit import CheckViolationError, Environment, UTCDateTimeField, seeding, transaction, utcnow
 from orm_kit.cli import main
 from orm_kit.migrate import Runner, check, discover, make_migration, preview_sql, verify
 from orm_kit.migrate.lock import foreign_keys_off
@@ -471,3 +472,67 @@ def test_make_writes_the_safe_forms_and_the_kept_default_is_no_drift(migrated: p
     report = check(migrated, models, folder)
     assert report.ok, report  # the database default 'eu' is the model's own default: no drift
     assert make_migration(migrated, models, "again", folder) is None
+
+
+class FreezeWindow(orm_kit.Model):
+    """A new table with CHECKs on a column and across two, and Python-side defaults (no backref: tests share
+    Environment)."""
+
+    environment = peewee.ForeignKeyField(Environment, backref="+", on_delete="CASCADE")
+    weekday = peewee.IntegerField(constraints=[peewee.Check('"weekday" BETWEEN 0 AND 6')])
+    opens = peewee.IntegerField(default=9)
+    closes = peewee.IntegerField(default=17)
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        constraints = [peewee.Check('"opens" < "closes"', name="freeze_window_opens_before_closes")]
+
+
+def test_make_writes_a_new_tables_checks_and_no_todo_for_python_defaults(migrated: peewee.Database,
+                                                                           tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
+    FreezeWindow.bind(migrated)
+    models = [*MODELS, FreezeWindow]
+    path = make_migration(migrated, models, "freeze windows", folder)
+    assert path is not None
+    text = path.read_text()
+    assert "TODO" not in text and "<function" not in text  # utcnow runs in Python: nothing to add by hand
+    assert "weekday = IntegerField(constraints=[SQL('CHECK (\"weekday\" BETWEEN 0 AND 6)')])" in text
+    assert ("constraints = [SQL('CONSTRAINT \"freeze_window_opens_before_closes\" CHECK (\"opens\" < \"closes\")')]"
+            in text)
+    assert "created_at = UTCDateTimeField()" in text
+    assert Runner(migrated, folder).up() == ["0004_freeze_windows"]
+    report = check(migrated, models, folder)
+    assert report.ok, report  # the checks are in the database, as the models declare them
+    env = Environment.create(name="Production", slug="prod", tier="production")
+    with pytest.raises(CheckViolationError) as caught, transaction(migrated):
+        FreezeWindow.insert(environment=env.id, weekday=3, opens=18, closes=9).execute()
+    assert caught.value.constraint in ("freeze_window_opens_before_closes", None) and set(caught.value.fields) == {
+        "opens", "closes"}
+
+
+def test_make_writes_an_importable_default_of_a_new_column_and_a_todo_for_a_lambda(migrated: peewee.Database,
+                                                                                     tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
+
+    class ReviewedTeam(Team):
+        reviewed_at = UTCDateTimeField(default=utcnow)
+        token = peewee.CharField(max_length=20, null=True, default=lambda: "t")
+
+        class Meta:
+            table_name = "team"
+
+    Team.create(name="payments")  # a row already there gets the default computed once
+    models = [ReviewedTeam if m is Team else m for m in MODELS]
+    path = make_migration(migrated, models, "team review", folder)
+    assert path is not None
+    text = path.read_text()
+    assert "import orm_kit.fields\n" in text and "<function" not in text
+    assert "migrator.add_column('team', 'reviewed_at', UTCDateTimeField(default=orm_kit.fields.utcnow))" in text
+    assert "# TODO: team.token: its default is computed in Python (" in text and "<lambda>" in text
+    assert Runner(migrated, folder).up() == ["0004_team_review"]
+    (reviewed,) = migrated.execute_sql('SELECT "reviewed_at" FROM "team"').fetchall()
+    assert reviewed[0] is not None
+    assert check(migrated, models, folder).ok

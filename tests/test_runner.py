@@ -73,11 +73,17 @@ def test_up_to_a_target_then_down_by_steps_and_to_a_target(db, folder):
     assert runner.up() == ["0003_c"]
     assert runner.down(target="0001_a") == ["0003_c", "0002_b"]
     assert set(db.get_tables()) & {"a", "b", "c"} == {"a"}
-    assert runner.down(steps=5) == ["0001_a"]
+    with pytest.raises(MigrationError, match=r"--steps 5: only 1 migration\(s\) are applied \(0001_a\); pass"):
+        runner.down(steps=5)  # more than there is: refused, not quietly everything
+    assert runner.down(steps=1) == ["0001_a"]
     assert runner.down() == []
+    with pytest.raises(MigrationError, match="--steps 2: no migration is applied, so there is nothing to revert"):
+        runner.down(steps=2)
     assert history(db) == []
-    with pytest.raises(MigrationError, match="unknown migration '0009'"):
+    with pytest.raises(MigrationError, match=r"migration 0009 does not exist \(the migrations: 0001_a, 0002_b, 0003_c"):
         runner.up("0009")
+    with pytest.raises(MigrationError, match="migration 'latest' does not exist: a target is a migration's number"):
+        runner.up("latest")
 
 
 def test_refuses_an_edited_applied_file_naming_it_and_repair_accepts_the_edit(db, folder):
@@ -357,7 +363,7 @@ def test_a_sqlite_table_rebuild_keeps_the_tables_triggers(tmp_path, folder):
 
 @pytest.mark.parametrize(("steps", "target", "message"), [
     (1, "0001_a", "pass either a number of steps or a target"),
-    (0, None, r"--steps must be 1 or more \(got 0\)"),
+    (0, None, r"--steps must be a whole number, 1 or more \(got 0\)"),
 ])
 def test_bad_down_arguments_are_refused_at_once_without_waiting_for_the_lock(db, db_url, folder, steps, target,
                                                                             message):

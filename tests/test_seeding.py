@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orm_kit.db import open_database
-from orm_kit.errors import ConflictError, SeedError
+from orm_kit.errors import ConflictError, SeedError, SeedProblemsError
 from orm_kit.locking import Versioned
 from orm_kit.model import Model
 from orm_kit.models import MODELS, Deployment, Environment, Incident, Release, Service, ServiceDependency, Team
@@ -316,9 +316,13 @@ def test_a_reference_to_a_set_not_loaded_names_the_fix(migrated: peewee.Database
     root = tmp_path / "seeds"
     for name, files in CROSS.items():
         write_set(root, name, files)
-    with pytest.raises(SeedError) as caught:
+    with pytest.raises(SeedProblemsError) as caught:
         load(migrated, REGISTRY, root, ["things"])
-    assert caught.value.field == "owner" and "load the set that defines it" in str(caught.value)
+    # Every unknown reference at once: the deployments' environment and the service's owner (the releases and
+    # deployments of that service are checked, not blamed for it).
+    assert [(p.table, p.field) for p in caught.value.problems] == [
+        ("deployment", "environment"), ("deployment", "environment"), ("service", "owner")]
+    assert all("load the set that defines it" in str(p) for p in caught.value.problems)
 
 
 def test_dry_run_reports_and_writes_nothing(migrated: peewee.Database, seeds: Path) -> None:

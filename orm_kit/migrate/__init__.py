@@ -22,6 +22,7 @@ module          role
 ``safe``        the PostgreSQL migrator's safe forms for tables in use; drops that never cascade
 ``steps``       what a migration defers until after its commit: concurrent indexes, validation, backfills
 ``runner``      the executor: up, down, baseline, repair under the lock, a transaction per migration
+``losses``      what a ``down`` would drop that holds rows, counted before it runs
 ``snapshot``    a schema as comparable facts
 ``scratch``     throwaway databases; replaying migrations and realizing models there
 ``drift``       three-way drift (models, migrations, live) and checked adoption (``baseline``)
@@ -43,7 +44,7 @@ from orm_kit.migrate.lint import LintFinding, LintReport, lint
 from orm_kit.migrate.lock import DEFAULT_LOCK_TIMEOUT
 from orm_kit.migrate.lockwait import LockPolicy
 from orm_kit.migrate.plan import MigrationState, Plan, RepairReport, Status
-from orm_kit.migrate.preview import MigrationSql, preview_sql
+from orm_kit.migrate.preview import MigrationSql, preview_new_sql, preview_sql
 from orm_kit.migrate.runner import Runner
 from orm_kit.migrate.verify import VerifyReport, VerifyStep, verify
 
@@ -73,6 +74,7 @@ __all__ = [
     "discover",
     "lint",
     "make_migration",
+    "preview_new_sql",
     "preview_sql",
     "verify",
 ]

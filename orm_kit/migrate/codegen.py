@@ -27,7 +27,11 @@ against:
 
 from __future__ import annotations
 
+import datetime
+import importlib
 import re
+import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -192,7 +196,7 @@ def render_migration(diff: object, wanted: Facts, head: Facts) -> str | None:
                              f"{'models' if migrated is None else 'migrations'}")
     if not diff and not up and not todos:
         return None
-    text = _index_names_as_models(template(diff), diff)  # type: ignore[no-untyped-call]
+    text = _index_names_as_models(_template(diff, todos), diff)
     head_part, _, down_part = text.partition("\n\ndef down(migrator, db):\n")
     head_part = _extend(head_part, "def up(migrator, db):\n", up, at_end=True)
     down_part = _extend("def down(migrator, db):\n" + down_part, "def down(migrator, db):\n", down, at_end=False)
@@ -203,6 +207,135 @@ def render_migration(diff: object, wanted: Facts, head: Facts) -> str | None:
     head_part = before.rstrip("\n") + "\n\n\ndef up(migrator, db):\n" + after  # two blank lines, as linters want
     # peewee's template star-imports peewee; say so to linters rather than rewrite its output.
     return "# ruff: noqa: F403, F405, E501\n" + head_part + "\n\n" + down_part
+
+
+# The callables peewee's template writes itself (playhouse.migrations._COMMON_DEFAULTS): left to it.
+_PEEWEE_WRITES: tuple[object, ...] = (datetime.datetime.now, datetime.datetime.utcnow, datetime.date.today, time.time,
+                                      time.time_ns, uuid.uuid4, dict, list)
+
+
+class _Source(str):
+    """Python source that peewee's template writes as ``default=<source>`` (it writes a str with ``%r``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _template(diff: object, todos: list[str]) -> str:
+    """peewee's template for ``diff``, with what it gets wrong for orm-kit's models put right.
+
+    A callable default (``utcnow``) never reaches the database: in a new table it is left out (the model fills
+    it in Python), and on a new column it is written by reference when it can be imported, so existing rows get a
+    value (the safe forms compute it once). peewee wrote ``# TODO: default <function utcnow at 0x...> must be
+    added by hand`` for both. New tables get their CHECK constraints (and any other constraint a field or the
+    model's ``Meta`` declares), which peewee's template leaves out.
+    """
+    imports: set[str] = set()
+    saved: list[tuple[peewee.Field, object]] = []
+    created = list(getattr(diff, "create_tables", ()))
+    try:
+        for field in [f for model in created for f in model._meta.sorted_fields]:
+            if _python_side(field.default):
+                saved.append((field, field.default))
+                field.default = None  # a new table's column: the model fills it, the database never sees it
+        for field in getattr(diff, "add_columns", ()):
+            if not _python_side(field.default):
+                continue
+            default = field.default
+            source = _importable(default)
+            saved.append((field, default))
+            if source is not None:
+                imports.add(_module_of(source))
+                field.default = _Source(source)
+            else:
+                field.default = None
+                todos.append(f"{field.model._meta.table_name}.{field.column_name}: its default is computed in Python "
+                             f"({getattr(default, '__qualname__', 'a callable')}), which a migration cannot "
+                             "import: give add_column a default=... for the rows already there, or allow null")
+        text: str = template(diff)  # type: ignore[no-untyped-call]
+    finally:
+        for field, default in saved:
+            field.default = default
+    text = _with_constraints(text, created, todos)
+    if imports:
+        text = text.replace("from peewee import *\n", "from peewee import *\n" + "".join(
+            f"import {module}\n" for module in sorted(imports)), 1)
+    return text
+
+
+def _python_side(default: object) -> bool:
+    return callable(default) and not any(default == known for known in _PEEWEE_WRITES)
+
+
+def _importable(function: object) -> str | None:
+    """``module.name`` that imports ``function`` again (None for a lambda, a closure, ``__main__``'s)."""
+    module = getattr(function, "__module__", None)
+    qualname = getattr(function, "__qualname__", None)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
+        return None
+    try:
+        found: object = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        return None
+    return f"{module}.{qualname}" if found is function else None
+
+
+def _module_of(source: str) -> str:
+    """The module of a ``module.qualname`` :func:`_importable` wrote (the longest importable prefix)."""
+    parts = source.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        candidate = ".".join(parts[:end])
+        try:
+            importlib.import_module(candidate)
+        except ImportError:
+            continue
+        return candidate
+    return parts[0]
+
+
+def _with_constraints(text: str, created: Sequence[type[peewee.Model]], todos: list[str]) -> str:
+    """``text`` where each new table's class declares the constraints its model does (CHECKs above all)."""
+    for model in created:
+        meta = model._meta
+        head = f"class {model.__name__}(Model):\n"
+        start = text.find(head)
+        end = text.find(f"db.create_tables([{model.__name__}])", start)
+        if start < 0 or end < 0:
+            continue
+        block = text[start:end]
+        for field in meta.sorted_fields:
+            rendered = _constraint_sources(field.constraints or (), f"{meta.table_name}.{field.column_name}", todos)
+            if rendered:
+                found = re.search(rf"^(\s+{re.escape(field.name)} = \w+\()(.*)\)$", block, re.M)
+                if found is not None:
+                    arguments = f"{found.group(2)}, " if found.group(2) else ""
+                    block = (block[:found.start()] + f"{found.group(1)}{arguments}constraints=[{rendered}])"
+                             + block[found.end():])
+        rendered = _constraint_sources(meta.constraints or (), str(meta.table_name), todos)
+        found = re.search(rf"^(\s+)table_name = {re.escape(repr(meta.table_name))}\n", block, re.M)
+        if rendered and found is not None:
+            block = block[:found.end()] + f"{found.group(1)}constraints = [{rendered}]\n" + block[found.end():]
+        text = text[:start] + block + text[end:]
+    return text
+
+
+def _constraint_sources(nodes: Sequence[object], where: str, todos: list[str]) -> str:
+    """``SQL('CHECK (...)'), ...`` for constraint nodes; a TODO for one with bound values (no faithful source)."""
+    sources = []
+    for node in nodes:
+        if isinstance(node, peewee.Node):
+            sql, params = peewee.Context().sql(node).query()  # type: ignore[no-untyped-call]  # untyped stubs
+        else:
+            sql, params = str(node), []
+        if params:
+            todos.append(f"{where}: constraint {sql} (with values {params!r}) must be added by hand")
+            continue
+        sources.append(f"SQL({sql!r})")
+    return ", ".join(sources)
 
 
 def _index_names_as_models(text: str, diff: object) -> str:

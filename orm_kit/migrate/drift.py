@@ -233,6 +233,10 @@ def baseline(runner: Runner, version: str, app: str | None = None) -> list[str]:
     chosen = runner.baseline_files(plan, version, app)
     last = chosen[-1]
     live = snapshot(runner.db, exclude=(runner.table,))
+    if not plan.applied and not any(subject == "table" for _, subject, _ in live):
+        raise MigrationRefusedError(
+            f"the database has no tables, so there is nothing to adopt at {plan.label(chosen[-1])}: run `orm-kit "
+            "migrate up` to build it (baseline is for a database built without orm-kit)")
     with scratch_database(runner.db) as scratch:
         replay(scratch, plan.applied)
         replay(scratch, chosen)

@@ -26,7 +26,7 @@ from types import ModuleType
 from orm_kit.errors import MigrationError, MigrationRefusedError, first_line
 
 __all__ = ["DEFAULT_APP", "MigrationFile", "checksum", "discover", "misnamed", "number_of", "suggested_name",
-           "target_number"]
+           "syntax_error", "target_number"]
 
 NAME = re.compile(r"^(\d+)_?\w*$")
 
@@ -84,6 +84,19 @@ class MigrationFile:
             raise MigrationRefusedError(f"{self.name}.py defines no {direction}(migrator, db), so it cannot be "
                                         f"{verb} (add it; nothing ran)")
         return module
+
+
+def syntax_error(f: MigrationFile) -> str | None:
+    """Why ``f`` does not compile (``SyntaxError: ... (line 12)``), or None: checked without running it."""
+    try:
+        compile(f.path.read_bytes(), str(f.path), "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
+        detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        return f"{type(exc).__name__}: {detail}{where}"
+    except OSError as exc:
+        return first_line(exc)
+    return None
 
 
 def discover(directory: Path, app: str = DEFAULT_APP) -> list[MigrationFile]:

@@ -32,6 +32,7 @@ from orm_kit._shown import shown
 from orm_kit._sql import execute, quote
 from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import MigrationError, first_line
+from orm_kit.fields import with_database
 from orm_kit.migrate.safe import SafePostgresqlMigrator
 from orm_kit.migrate.steps import Step, render_assignments
 
@@ -42,6 +43,10 @@ _raw_update_column: Callable[..., Any] = SqliteMigrator._update_column.__wrapped
 
 class CheckedSqliteMigrator(SqliteMigrator):
     """peewee's SqliteMigrator, with table rebuilds that cannot lose child rows, rows or indexes."""
+
+    def add_column(self, table: str, column_name: str, field: Any, *args: Any, **kwargs: Any) -> Any:
+        """peewee's ``add_column``; a field of no model writes its default for SQLite (a callable one once)."""
+        return super().add_column(table, column_name, with_database(field, self.database), *args, **kwargs)
 
     @operation  # type: ignore[untyped-decorator]
     def backfill(self, table: str, values: Mapping[str, Any], where: str | None = None, batch_size: int = 10_000,

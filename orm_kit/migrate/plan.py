@@ -48,6 +48,7 @@ from orm_kit.migrate.files import (
     misnamed,
     number_of,
     suggested_name,
+    syntax_error,
     target_number,
 )
 from orm_kit.migrate.history import (
@@ -73,6 +74,7 @@ __all__ = [
     "applied_files",
     "assess",
     "check_down_arguments",
+    "empty",
     "live_run",
     "plan_down",
     "plan_up",
@@ -201,7 +203,7 @@ class Plan:
     def resolve(self, target: str, app: str | None = None) -> MigrationFile:
         """The file ``target`` (a name or a number, in ``app`` or as ``app:target``) names."""
         app, target = split_target(target, app or self.default_app)
-        return resolve(self.app_files(app), target)
+        return resolve(self.app_files(app), target, app if self.qualified or app != DEFAULT_APP else None)
 
     def up(self, target: str | None = None, app: str | None = None) -> list[MigrationFile]:
         """What ``up`` would apply: every pending file, or what ``target`` (or ``app``'s last file) needs."""
@@ -226,7 +228,7 @@ class Plan:
         app = app or self.default_app
         mine = self.app_files(app)
         history = [row for row in self.history if row.app == app]
-        chosen = plan_down(mine, history, steps, target)
+        chosen = plan_down(mine, history, steps, target, app if self.qualified else None)
         if chosen:
             self._refuse_dependents(app, chosen)
         return chosen
@@ -273,12 +275,20 @@ def _keys(files: Iterable[MigrationFile]) -> set[tuple[str, str]]:
 def read(db: peewee.Database, source: Path | Sequence[AppMigrations], *, history_table: str = HISTORY_TABLE,
          allow_out_of_order: bool = False) -> Plan:
     """The plan for the migrations of ``source`` (a folder, or apps) on ``db``, as things are now (reads only)."""
-    apps = as_apps(source)
-    files = [f for app in apps for f in discover(app.directory, app.name)]
     history = History(db, history_table).read()
     other = tables(db, exclude=(history_table,)) if not history else []
+    return _merge(as_apps(source), history, other, live_run(db, history, history_table), allow_out_of_order)
+
+
+def empty(source: Path | Sequence[AppMigrations]) -> Plan:
+    """The plan for an empty database, where every migration is pending (reads only the files)."""
+    return _merge(as_apps(source), [], [], None, False)
+
+
+def _merge(apps: Sequence[AppMigrations], history: Sequence[HistoryRow], other: Sequence[str],
+           live: tuple[str, str] | None, allow_out_of_order: bool) -> Plan:
+    files = [f for app in apps for f in discover(app.directory, app.name)]
     graph = Graph.build(files, [app.name for app in apps])
-    live = live_run(db, history, history_table)
     qualified = len(apps) > 1
     states: list[MigrationState] = []
     problems: list[str] = []
@@ -301,8 +311,8 @@ def read(db: peewee.Database, source: Path | Sequence[AppMigrations], *, history
     order = tuple(label(f.app, f.name, qualified) for f in graph.order(done=applied) if (f.app, f.name) in waiting)
     given = [app.name for app in apps]
     others = tuple(dict.fromkeys(row.app for row in history if row.app not in given))
-    return Plan(apps, tuple(files), tuple(history), Status(tuple(states), tuple(problems), tuple(given), order, others),
-                graph)
+    return Plan(tuple(apps), tuple(files), tuple(history),
+                Status(tuple(states), tuple(problems), tuple(given), order, others), graph)
 
 
 def live_run(db: peewee.Database, history: Sequence[HistoryRow], history_table: str = HISTORY_TABLE,
@@ -342,6 +352,9 @@ def assess(files: Sequence[MigrationFile], history: Sequence[HistoryRow], *, dir
             late = f.number < last_applied
             states.append(MigrationState(f.number, f.name, "late" if late else "pending", checksum=f.checksum,
                                          app=app))
+            broken = syntax_error(f)
+            if broken is not None:  # found now, not half-way through a run that applied the ones before it
+                problems.append(f"{f.name}.py does not compile: {broken}: fix it (nothing runs until it does)")
             if late and not allow_out_of_order:
                 problems.append(
                     f"{f.name}.py is numbered below {last_name}, which is already applied: renumber it to "
@@ -376,13 +389,19 @@ def _tables_without_history(other_tables: Sequence[str]) -> str:
             "migrations up to NNNN produce, run `orm-kit migrate baseline NNNN` to adopt it")
 
 
-def resolve(files: Sequence[MigrationFile], target: str) -> MigrationFile:
-    """The file ``target`` names: a full name, or a number."""
+def resolve(files: Sequence[MigrationFile], target: str, app: str | None = None) -> MigrationFile:
+    """The file ``target`` names: a full name, or a number (of ``app``, for messages)."""
     for f in files:
         if target == f.name or target_number(target) == f.number:
             return f
-    names = ", ".join(f.name for f in files) or "(none)"
-    raise MigrationError(f"unknown migration {shown(target)} (expected a number or one of: {names})")
+    names = ", ".join(f.name for f in files) or "none"
+    where = f" of app {app}" if app else ""
+    number = target_number(target)
+    if number is not None:
+        raise MigrationError(f"migration {number:04d}{where} does not exist (the migrations{where}: {names}; "
+                             "`orm-kit migrate status` lists them)")
+    raise MigrationError(f"migration {shown(target)}{where} does not exist: a target is a migration's number (0002) "
+                         f"or its full name (the migrations{where}: {names})")
 
 
 def applied_files(files: Sequence[MigrationFile], history: Sequence[HistoryRow]) -> list[MigrationFile]:
@@ -415,13 +434,23 @@ def check_down_arguments(steps: int | None, target: str | None) -> None:
 
 
 def plan_down(files: Sequence[MigrationFile], history: Sequence[HistoryRow], steps: int | None = None,
-              target: str | None = None) -> list[MigrationFile]:
-    """The files ``down`` would revert, last applied first (the last ``steps``, or those after ``target``)."""
+              target: str | None = None, app: str | None = None) -> list[MigrationFile]:
+    """The files ``down`` would revert, last applied first (the last ``steps``, or those after ``target``).
+
+    More ``steps`` than are applied is refused (a typo must not silently revert everything there is).
+    """
     check_down_arguments(steps, target)
     applied = applied_files(files, history)
     if target is None:
+        if steps is not None and steps > len(applied):
+            where = f" of app {app}" if app else ""
+            if not applied:
+                raise MigrationError(f"--steps {steps}: no migration{where} is applied, so there is nothing to revert")
+            raise MigrationError(
+                f"--steps {steps}: only {len(applied)} migration(s){where} are applied "
+                f"({', '.join(f.name for f in applied)}); pass --steps {len(applied)} to revert them all")
         return list(reversed(applied))[: steps or 1]
-    keep = resolve(files, target)
+    keep = resolve(files, target, app)
     if keep not in applied:
         raise MigrationError(f"{keep.name} is not applied, so there is nothing to go back to "
                              "(see `orm-kit migrate status`)")

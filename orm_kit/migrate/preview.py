@@ -2,6 +2,7 @@
 
     for plan in preview_sql(db, Path("migrations"), down=True):
         print(plan.name, plan.statements)       # ['DROP INDEX "deployment_service_id_duration_seconds"', ...]
+    preview_new_sql(peewee.SqliteDatabase(None), Path("migrations"))   # every migration, on no database of yours
 
 The migrations already applied are replayed on a scratch database (:func:`orm_kit.migrate.scratch.scratch_database`),
 then the planned ones run there while the scratch database records its statements. The live database is
@@ -9,7 +10,9 @@ only read (its history), so a preview takes no DDL lock on it, runs no backfill 
 leave anything behind. SQLite table rebuilds appear as the statements peewee really issues. Reads (catalog
 queries, SELECTs) and savepoints are left out; values are written in as literals, for a person to read.
 With several apps (:mod:`orm_kit.migrate.apps`) the migrations come in the runner's order across apps,
-each named ``app:name``.
+each named ``app:name``. :func:`preview_new_sql` shows what a new database gets, from an empty schema, with no
+database of the user's at all for SQLite; PostgreSQL's SQL is captured on a real server (the migrator asks
+its catalog as it goes), so there the database given is only the server a scratch schema is made on.
 
 On PostgreSQL each preview also says how the runner runs it: the ``SET LOCAL`` lock and statement
 timeouts of its transaction (``settings``, the first attempt's), and the deferred steps it runs after
@@ -28,14 +31,14 @@ import peewee
 
 from orm_kit._sql import inline
 from orm_kit.dialect import is_postgres, unwrap
-from orm_kit.errors import MigrationRefusedError
+from orm_kit.errors import MigrationError, MigrationRefusedError
 from orm_kit.migrate.apps import AppMigrations
 from orm_kit.migrate.history import HISTORY_TABLE
 from orm_kit.migrate.lockwait import LockPolicy
-from orm_kit.migrate.plan import read
+from orm_kit.migrate.plan import Plan, empty, read
 from orm_kit.migrate.scratch import replay, scratch_database
 
-__all__ = ["MigrationSql", "preview_sql", "render"]
+__all__ = ["MigrationSql", "preview_new_sql", "preview_sql", "render"]
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,27 @@ def preview_sql(db: peewee.Database, source: Path | Sequence[AppMigrations], tar
     :meth:`~orm_kit.migrate.Runner.down` take them; ``policy``: the runner's, for the ``settings`` shown.
     """
     db = unwrap(db) or db
-    policy = policy or LockPolicy()
+    if steps is not None and not down:
+        raise MigrationError(f"steps={steps} only applies to the SQL of a down (--down --steps N); `up` takes a "
+                             "target instead (orm-kit migrate sql 0003)")
     current = read(db, source, history_table=history_table, allow_out_of_order=allow_out_of_order)
+    return _capture(db, current, target, down, steps, app, policy or LockPolicy())
+
+
+def preview_new_sql(db: peewee.Database, source: Path | Sequence[AppMigrations], target: str | None = None, *,
+                    app: str | None = None, policy: LockPolicy | None = None) -> list[MigrationSql]:
+    """The SQL ``up`` runs on an *empty* database of ``db``'s kind: every migration, or what ``target`` needs.
+
+    ``db`` says the dialect and, for PostgreSQL, the server the scratch schema is made on (inside a transaction
+    that is rolled back); its tables and history are never read. For SQLite any ``SqliteDatabase`` will do,
+    unopened: the migrations run on a temporary file.
+    """
+    db = unwrap(db) or db
+    return _capture(db, empty(source), target, False, None, app, policy or LockPolicy())
+
+
+def _capture(db: peewee.Database, current: Plan, target: str | None, down: bool, steps: int | None,
+             app: str | None, policy: LockPolicy) -> list[MigrationSql]:
     if current.status.problems:
         raise MigrationRefusedError("the runner would refuse to migrate: " + "; ".join(current.status.problems))
     plan = current.down(steps, target, app) if down else current.up(target, app)

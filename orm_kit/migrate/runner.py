@@ -46,10 +46,13 @@ from types import ModuleType
 
 import peewee
 
+from orm_kit.bookkeeping import drop_seed_bookkeeping
 from orm_kit.bounds import check_seconds
 from orm_kit.dialect import is_postgres, unwrap
 from orm_kit.errors import (
+    DataLossError,
     MigrationBlockedError,
+    MigrationError,
     MigrationFailedError,
     MigrationLockTimeoutError,
     MigrationRefusedError,
@@ -79,6 +82,7 @@ from orm_kit.migrate.lockwait import (
     run_with_lock_retries,
     session_limits,
 )
+from orm_kit.migrate.losses import data_losses
 from orm_kit.migrate.migrator import StepResult, run_step
 from orm_kit.migrate.plan import Plan, RepairReport, Status, check_down_arguments, live_run, read
 from orm_kit.migrate.scratch import replay, scratch_database
@@ -165,9 +169,28 @@ class Runner:
         """Apply pending migrations (or what ``target``, or ``app``, needs); return the names applied."""
         return self._drive(_Drive("up", lambda plan: plan.up(target, app)))
 
-    def down(self, steps: int | None = None, target: str | None = None, app: str | None = None) -> list[str]:
-        """Revert ``app``'s last ``steps`` applied migrations (default 1), or those applied after ``target``."""
+    def down(self, steps: int | None = None, target: str | None = None, app: str | None = None, *,
+             allow_data_loss: bool = False) -> list[str]:
+        """Revert ``app``'s last ``steps`` applied migrations (default 1), or those applied after ``target``.
+
+        A down that would drop tables or columns holding rows raises :class:`DataLossError` (with the counts,
+        nothing run) unless ``allow_data_loss``.
+        """
         check_down_arguments(steps, target)  # a usage error: before waiting for the lock
+        plan = self.plan()
+        chosen = plan.down(steps, target, app)  # refuses what cannot be (--steps past what is applied) up front
+        if not allow_data_loss and chosen and not plan.status.problems:
+            try:
+                found = data_losses(self.db, plan, chosen)
+            except MigrationError as exc:  # unsure is not safe: ask as for rows
+                raise DataLossError(
+                    f"refusing to revert, nothing was run: cannot tell what it would drop ({exc}); back up what it "
+                    "may drop, then confirm (orm-kit migrate down --yes)", []) from None
+            if found:
+                raise DataLossError(
+                    f"refusing to revert, nothing was run: {'; '.join(str(loss) for loss in found)}; these rows would "
+                    "be lost: back them up, then confirm (orm-kit migrate down --yes), or revert fewer migrations",
+                    found)
         return self._drive(_Drive("down", lambda plan: plan.down(steps, target, app),
                                   lambda plan, planned: plan.still_applied(planned)))
 
@@ -311,9 +334,16 @@ class Runner:
                 self.recorder.record(step.file, APPLIED, result.duration_ms)
             else:
                 self.recorder.forget(step.file.name, app=step.file.app)
+                self._after_revert()
         except Exception as exc:
             raise _StepFailed(self._label(step.file), exc) from exc  # the cause lets a lock timeout be retried
         return result
+
+    def _after_revert(self) -> None:
+        # Nothing of any app applied any more: the tables the seed records describe are gone, so the records go
+        # too, in the same transaction (then `up` sees an empty database and `seed status` says "not loaded").
+        if not self.recorder.read():
+            drop_seed_bookkeeping(self.db)
 
     def _mark_unfinished(self, step: _Step, direction: str, duration_ms: int | None = None) -> None:
         if direction == "up":
@@ -358,6 +388,7 @@ class Runner:
                 self.recorder.set_outcome(name, REVERT_FAILED, expected=(REVERTING,), app=app)
             else:
                 self.recorder.forget(name, expected=(REVERTING,), app=app)
+                self._after_revert()
             if claim is not None:
                 claim.close()
 

@@ -48,6 +48,7 @@ from playhouse.migrate import PostgresqlMigrator, make_index_name, operation
 
 from orm_kit._sql import fetchall, literal, quote, scalar
 from orm_kit.errors import DependentObjectsError, MigrationError
+from orm_kit.fields import with_database
 from orm_kit.migrate.snapshot import tables
 from orm_kit.migrate.steps import Backfill, ConcurrentIndex, ShortTransaction, Step, render_assignments
 
@@ -85,7 +86,7 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
 
     @operation  # type: ignore[untyped-decorator]
     def add_column(self, table: str, column_name: str, field: Any, allow_not_null: bool = False) -> Any:
-        field = field.clone()
+        field = with_database(field.clone(), self.database)
         if field.column_name != column_name:
             field.name = field.column_name = column_name
         foreign = isinstance(field, peewee.ForeignKeyField)

@@ -29,18 +29,20 @@ from collections.abc import Sequence
 import peewee
 
 from orm_kit._sql import fetchall
+from orm_kit.bookkeeping import SEED_TABLES
 from orm_kit.dialect import is_postgres
 
-__all__ = ["BOOKKEEPING_PREFIX", "OBJECT_KINDS", "SECONDARY", "Facts", "snapshot", "sqlite_checks", "tables"]
+__all__ = ["OBJECT_KINDS", "SECONDARY", "Facts", "snapshot", "sqlite_checks", "tables"]
 
 Facts = dict[tuple[str, str, str], str]
 
 _WS = re.compile(r"\s+")
 
 
-# orm-kit's own bookkeeping (the seed loader's orm_kit_seed, orm_kit_seed_row) is no part of the
-# schema that models and migrations describe, so no comparison sees it.
-BOOKKEEPING_PREFIX = "orm_kit_"
+# orm-kit's own bookkeeping (the seed loader's orm_kit_seed, orm_kit_seed_row) is no part of the schema
+# that models and migrations describe, so no comparison sees it: by exact name, never by a prefix (a user's
+# table may start with orm_kit_ too).
+_BOOKKEEPING = frozenset(SEED_TABLES)
 
 # The subjects that stand for a whole object (the table slot holds its name), and the attributes that only
 # say more about a subject both sides have (a missing index is reported once, by its kind, not its name too).
@@ -50,8 +52,7 @@ SECONDARY = ("name", "state", "collation")
 
 def tables(db: peewee.Database, exclude: Sequence[str] = ()) -> list[str]:
     """User tables of ``db``'s current schema, without SQLite's, orm-kit's bookkeeping and ``exclude``."""
-    return [t for t in db.get_tables()
-            if not t.startswith(("sqlite_", BOOKKEEPING_PREFIX)) and t not in exclude]
+    return [t for t in db.get_tables() if not t.startswith("sqlite_") and t not in _BOOKKEEPING and t not in exclude]
 
 
 def snapshot(db: peewee.Database, exclude: Sequence[str] = ()) -> Facts:
@@ -128,7 +129,7 @@ def _objects(db: peewee.Database, exclude: Sequence[str] = ()) -> Facts:
     if not is_postgres(db):
         rows = fetchall(db, "SELECT name, sql FROM sqlite_master WHERE type = 'view'")
         return {(str(name), "view", "definition"): _norm(str(sql)) for name, sql in rows
-                if not str(name).startswith(BOOKKEEPING_PREFIX) and name not in exclude}
+                if name not in _BOOKKEEPING and name not in exclude}
     # An extension's objects (pg_depend 'e') are its business, not the schema's.
     extension = """NOT EXISTS (SELECT 1 FROM pg_depend AS e WHERE e.classid = %s::regclass AND e.objid = {oid}
                                AND e.deptype = 'e')"""
@@ -159,7 +160,7 @@ def _objects(db: peewee.Database, exclude: Sequence[str] = ()) -> Facts:
         WHERE p.pronamespace = current_schema()::regnamespace AND {extension.format(oid="p.oid")}""",
         ("pg_proc",))]
     return {(name, kind, attribute): value for name, kind, attribute, value in found
-            if not name.startswith(BOOKKEEPING_PREFIX) and name not in exclude}
+            if name not in _BOOKKEEPING and name not in exclude}
 
 
 def _norm(sql: str) -> str:

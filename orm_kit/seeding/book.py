@@ -22,6 +22,7 @@ import peewee
 
 from orm_kit._shown import shown
 from orm_kit._sql import execute
+from orm_kit.bookkeeping import SEED_TABLES
 from orm_kit.bulk import rows_per_chunk
 from orm_kit.errors import SeedError
 from orm_kit.fields import UTCDateTimeField, utcnow
@@ -33,7 +34,7 @@ from orm_kit.seeding.sources import SeedSource, as_sources, available, combined
 
 __all__ = ["BOOKKEEPING_TABLES", "Book", "remove", "status", "still_owned"]
 
-BOOKKEEPING_TABLES = ("orm_kit_seed", "orm_kit_seed_row")
+BOOKKEEPING_TABLES = SEED_TABLES
 
 
 class Book:
@@ -229,11 +230,15 @@ def still_owned(db: peewee.Database, registry: SeedRegistry, book: Book,
     insert), is not the set's any more: ``remove`` must not delete it and ``status`` must not count it.
     """
     checker = Keys(registry)
+    existing = set(db.get_tables())
     found: dict[tuple[str, str], set[str]] = {}
     for (set_name, table_name), keys in (book.owned() if recorded is None else recorded).items():
         table = registry.by_name.get(table_name)
         if table is None:  # a table the registry no longer lists: nothing to check it with
             found[(set_name, table_name)] = set(keys)
+            continue
+        if table_name not in existing:  # reverted by `migrate down`: its rows went with it
+            found[(set_name, table_name)] = set()
             continue
         found[(set_name, table_name)] = {key for key, natural in keys.items()
                                          if checker.still_theirs(table, key, natural)}

@@ -28,6 +28,7 @@ from orm_kit.fields import as_utc
 from orm_kit.model import Model
 from orm_kit.seeding.files import SeedRow
 from orm_kit.seeding.registry import SeedRegistry, SeedTable, pk, pk_field
+from orm_kit.validation import field_type_error
 
 __all__ = ["SEED_NAMESPACE", "Keys", "decode", "encode", "hashable", "shown_key", "uuid_for"]
 
@@ -84,9 +85,11 @@ def decode(text: str) -> tuple[Any, ...]:
 
 
 def hashable(value: Any) -> Any:
-    """``value`` as a part of a natural key (datetimes in UTC); TypeError for a list or a mapping."""
+    """``value`` as a part of a natural key (datetimes in UTC); TypeError for a list, a mapping or bytes."""
     if isinstance(value, datetime.datetime):
         return as_utc(value)
+    if isinstance(value, bytes | bytearray):
+        raise TypeError("bytes cannot be part of a key")  # a YAML !!binary: not text the bookkeeping can keep
     hash(value)  # a list or mapping where a key part belongs raises TypeError
     return value
 
@@ -97,6 +100,10 @@ class Keys:
     def __init__(self, registry: SeedRegistry) -> None:
         self.registry = registry
         self.pks: dict[tuple[str, tuple[Any, ...]], Any] = {}   # (table, natural key) -> primary key
+        # Rows of this load that have problems of their own: a reference to one is not a problem more.
+        self.broken: set[tuple[str, tuple[Any, ...]]] = set()
+        # Files that could not be read: their rows are unknown, so an unknown reference may be one of them.
+        self.unreadable: list[str] = []
 
     def remember(self, table: SeedTable, natural: tuple[Any, ...], key: Any) -> None:
         """Record that ``natural`` names the row with primary key ``key`` (a row just written)."""
@@ -118,6 +125,9 @@ class Keys:
         fk = table.model._meta.fields.get(name)
         try:
             if not isinstance(fk, peewee.ForeignKeyField):
+                problem = field_type_error(fk, raw) if fk is not None and name in table.natural_key else None
+                if problem is not None:  # found now, not as a driver's error when the key is looked up
+                    raise SeedError(problem, path=row.path, line=row.line_of(name), table=table.name, field=name)
                 return hashable(raw)
             target = self.registry.target(fk)
             parts = target.natural_key
@@ -140,12 +150,22 @@ class Keys:
             target_fields = target.model._meta.fields
             return tuple(
                 self.reference_key(target, row, p, given[p])
-                if isinstance(target_fields.get(p), peewee.ForeignKeyField) else hashable(given[p])
+                if isinstance(target_fields.get(p), peewee.ForeignKeyField) else self._part(target, row, name, p,
+                                                                                             given[p])
                 for p in parts
             )
         except TypeError:
             raise SeedError(f"cannot be part of a key (got {shown(raw)}); give text, a number or a date",
                             path=row.path, line=row.line_of(name), table=table.name, field=name) from None
+
+    def _part(self, table: SeedTable, row: SeedRow, name: str, part: str, value: Any) -> Any:
+        """A plain part of a target's natural key, checked as its column would check it (before any query)."""
+        problem = field_type_error(table.model._meta.fields[part], value) if part in table.model._meta.fields \
+            else None
+        if problem is not None:
+            raise SeedError(f"names a {table.name} by {part}, which {problem}", path=row.path,
+                            line=row.line_of(name), table=row.table, field=name)
+        return hashable(value)
 
     def check_scope(self, table: SeedTable, row: SeedRow, name: str, target: SeedTable,
                     given: Mapping[str, Any]) -> None:
@@ -197,8 +217,19 @@ class Keys:
         return model.select().where(*conditions).first()  # type: ignore[no-any-return]
 
     def resolve(self, table: SeedTable, row: SeedRow) -> dict[str, Any]:
-        """The row's values as the model takes them: references replaced by primary keys."""
+        """The row's values as the model takes them: references replaced by primary keys (the first problem raised)."""
+        data, problems, _ = self.resolve_all(table, row)
+        if problems:
+            raise problems[0]
+        return data
+
+    def resolve_all(self, table: SeedTable, row: SeedRow) -> tuple[dict[str, Any], list[SeedError], set[str]]:
+        """The row's values as the model takes them (references replaced by primary keys), the problem of every
+        reference that cannot be resolved, and the fields that refer to rows with problems of their own (no problem
+        of this row's); those fields are left out of the values."""
         data: dict[str, Any] = {}
+        problems: list[SeedError] = []
+        broken: set[str] = set()
         fields = table.model._meta.fields
         for name, raw in row.values.items():
             if name == table.uuid_key:
@@ -207,14 +238,32 @@ class Keys:
             if raw is None or not isinstance(fk, peewee.ForeignKeyField):
                 data[name] = raw
                 continue
-            target = self.registry.target(fk)
-            natural = self.reference_key(table, row, name, raw)
-            target_pk = self.pk_of(target, natural)
-            if target_pk is None:
-                raise SeedError(f"unknown {target.name} {shown_key(natural)}: no such row in the sets being "
-                                "loaded or in the database (check the spelling, or load the set that defines it)",
-                                path=row.path, line=row.line_of(name), table=table.name, field=name)
-            data[name] = target_pk
+            try:
+                found = self._target_pk(table, row, name, raw)
+            except SeedError as problem:
+                problems.append(problem)
+                continue
+            if found is _BROKEN:
+                broken.add(name)
+            else:
+                data[name] = found
         if table.uuid_key:
             data[pk_field(table.model).name] = uuid_for(table.name, str(row.values[table.uuid_key]))
-        return data
+        return data, problems, broken
+
+    def _target_pk(self, table: SeedTable, row: SeedRow, name: str, raw: Any) -> Any:
+        target = self.registry.target(table.model._meta.fields[name])
+        natural = self.reference_key(table, row, name, raw)
+        target_pk = self.pk_of(target, natural)
+        if target_pk is not None:
+            return target_pk
+        line = row.line_of(name)
+        if (target.name, natural) in self.broken:
+            return _BROKEN
+        unread = f"; or it is in {', '.join(self.unreadable)}, which could not be read" if self.unreadable else ""
+        raise SeedError(f"unknown {target.name} {shown_key(natural)}: no such row in the sets being loaded or in the "
+                        f"database (check the spelling, or load the set that defines it{unread})", path=row.path,
+                        line=line, table=table.name, field=name)
+
+
+_BROKEN: Any = object()  # a reference to a row of this load that has problems of its own

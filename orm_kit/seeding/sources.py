@@ -61,12 +61,19 @@ def as_sources(registry: SeedRegistry | Sequence[SeedSource], directory: Path | 
 
 
 def combined(sources: Sequence[SeedSource]) -> SeedRegistry:
-    """One registry of every source's tables, in the order given (parents before children across apps too)."""
-    if len(sources) == 1:
-        return sources[0].registry
+    """One registry of every source's tables, in the order given (parents before children across apps too).
+
+    Several folders of one app share its registry: it counts once.
+    """
+    unique: list[SeedSource] = []
+    for source in sources:
+        if not any(source.registry is other.registry for other in unique):
+            unique.append(source)
+    if len(unique) == 1:
+        return unique[0].registry
     tables: list[SeedTable] = []
     seen: dict[str, SeedSource] = {}
-    for source in sources:
+    for source in unique:
         for table in source.registry.tables:
             if table.name in seen:
                 raise ConfigurationError(
@@ -87,7 +94,8 @@ def available(sources: Sequence[SeedSource], *, missing_ok: bool = False) -> dic
             qualified = source.qualified(name)
             if qualified in found:
                 raise SeedError(f"two seed sets are named {qualified!r} ({source.directory} and "
-                                f"{found[qualified][1].directory}): rename one")
+                                f"{found[qualified][1].directory}): rename one (or, to load a --seeds folder "
+                                "instead of the app's own, pass --replace-seeds)")
             found[qualified] = (dataclasses.replace(seed_set, name=qualified), source)
     return found
 
