@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import contextvars
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import peewee
 
+from orm_kit import dialect
 from orm_kit.errors import UniqueViolationError, ValidationError
 from orm_kit.fields import utcnow
-from orm_kit.validation import (
-    BLANK,
-    Validator,
-    collect_record_rules,
-    field_type_error,
-)
+from orm_kit.plan import plain_construction, plan_for, register_plain_init
+from orm_kit.validation import Validator, collect_record_rules, model_rules
 
 __all__ = ["Model"]
 
@@ -126,6 +123,7 @@ class Model(peewee.Model):
 
     __orm_kit_field_rules__: ClassVar[Mapping[str, tuple[Validator, ...]]] = {}
     __orm_kit_record_rules__: ClassVar[tuple[tuple[str, str], ...]] = ()
+    _persisted: bool = False  # set per instance: True once read from or written to the database
 
     class Meta:
         legacy_table_names = False
@@ -150,51 +148,28 @@ class Model(peewee.Model):
         Without ``partial`` a missing required field without a default is reported and every
         cross-field ``@validates`` rule runs. With ``partial`` only the fields present are checked (an
         UPDATE); the cross-field rules aimed at those fields run when ``instance`` gives them a record.
+        The rules are compiled once per model (:class:`~orm_kit.validation.ModelRules`).
         """
-        errors: dict[str, list[str]] = {}
-        rules = cls.__orm_kit_field_rules__
-        meta = cls._meta
-        for field in meta.sorted_fields:
-            name = field.name
-            if name in data:
-                value = data[name]
-            elif partial or field.null or field in meta.defaults or field is meta.primary_key:
-                continue
-            else:
-                value = None
-            if isinstance(value, peewee.Node):
-                continue  # an SQL expression: the database evaluates it
-            if value is None:
-                if instance is not None and instance.__rel__.get(name) is not None:
-                    continue  # a related object that save() will resolve to its key
-                presence = [m for rule in rules.get(name, ()) if not rule.skip_none and (m := rule(None))]
-                if not field.null and not (field is meta.primary_key and meta.auto_increment):
-                    presence = presence or [BLANK]
-                errors.update({name: presence} if presence else {})
-                continue
-            problem = field_type_error(field, value)
-            if problem is not None:
-                errors.setdefault(name, []).append(problem)
-                continue
-            for rule in rules.get(name, ()):
-                message = rule(value)
-                if message is not None:
-                    errors.setdefault(name, []).append(message)
-        if not partial or instance is not None:
-            subject = instance if instance is not None else cls._from_data(data)
-            for target, method in cls.__orm_kit_record_rules__:
-                if target in errors or (partial and target not in data):
-                    continue  # already wrong on its own, or not being written
-                message = getattr(subject, method)()
-                if message is not None:
-                    errors.setdefault(target, []).append(message)
-        return errors
+        return model_rules(cls).check(data, partial=partial, instance=instance, subject=cls._from_data)
+
+    @classmethod
+    def row_checker(cls, names: Sequence[str]) -> Callable[[Sequence[Any]], dict[str, list[str]] | None]:
+        """A check of rows giving ``names`` in order: ``None`` for a good row, else :meth:`check_data`'s errors.
+
+        What bulk paths use: a good row costs one compiled check per value, and builds a record only
+        when the model has cross-field rules.
+        """
+        return model_rules(cls).row_checker(names, cls._from_data)
 
     @classmethod
     def _from_data(cls, data: Mapping[str, Any]) -> Model:
-        instance = cls(__no_default__=True)
-        instance.__data__.update(data)
-        return instance
+        """A record holding ``data``, for the cross-field rules (built as a row read from the database)."""
+        build = vars(cls).get("_orm_kit_record")
+        if build is None:
+            build = _record_builder(cls)
+            setattr(cls, "_orm_kit_record", build)  # noqa: B010 - per class, out of sight of the type checker
+        record: Model = build(data)
+        return record
 
     def validation_errors(self, only: Collection[str] | None = None) -> dict[str, list[str]]:
         """Every rule this instance breaks, as ``{field: [messages]}`` (empty when valid).
@@ -252,13 +227,33 @@ class Model(peewee.Model):
             self.updated_at = utcnow()
             if only is not None:
                 only = [*only, meta.fields["updated_at"]]
-        token = _prevalidated.set(True)
-        try:
-            rows = super().save(force_insert=force_insert, only=only)
-        finally:
-            _prevalidated.reset(token)
+        rows = _write(self, force_insert, only)
+        if rows is _GENERAL:
+            token = _prevalidated.set(True)
+            try:
+                rows = super().save(force_insert=force_insert, only=only)
+            finally:
+                _prevalidated.reset(token)
         self._persisted = True
         return rows
+
+    @classmethod
+    def get_by_id(cls, pk: Any) -> Any:
+        """The row with primary key ``pk`` (``DoesNotExist`` when there is none), by SQL built once per model."""
+        found = _get_by(cls, None, pk)
+        if found is _GENERAL:
+            return super().get_by_id(pk)
+        return found
+
+    @classmethod
+    def get(cls, *query: Any, **filters: Any) -> Any:
+        """peewee's ``get``; a lookup by one column's value runs SQL built once per model and column."""
+        lookup = _simple_lookup(cls, query, filters)
+        if lookup is not None:
+            found = _get_by(cls, *lookup)
+            if found is not _GENERAL:
+                return found
+        return super().get(*query, **filters)
 
     @classmethod
     def insert(cls, __data: Any = None, /, **insert: Any) -> peewee.ModelInsert:
@@ -375,3 +370,141 @@ class Model(peewee.Model):
         if isinstance(row, peewee.Model):
             return dict(row.__data__)
         return {field.name: value for field, value in zip(columns, row, strict=False)}
+
+
+# --- the fast paths: SQL built once per model (orm_kit.plan), peewee's semantics ---------------------
+
+_GENERAL: Any = object()  # "the fast path does not apply here": run peewee's general one
+# _pk_expr methods whose condition the fast UPDATE writes itself (Versioned registers its own).
+_PK_EXPRS: set[Callable[..., Any]] = {peewee.Model._pk_expr}  # type: ignore[attr-defined]  # missing from the stubs
+
+
+def register_pk_expr(method: Callable[..., Any]) -> None:
+    """Declare that the fast save path writes ``method``'s condition (primary key, and version if expected)."""
+    _PK_EXPRS.add(method)
+
+
+register_plain_init(Model.__init__)
+
+
+def _write(obj: Model, force_insert: bool, only: Any) -> Any:
+    """peewee's ``Model.save()`` body with SQL built once, or ``_GENERAL`` where that would differ from peewee's.
+
+    Validation and derived fields have run already (``Model.save``); this only writes.
+    """
+    cls = type(obj)
+    meta = cls._meta
+    database = meta.database
+    db = dialect.unwrap(database)
+    pk_expr = getattr(cls, "_pk_expr")  # noqa: B009 - missing from the stubs
+    if (db is None or meta.primary_key is False or meta.composite_key or pk_expr not in _PK_EXPRS
+            or cls.insert.__func__ is not Model.insert.__func__  # type: ignore[attr-defined]
+            or cls.update.__func__ is not Model.update.__func__  # type: ignore[attr-defined]
+            or ((only is not None or meta.only_save_dirty) and cls._derives())):
+        return _GENERAL  # a write of only some fields of a derived model: peewee's UPDATE derives them in SQL
+    plan = plan_for(cls, db)
+    pk = plan.pk
+    data = obj.__data__
+    pk_value = obj._pk if isinstance(pk, peewee.ForeignKeyField) else data.get(pk.name)  # type: ignore[attr-defined]
+    field_dict = dict(data)
+    if only is not None:
+        field_dict = obj._prune_fields(field_dict, only)  # type: ignore[attr-defined]
+    elif meta.only_save_dirty and not force_insert:
+        field_dict = obj._prune_fields(field_dict, obj.dirty_fields)  # type: ignore[attr-defined]
+        if not field_dict:
+            obj._dirty.clear()  # type: ignore[attr-defined]
+            return False
+    fields = plan.fields
+    if any(name not in fields for name in field_dict):
+        return _GENERAL
+    obj._populate_unsaved_relations(field_dict)  # type: ignore[attr-defined]
+    if plan.auto_increment and pk_value is None:
+        field_dict.pop(pk.name, None)
+    if pk_value is not None and not force_insert:
+        field_dict.pop(pk.name, None)
+        if not field_dict:
+            raise ValueError("no data to save!")
+        names = tuple(field_dict)
+        expected = getattr(obj, "_expected_version", None) if plan.version is not None else None
+        params = plan.params(names, field_dict)
+        params.append(plan.key_param(pk_value))
+        if expected is not None:
+            params.append(expected)
+        try:
+            rows = database.execute_sql(plan.update_sql(names, versioned=expected is not None), params).rowcount
+        except peewee.IntegrityError as exc:
+            raise _translate(cls, exc, field_dict) from exc
+    else:
+        if pk_value is None and not plan.auto_increment:
+            return _GENERAL  # peewee would read back a rowid for a key it did not send
+        names = tuple(field_dict)
+        try:
+            cursor = database.execute_sql(plan.insert_sql(names), plan.params(names, field_dict))
+        except peewee.IntegrityError as exc:
+            raise _translate(cls, exc, field_dict) from exc
+        rows = 1
+        if plan.auto_increment and pk.name not in field_dict:
+            data[pk.name] = cursor.fetchone()[0] if plan.returning else cursor.lastrowid
+            obj._dirty.discard(pk.name)  # type: ignore[attr-defined]
+    obj._dirty -= set(field_dict)  # type: ignore[attr-defined]
+    return rows
+
+
+def _get_by(cls: type[Model], name: str | None, value: Any) -> Any:
+    """The first row whose ``name`` (None: the primary key) equals ``value``, or ``_GENERAL``."""
+    meta = cls._meta
+    database = meta.database
+    db = dialect.unwrap(database)
+    if db is None or meta.primary_key is False or meta.composite_key:
+        return _GENERAL
+    plan = plan_for(cls, db)
+    if name is None:
+        sql, params = plan.select_by_pk, [plan.key_param(value)]
+    else:
+        sql, params = plan.select_by(name, first=True), [plan.writers[name].apply(value)]
+    row = database.execute_sql(sql, params).fetchone()
+    if row is None:
+        raise cls.DoesNotExist(  # type: ignore[attr-defined]  # made by peewee's metaclass
+            f"{cls} instance matching query does not exist:\nSQL: {sql}\nParams: {params}")
+    return plan.load(row)
+
+
+def _simple_lookup(cls: type[Model], query: tuple[Any, ...], filters: dict[str, Any]) -> tuple[str | None, Any] | None:
+    """``(field name, value)`` when ``get(*query, **filters)`` is one column equal to one plain value."""
+    fields = cls._meta.fields
+    if len(query) == 1 and not filters:
+        condition = query[0]
+        if isinstance(condition, int) and cls._meta.auto_increment:
+            return None, condition  # peewee's shortcut: get(5) on an auto-incremented key
+        if (isinstance(condition, peewee.Expression) and condition.op == peewee.OP.EQ
+                and isinstance(condition.lhs, peewee.Field) and fields.get(condition.lhs.name) is condition.lhs
+                and condition.rhs is not None and not isinstance(condition.rhs, peewee.Node)):
+            return condition.lhs.name, condition.rhs
+    elif len(filters) == 1 and not query:
+        ((name, value),) = filters.items()
+        if name in fields and value is not None and not isinstance(value, peewee.Node):
+            return name, value
+    return None
+
+
+def _record_builder(model: type[Model]) -> Callable[[Mapping[str, Any]], Model]:
+    """How ``Model._from_data`` builds a record: as a row read from the database, without the constructor if it can."""
+    if plain_construction(model):
+        new = object.__new__
+
+        def plain(data: Mapping[str, Any]) -> Model:
+            record: Any = new(model)
+            record.__data__ = dict(data)
+            record._dirty = set()
+            record.__rel__ = {}
+            record._persisted = True
+            return record  # type: ignore[no-any-return]
+
+        return plain
+
+    def constructed(data: Mapping[str, Any]) -> Model:
+        record = model(__no_default__=True)
+        record.__data__.update(data)
+        return record
+
+    return constructed
