@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import peewee
 
 from orm_kit import dialect
+from orm_kit._sql import execute
 from orm_kit.errors import UniqueViolationError, ValidationError
 from orm_kit.fields import utcnow
 from orm_kit.plan import plain_construction, plan_for, register_plain_init
@@ -59,6 +60,13 @@ class _Insert(_TranslatesUniqueViolations, peewee.ModelInsert):
     def _known_values(self) -> Mapping[Any, Any]:
         rows = getattr(self, "_insert", None)  # one row as {field: value}, or several
         return rows if isinstance(rows, dict) else {}
+
+    def _execute(self, database: peewee.Database) -> Any:
+        try:
+            result = _insert_rows(self, database)
+        except peewee.IntegrityError as exc:
+            raise _translate(self.model, exc, {}) from exc
+        return super()._execute(database) if result is _GENERAL else result
 
     def on_conflict(self, *args: Any, **kwargs: Any) -> Any:
         # ON CONFLICT ... DO UPDATE writes values too: hold them to the same rules as update().
@@ -508,3 +516,99 @@ def _record_builder(model: type[Model]) -> Callable[[Mapping[str, Any]], Model]:
         return record
 
     return constructed
+
+
+def _insert_rows(query: Any, database: peewee.Database) -> Any:
+    """A multi-row INSERT (``insert_many``) written without peewee's per-value query nodes, or ``_GENERAL``.
+
+    The columns, defaults and result are peewee's: the columns named (or the first row's keys, or
+    every field), defaults filled for the rest, a missing value ``None`` where the field allows it;
+    SQLite returns the last row id and PostgreSQL a cursor over the new keys. Anything else (a query
+    as the source, ON CONFLICT, RETURNING, an SQL expression as a value) goes through peewee.
+    """
+    rows = query._insert
+    model = query.model
+    db = dialect.unwrap(database)
+    if (not isinstance(rows, list | tuple) or not rows or query._on_conflict is not None or query._return_cursor
+            or query._as_rowcount or query._cte_list or db is None):
+        return _GENERAL
+    meta = model._meta
+    defaults = meta.defaults
+    columns = _insert_columns(query, rows[0])
+    if columns is None:
+        return _GENERAL
+    plan = plan_for(model, db)
+    writers = [plan.writers[c.name] for c in columns]
+    lookups = [(c, c.name, c.column_name) for c in columns]
+    values: list[Any] = []
+    add = values.append
+    node = peewee.Node
+    for row in rows:
+        mapping = isinstance(row, Mapping)
+        for i, column in enumerate(columns):
+            try:
+                if mapping:
+                    for key in lookups[i]:
+                        if key in row:
+                            value = row[key]
+                            break
+                    else:
+                        raise KeyError(column.name)
+                else:
+                    value = row[i]
+            except (KeyError, IndexError):
+                default = _default_of(defaults, column)
+                if default is not _GENERAL:
+                    value = default() if callable(default) else default
+                elif column.null:
+                    value = None
+                else:
+                    raise ValueError(f"Missing value for {column.name}.") from None
+            if isinstance(value, node) and not isinstance(value, peewee.Model):
+                return _GENERAL  # an SQL expression: peewee inlines it
+            add(writers[i].apply(value))
+    returning = query._returning
+    if returning is None and database.returning_clause:  # as peewee's Insert: the new keys come back
+        returning = query._returning = meta.get_primary_keys()
+        query._row_type = peewee.ROW.TUPLE
+    names = ", ".join(plan.column(c.name) for c in columns)
+    one = "(" + ", ".join([plan.param] * len(columns)) + ")"
+    sql = f"INSERT INTO {plan.table} ({names}) VALUES {', '.join([one] * len(rows))}"
+    if returning:
+        sql += " RETURNING " + ", ".join(plan.column(f.name) for f in returning)
+    cursor = execute(database, sql, values)
+    if returning:
+        query._cursor_wrapper = query._get_cursor_wrapper(cursor)
+        return query.handle_result(database, query._cursor_wrapper)
+    return query.handle_result(database, cursor)
+
+
+def _default_of(defaults: Mapping[peewee.Field, Any], column: peewee.Field) -> Any:
+    for field, default in defaults.items():
+        if field is column:
+            return default
+    return _GENERAL
+
+
+def _insert_columns(query: Any, first: Any) -> list[peewee.Field] | None:
+    """The columns peewee's multi-row INSERT writes, or None where they are not plain fields of the model."""
+    model = query.model
+    meta = model._meta
+    given = query._columns
+    if given:
+        columns = [getattr(model, c) if isinstance(c, str) else c for c in given]
+        columns += sorted((f for f in meta.defaults if not any(f is c for c in columns)), key=_field_order)
+    elif isinstance(first, Mapping):
+        keys = [getattr(model, k) if isinstance(k, str) else k for k in first]
+        keys += [f for f in meta.defaults if not any(f is k for k in keys)]
+        columns = sorted(keys, key=_field_order)
+    else:
+        columns = list(meta.sorted_fields[1:] if meta.auto_increment else meta.sorted_fields)
+    if not all(isinstance(c, peewee.Field) and meta.fields.get(c.name) is c for c in columns):
+        return None
+    return columns
+
+
+def _field_order(field: Any) -> Any:
+    """Where peewee sorts a column among the INSERT's (the primary key, then fields as declared)."""
+    return getattr(field, "_sort_key", (9, 0))

@@ -30,7 +30,7 @@ from orm_kit._sql import quote
 from orm_kit.fields import Conversion, reader, writer
 
 __all__ = ["ModelPlan", "compile_function", "compile_loader", "data_source", "instance_source", "plain_construction",
-           "plan_for", "register_plain_init"]
+           "plan_for", "register_plain_init", "value_source"]
 
 _STANDARD_ACCESSORS = (peewee.FieldAccessor, peewee.ForeignKeyAccessor)
 # __init__ methods that, given __no_default__, only set empty state (peewee's; orm-kit Model's registers itself).
@@ -53,26 +53,28 @@ def plain_construction(model: type[peewee.Model]) -> bool:
     return all(type(inspect.getattr_static(model, name, None)) in _STANDARD_ACCESSORS for name in model._meta.fields)
 
 
+def value_source(i: int, conversion: Conversion, namespace: dict[str, Any]) -> str:
+    """Python source of ``row[i]`` converted by ``conversion``; the converter goes into ``namespace``."""
+    value = f"row[{i}]"
+    if conversion.convert is None:
+        return value
+    convert = f"_c{len(namespace)}"
+    namespace[convert] = conversion.convert
+    keep = f"_k{len(namespace)}"
+    namespace[keep] = conversion.keep
+    if conversion.keep is not None and conversion.none_too:
+        return f"(v if type(v := {value}) is {keep} else {convert}(v))"
+    if conversion.keep is not None:
+        return f"(v if (v := {value}) is None or type(v) is {keep} else {convert}(v))"
+    if conversion.none_too:
+        return f"{convert}({value})"
+    return f"(None if (v := {value}) is None else {convert}(v))"
+
+
 def data_source(columns: Sequence[tuple[str, int, Conversion]], namespace: dict[str, Any]) -> str:
     """Python source of a dict display ``{name: converted row[i], ...}``; converters go into ``namespace``."""
-    parts = []
-    for name, i, conversion in columns:
-        value = f"row[{i}]"
-        if conversion.convert is not None:
-            convert = f"_c{len(namespace)}"
-            namespace[convert] = conversion.convert
-            keep = f"_k{len(namespace)}"
-            namespace[keep] = conversion.keep
-            if conversion.keep is not None and conversion.none_too:
-                value = f"(v if type(v := row[{i}]) is {keep} else {convert}(v))"
-            elif conversion.keep is not None:
-                value = f"(v if (v := row[{i}]) is None or type(v) is {keep} else {convert}(v))"
-            elif conversion.none_too:
-                value = f"{convert}(row[{i}])"
-            else:
-                value = f"(None if (v := row[{i}]) is None else {convert}(v))"
-        parts.append(f"{name!r}: {value}")
-    return "{" + ", ".join(parts) + "}"
+    return "{" + ", ".join(f"{name!r}: {value_source(i, conversion, namespace)}"
+                           for name, i, conversion in columns) + "}"
 
 
 def instance_source(model_name: str, model: type[peewee.Model], data: str, target: str) -> str:
@@ -87,9 +89,9 @@ def instance_source(model_name: str, model: type[peewee.Model], data: str, targe
     return f"{target} = {model_name}(__no_default__=True, **{data})\n    {target}._dirty.clear()"
 
 
-def compile_function(name: str, body: str, namespace: dict[str, Any]) -> Callable[..., Any]:
-    """Define ``def name(row): body`` in ``namespace`` and return it."""
-    source = f"def {name}(row):\n    {body}\n"
+def compile_function(name: str, body: str, namespace: dict[str, Any], argument: str = "row") -> Callable[..., Any]:
+    """Define ``def name(argument): body`` in ``namespace`` and return it."""
+    source = f"def {name}({argument}):\n    {body}\n"
     namespace.setdefault("_new", object.__new__)
     exec(compile(source, f"<orm-kit {name}>", "exec"), namespace)  # noqa: S102 - source built from field names only
     function: Callable[..., Any] = namespace[name]

@@ -31,7 +31,14 @@ import peewee
 
 from orm_kit import dialect
 from orm_kit.fields import Conversion, reader
-from orm_kit.plan import compile_function, compile_loader, data_source, instance_source, plain_construction
+from orm_kit.plan import (
+    compile_function,
+    compile_loader,
+    data_source,
+    instance_source,
+    plain_construction,
+    value_source,
+)
 
 __all__ = ["Param", "Prepared", "ShapeCache"]
 
@@ -143,7 +150,21 @@ def compile_row_loader(wrapper: Any, *, postgres: bool) -> Callable[[Sequence[An
         return _single_model_loader(wrapper, postgres)
     if type(wrapper) is peewee.ModelCursorWrapper:
         return _joined_loader(wrapper, postgres)
+    if type(wrapper) is peewee.ModelTupleCursorWrapper:
+        return _tuple_loader(wrapper, postgres)
     return None
+
+
+def _tuple_loader(wrapper: Any, postgres: bool) -> Callable[[Sequence[Any]], Any]:
+    """peewee's ``ModelTupleCursorWrapper.process_row``: each column through its converter (None included)."""
+    namespace: dict[str, Any] = {}
+    values = []
+    for i, converter in enumerate(wrapper.converters):
+        field = wrapper.fields[i]
+        conversion = _conversion(field, converter, postgres) if field is not None else None
+        # Any other converter (a function's, an alias's) gets every value, None too, as peewee gives it.
+        values.append(value_source(i, conversion or Conversion(converter, none_too=True), namespace))
+    return compile_function("load_tuple", f"return ({''.join(v + ', ' for v in values)})", namespace)
 
 
 def _single_model_loader(wrapper: Any, postgres: bool) -> Callable[[Sequence[Any]], Any] | None:

@@ -223,10 +223,16 @@ def slug(*, max_length: int = 63) -> Validator:
 
 
 def not_before(later: Any, earlier: Any, earlier_name: str) -> str | None:
-    """For cross-field rules: why ``later`` cannot come before ``earlier``, or ``None`` when it does not."""
+    """For cross-field rules: why ``later`` cannot come before ``earlier``, or ``None`` when it does not.
+
+    Only two times (or two dates) are compared: anything else is the type check's to report, and an
+    SQL expression is the database's to evaluate.
+    """
     if isinstance(later, datetime.datetime) and isinstance(earlier, datetime.datetime):
         later, earlier = as_utc(later), as_utc(earlier)  # a naive value is UTC, as the fields store it
-    if later is not None and earlier is not None and later < earlier:
+    elif not (type(later) is datetime.date and type(earlier) is datetime.date):
+        return None
+    if later < earlier:
         return f"must be at or after {earlier_name} ({earlier.isoformat()}, got {later.isoformat()})"
     return None
 

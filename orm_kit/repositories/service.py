@@ -2,7 +2,7 @@
 
     services = ServiceRepository(db)
     svc = services.find_by_name("checkout-api")                 # Service | None
-    detail = services.find_with_deployments(svc.id)             # 2 queries, whatever the count
+    detail = services.find_with_deployments(svc)                # 1 query (2 by key), whatever the count
     graph = services.dependency_graph(svc, depth=3)             # 3 queries (recursive CTEs)
     owned = services.owned_by_team(team)                        # the team and its sub-teams
 """
@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 MAX_GRAPH_DEPTH = 32
+_NEWEST_FIRST = ("-created_at", "-id")
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,13 @@ class ServiceRepository(Repository[Service]):
         return self.find_unique("name", name)
 
     def find_with_deployments(self, key: Service | uuid.UUID | str) -> ServiceDeployments:
-        """The service and all its deployments, newest first, in two queries; NotFoundError if no service."""
-        family = self.get_with_children(key.id if isinstance(key, Service) else key, Deployment,
-                                        order_by=("-created_at", "-id"), related=("environment", "release"))
-        return ServiceDeployments(service=family.parent, deployments=family.children)
+        """The service and all its deployments, newest first, with environment and release; NotFoundError if none.
+
+        Two queries for a key; one for a ``Service`` row already read, which is used as it is.
+        """
+        service = key if isinstance(key, Service) else self.get(key)
+        deployments = self.children_of(service, Deployment, order_by=_NEWEST_FIRST, related=("environment", "release"))
+        return ServiceDeployments(service=service, deployments=deployments)
 
     def owned_by_team(self, team: Team | int, *, include_subteams: bool = True) -> list[Service]:
         """Services owned by ``team`` (and, by default, by every team below it), by name; one query."""
