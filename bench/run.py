@@ -56,14 +56,24 @@ from plain import (
 )
 from plain import bind as bind_plain
 
+from orm_kit import migrate_up
 from orm_kit.bulk import BulkWriter, larger_cache, rows_per_chunk, sync_id_sequence
 from orm_kit.db import open_database, redact_url
 from orm_kit.fields import utcnow
-from orm_kit.models import MODELS, Deployment, Environment, Release, Service, ServiceDependency, Team
+from orm_kit.models import MODELS, Deployment, Environment, Incident, Release, Service, ServiceDependency, Team
 from orm_kit.repositories import DeploymentRepository, ServiceRepository, TeamRepository
 from orm_kit.repositories.dora import dora_metrics
-from orm_kit.runner import migrate_up
-from orm_kit.seed_generator import generate, synthetic_rows
+
+try:  # the synthetic generator's home after the package layout settles
+    from orm_kit.synthetic import (  # type: ignore[import-not-found, unused-ignore]
+        DEPLOYMENT_FIELDS,
+        INCIDENT_FIELDS,
+        RELEASE_FIELDS,
+        generate,
+        synthetic_rows,
+    )
+except ImportError:
+    from orm_kit.seed_generator import DEPLOYMENT_FIELDS, INCIDENT_FIELDS, RELEASE_FIELDS, generate, synthetic_rows
 
 UTC = datetime.UTC
 WHO = ("raw", "peewee", "orm-kit")
@@ -356,7 +366,7 @@ def repository_workloads(b: Backend, d: Data, scale: float) -> list[Workload]:
     # save one changed row
     def saved(prefix: str) -> Check:
         def read(_: Any, run: int) -> Any:
-            rows = raw.rows(f"SELECT name, display_name FROM team WHERE name LIKE '{prefix}-%'")
+            rows = raw.rows("SELECT name, display_name FROM team WHERE name LIKE ?", (f"{prefix}-%",))
             return sorted((r[0].split("-", 2)[2], r[1]) for r in rows)
         return read
 
@@ -888,9 +898,6 @@ def generate_workload(b: Backend, deployments: int, kept: dict[str, str]) -> Wor
         flush()
         sync_id_sequence(db, Release)
         return written
-
-    from orm_kit.models import Incident
-    from orm_kit.seed_generator import DEPLOYMENT_FIELDS, INCIDENT_FIELDS, RELEASE_FIELDS
 
     def raw_generate(n: int, run: int) -> Any:
         db = with_db(urls["raw"], lambda db: db.bind(MODELS))  # the world (team, services) is made through it

@@ -54,7 +54,7 @@ from orm_kit.repositories import (
     ServiceRepository,
     TeamRepository,
 )
-from orm_kit.repository import CursorPage, Page, Repository
+from orm_kit.repository import CursorPage, Page, Repository, WithChildren
 from orm_kit.runner import Runner, migrate_up
 from orm_kit.seeding import SeedRegistry, SeedTable
 from orm_kit.transactions import RetryPolicy, on_commit, run_in_transaction, transaction, transactional
@@ -105,6 +105,7 @@ __all__ = [
     "UTCDateTimeField",
     "ValidationError",
     "Versioned",
+    "WithChildren",
     "connect",
     "migrate_up",
     "on_commit",

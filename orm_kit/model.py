@@ -383,6 +383,7 @@ class Model(peewee.Model):
 # --- the fast paths: SQL built once per model (orm_kit.plan), peewee's semantics ---------------------
 
 _GENERAL: Any = object()  # "the fast path does not apply here": run peewee's general one
+_SELECT = peewee.Model.select.__func__  # type: ignore[attr-defined]
 # _pk_expr methods whose condition the fast UPDATE writes itself (Versioned registers its own).
 _PK_EXPRS: set[Callable[..., Any]] = {peewee.Model._pk_expr}  # type: ignore[attr-defined]  # missing from the stubs
 
@@ -463,8 +464,8 @@ def _get_by(cls: type[Model], name: str | None, value: Any) -> Any:
     meta = cls._meta
     database = meta.database
     db = dialect.unwrap(database)
-    if db is None or meta.primary_key is False or meta.composite_key:
-        return _GENERAL
+    if db is None or meta.primary_key is False or meta.composite_key or cls.select.__func__ is not _SELECT:  # type: ignore[attr-defined]
+        return _GENERAL  # a model whose select() is its own (soft deletes, say) gets it, as peewee's get() would
     plan = plan_for(cls, db)
     if name is None:
         sql, params = plan.select_by_pk, [plan.key_param(value)]

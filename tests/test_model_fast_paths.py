@@ -127,3 +127,25 @@ def test_insert_many_fills_defaults_takes_tuples_and_refuses_a_missing_value() -
     Service.insert_many([{"id": ids[0], "name": "s-one", "tier": "low", "owner": owner},
                          {"id": ids[1], "name": "s-two", "tier": "low", "owner": owner.id}]).execute()
     assert sorted(s.id for s in Service.select().where(Service.name.startswith("s-"))) == sorted(ids)
+
+
+class ActiveTeam(Team):
+    """A model whose select() hides rows (soft deletes): get() and get_by_id() must go through it."""
+
+    @classmethod
+    def select(cls, *fields: object) -> peewee.ModelSelect:  # type: ignore[override]
+        return super().select(*fields).where(cls.display_name != "deleted")
+
+    class Meta:
+        table_name = "team"
+
+
+def test_a_model_s_own_select_is_respected_by_get(migrated: peewee.Database) -> None:
+    ActiveTeam.bind(migrated)
+    gone = factories.team(name="gone", display_name="deleted")
+    kept = factories.team(name="kept", display_name="kept")
+    assert ActiveTeam.get_by_id(kept.id).name == "kept"
+    with pytest.raises(ActiveTeam.DoesNotExist):
+        ActiveTeam.get_by_id(gone.id)
+    with pytest.raises(ActiveTeam.DoesNotExist):
+        ActiveTeam.get(ActiveTeam.name == "gone")

@@ -344,3 +344,35 @@ def test_a_service_key_given_as_text_is_found(migrated: peewee.Database, data: P
     assert repo.find(created_at__gte=datetime.datetime(2026, 11, 5, 12)) == repo.find(
         created_at__gte=datetime.datetime(2026, 11, 5, 12, tzinfo=datetime.UTC))
     assert Service  # the models stay bound for the other tests
+
+
+def test_a_large_dependency_graph_reads_its_services_by_walking_again(migrated: peewee.Database, data: Platform,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from orm_kit.repositories import ServiceRepository
+    from orm_kit.repositories import service as service_module
+
+    services = ServiceRepository(migrated)
+    gateway = data.services["gateway"]
+    listed = services.dependency_graph(gateway.id, depth=3)
+    monkeypatch.setattr(service_module, "_LISTED_NODES", 1)  # every graph is "large" now
+    walked = services.dependency_graph(gateway.id, depth=3)
+    assert walked == listed and len(listed.dependencies) == 6
+
+    def names(graph: Any) -> list[tuple[str, str, int]]:
+        return [(e.service.name, e.depends_on.name, e.depth) for e in graph.dependencies + graph.dependents]
+
+    assert names(walked) == names(listed)
+
+
+def test_a_page_total_is_counted_without_the_joins_that_cannot_change_it(migrated: peewee.Database,
+                                                                          data: Platform) -> None:
+    from playhouse.test_utils import count_queries
+
+    repo = DeploymentRepository(migrated)
+    checkout = data.services["checkout"].id
+    with count_queries() as counter:
+        page = repo.page(1, size=2, service=checkout)
+    sql = counter.get_queries()[-1].msg[0]
+    assert "COUNT" in sql and "INNER JOIN" in sql  # the inner joins stay: they could drop rows
+    assert "LEFT OUTER JOIN" not in sql  # deployment -> release: one row at most, the count cannot change
+    assert page.total == repo.query(service=checkout).count() == 12

@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 MAX_GRAPH_DEPTH = 32
+_LISTED_NODES = 256  # up to this many services are read by key; a larger graph by its walks again
 _NEWEST_FIRST = ("-created_at", "-id")
 
 
@@ -104,7 +105,8 @@ class ServiceRepository(Repository[Service]):
         """Dependencies and dependents of ``root`` to ``depth`` hops, cycles included once; at most three queries.
 
         The two walks, then one query for the services on them (the root among them when it is given by key).
-        Each is built once and run with the root and the depth as parameters.
+        Each is built once: the walks run with the root and the depth as parameters, and the services
+        are read by key (by walking again, as subqueries, when more than 256 are met).
         """
         if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= MAX_GRAPH_DEPTH:
             raise InvalidQueryError(f"graph depth must be a whole number from 1 to {MAX_GRAPH_DEPTH} (got {depth!r})")
@@ -121,9 +123,12 @@ class ServiceRepository(Repository[Service]):
             "dependents", lambda: _edges(_reach(downstream=False), downstream=False)).rows(self.db, values)]
         ids = {row[0] for row in down_rows + up_rows} | {row[1] for row in down_rows + up_rows}
         nodes: dict[uuid.UUID, Service] = {root.id: root} if isinstance(root, Service) else {}
-        if root_id not in nodes or ids - nodes.keys():
-            # The node ids come from the same walks (which start at the root, so a root given by key is
-            # read here too), as subqueries: no parameter list that grows with the graph.
+        missing = (ids | {root_id}) - nodes.keys()
+        if len(missing) <= _LISTED_NODES:
+            # The services the walks met, by key: one array parameter on PostgreSQL, a short list on SQLite.
+            found = self.find(id__in=sorted(missing)) if missing else []
+        else:
+            # A graph this large: the walks again, as subqueries, rather than a parameter list that grows with it.
             def involved() -> peewee.Query:
                 down, up = _reach(downstream=True), _reach(downstream=False)
                 query: peewee.Query = self.select().where(Service.id.in_(down.select_from(down.c.id))
@@ -131,7 +136,7 @@ class ServiceRepository(Repository[Service]):
                 return query
 
             found = self.prepared("graph_nodes", involved).rows(self.db, values)
-            nodes.update({s.id: s for s in found if s.id not in nodes})
+        nodes.update({s.id: s for s in found if s.id not in nodes})
         service = nodes.get(root_id)
         if service is None:
             raise NotFoundError("Service", root)
