@@ -61,6 +61,13 @@ def _utc_from_db(value: Any) -> Any:
     return value
 
 
+def _utc_from_postgres(value: Any) -> Any:
+    """What psycopg returned for a ``timestamptz``: already UTC when the session's time zone is UTC."""
+    if type(value) is datetime.datetime and value.tzinfo is UTC:
+        return value
+    return _utc_from_db(value)
+
+
 def _utc_to_text(value: Any) -> Any:
     """A time as SQLite stores it: UTC, fixed-width ISO text (``YYYY-MM-DD HH:MM:SS.ffffff``)."""
     if type(value) is datetime.datetime:
@@ -222,7 +229,7 @@ def reader(field: peewee.Field, *, postgres: bool) -> Conversion:
     if isinstance(field, peewee.ForeignKeyField) and method is peewee.ForeignKeyField.python_value:
         return reader(field.rel_field, postgres=postgres)  # a row never holds a model instance
     if method is UTCDateTimeField.python_value:
-        return Conversion(_utc_from_db)
+        return Conversion(_utc_from_postgres if postgres else _utc_from_db)
     if method is peewee.UUIDField.python_value:
         return Conversion(_uuid_reader, keep=_UUID)
     if method is peewee.Field.python_value:
