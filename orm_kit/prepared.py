@@ -106,7 +106,7 @@ class Prepared:
         """Every row, as the query's peewee would return them (models with their joins, tuples, ...)."""
         cursor = self.execute(db, values)
         rows = cursor.fetchall()
-        load = self._load or self._loader(cursor)
+        load = self._load or self._loader(cursor, db)
         return [load(row) for row in rows]
 
     def first(self, db: peewee.Database, values: Sequence[Any] = ()) -> Any:
@@ -115,7 +115,7 @@ class Prepared:
         row = cursor.fetchone()
         if row is None:
             return None
-        load = self._load or self._loader(cursor)
+        load = self._load or self._loader(cursor, db)
         return load(row)
 
     def scalar(self, db: peewee.Database, values: Sequence[Any] = ()) -> Any:
@@ -123,16 +123,12 @@ class Prepared:
         row = self.execute(db, values).fetchone()
         return None if row is None else row[0]
 
-    def _loader(self, cursor: Any) -> Callable[[Sequence[Any]], Any]:
+    def _loader(self, cursor: Any, db: peewee.Database) -> Callable[[Sequence[Any]], Any]:
         wrapper = self.query._get_cursor_wrapper(cursor)  # type: ignore[attr-defined]  # missing from the stubs
         wrapper.initialize()
-        load = compile_row_loader(wrapper, postgres=_is_postgres_cursor(cursor)) or wrapper.process_row
+        load = compile_row_loader(wrapper, postgres=dialect.is_postgres(db)) or wrapper.process_row
         self._load = load
         return load
-
-
-def _is_postgres_cursor(cursor: Any) -> bool:
-    return not type(cursor).__module__.startswith("sqlite3")
 
 
 def _conversion(field: peewee.Field, converter: Any, postgres: bool) -> Conversion | None:
