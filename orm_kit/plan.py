@@ -90,11 +90,15 @@ def instance_source(model_name: str, model: type[peewee.Model], data: str, targe
 
 
 def compile_function(name: str, body: str, namespace: dict[str, Any], argument: str = "row") -> Callable[..., Any]:
-    """Define ``def name(argument): body`` in ``namespace`` and return it."""
-    source = f"def {name}({argument}):\n    {body}\n"
+    """Define ``def compiled(argument): body`` in ``namespace`` and return it (``name`` labels it in tracebacks).
+
+    The body is built by this package from literals it writes and ``repr()`` of field names; every
+    object it uses (models, converters) is passed in ``namespace``, never spelled into the source.
+    """
+    source = f"def compiled({argument}):\n    {body}\n"
     namespace.setdefault("_new", object.__new__)
-    exec(compile(source, f"<orm-kit {name}>", "exec"), namespace)  # noqa: S102 - source built from field names only
-    function: Callable[..., Any] = namespace[name]
+    exec(compile(source, f"<orm-kit {name!r}>", "exec"), namespace)  # noqa: S102 - see the docstring
+    function: Callable[..., Any] = namespace["compiled"]
     return function
 
 
@@ -132,15 +136,22 @@ class ModelPlan:
         version = getattr(model, "version_field", None)
         self.version: str | None = version if isinstance(version, str) and version in self.fields else None
         self._sql: dict[tuple[Any, ...], str] = {}
+        self._binders: dict[tuple[str, ...], Callable[[dict[str, Any]], list[Any]]] = {}
 
     def key_param(self, key: object) -> Any:
         """``key`` as the driver takes it for the primary key column."""
         return self.writers[self.pk.name].apply(key)
 
-    def params(self, names: Sequence[str], data: dict[str, Any]) -> list[Any]:
-        """The values of ``names`` in ``data``, each as the driver takes it."""
-        writers = self.writers
-        return [writers[n].apply(data[n]) for n in names]
+    def params(self, names: tuple[str, ...], data: dict[str, Any]) -> list[Any]:
+        """The values of ``names`` in ``data``, each as the driver takes it (by code compiled per column set)."""
+        bind = self._binders.get(names)
+        if bind is None:
+            namespace: dict[str, Any] = {}
+            values = ", ".join(value_source(i, self.writers[name], namespace) for i, name in enumerate(names))
+            lookup = "row = " + (f"({', '.join(f'data[{n!r}]' for n in names)},)" if names else "()")
+            bind = self._binders[names] = compile_function(f"bind {self.model.__name__}", f"{lookup}\n    "
+                                                           f"return [{values}]", namespace, argument="data")
+        return bind(data)
 
     def column(self, name: str) -> str:
         """The quoted column of field ``name``."""

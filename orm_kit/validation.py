@@ -445,9 +445,9 @@ class ModelRules:
     """Every rule of one model, compiled: field kinds, declared validators and cross-field ``@validates`` methods."""
 
     def __init__(self, model: type[peewee.Model]) -> None:
-        rules: Mapping[str, tuple[Validator, ...]] = getattr(model, FIELD_RULES, {})
+        rules: Mapping[str, tuple[Validator, ...]] = getattr(model, FIELD_RULES, None) or {}
         self.model = model
-        self.source: tuple[object, ...] = (rules, model._meta.sorted_fields, getattr(model, RECORD_RULES, ()))
+        self.source = (getattr(model, FIELD_RULES, None), model._meta.sorted_fields, getattr(model, RECORD_RULES, None))
         self.fields = tuple(_FieldRules(model, f, tuple(rules.get(f.name, ()))) for f in model._meta.sorted_fields)
         self.by_name = {f.name: f for f in self.fields}
         self.record_rules: tuple[tuple[str, str], ...] = getattr(model, RECORD_RULES, ())
@@ -530,10 +530,13 @@ def model_rules(model: type[peewee.Model]) -> ModelRules:
     """The compiled rules of ``model`` (rebuilt when its rules or fields change)."""
     compiled: ModelRules | None = vars(model).get(_RULES)
     # Compared by identity: @validate and add_field replace these objects (and a Field's == builds SQL).
-    source = (getattr(model, FIELD_RULES, {}), model._meta.sorted_fields, getattr(model, RECORD_RULES, ()))
-    if compiled is None or any(a is not b for a, b in zip(compiled.source, source, strict=True)):
-        compiled = ModelRules(model)
-        setattr(model, _RULES, compiled)
+    if compiled is not None:
+        rules, fields, record = compiled.source
+        if (rules is getattr(model, FIELD_RULES, None) and fields is model._meta.sorted_fields
+                and record is getattr(model, RECORD_RULES, None)):
+            return compiled
+    compiled = ModelRules(model)
+    setattr(model, _RULES, compiled)
     return compiled
 
 
