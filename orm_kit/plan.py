@@ -125,6 +125,8 @@ class ModelPlan:
         self.pk: peewee.Field = meta.primary_key  # type: ignore[assignment]  # never False on orm-kit models
         self.fields: dict[str, peewee.Field] = {f.name: f for f in meta.sorted_fields}
         self.names = tuple(self.fields)
+        #: What a new instance may be given: field names and column names (``owner`` and ``owner_id``).
+        self.settable = frozenset(self.fields) | frozenset(meta.combined)
         self.auto_increment = bool(meta.auto_increment)
         self.readers: dict[str, Conversion] = {f.name: reader(f, postgres=postgres) for f in meta.sorted_fields}
         self.writers: dict[str, Conversion] = {f.name: writer(f, postgres=postgres) for f in meta.sorted_fields}

@@ -423,7 +423,8 @@ class Repository(Generic[ModelT]):
 
     def create(self, **values: object) -> ModelT:
         """A new row from ``values`` (defaults fill the rest), validated and inserted."""
-        unknown = sorted(set(values) - set(self._plan.fields) - set(self.model._meta.combined))
+        plan = self._plan
+        unknown = [] if plan.settable.issuperset(values) else sorted(set(values) - plan.settable)
         if unknown:
             raise InvalidQueryError(
                 f"{self.model.__name__} has no field {unknown[0]!r}; expected some of {', '.join(self._plan.names)}"
