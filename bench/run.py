@@ -105,27 +105,39 @@ def transaction(b: Backend, who: str) -> Iterator[None]:
 
 
 def measure(b: Backend, w: Workload, runs: int) -> Result:
+    """Median microseconds per unit of each contender over the runs; whether every answer agreed.
+
+    Each run is split into ``w.rounds`` rounds; in every round the three run one after another, in
+    an order that rotates, so a change of load on the shared machine hits all three alike.
+    """
     times: dict[str, list[float]] = {who: [] for who in WHO}
     agree, difference = True, ""
+    per = max(1, w.size // w.rounds)
     for run in range(w.runs or runs):
-        answers = {}
-        for who in WHO:  # interleaved: drift on a shared machine hits every contender alike
-            if w.before:
-                w.before(who, run)
-            context = transaction(b, who) if w.transaction else contextlib.nullcontext()
-            with context:
-                started = time.perf_counter()
-                produced = w.run[who](w.size, run)
-                elapsed = time.perf_counter() - started
-            times[who].append(elapsed / w.size * 1e6)
-            answers[who] = w.answer[who](produced, run)
-            if w.after:
-                w.after(who, run)
-        for who in ("peewee", "orm-kit"):
-            if answers[who] != answers["raw"] and agree:
-                agree = False
-                difference = (f"{who} differs from raw in run {run}: {str(answers[who])[:300]} vs "
-                              f"{str(answers['raw'])[:300]}")
+        elapsed = dict.fromkeys(WHO, 0.0)
+        for step in range(w.rounds):
+            tag = run * w.rounds + step  # names what this round writes apart from every other round's
+            order = WHO[step % 3:] + WHO[:step % 3]
+            answers = {}
+            for who in order:
+                if w.before:
+                    w.before(who, tag)
+                context = transaction(b, who) if w.transaction else contextlib.nullcontext()
+                with context:
+                    started = time.perf_counter()
+                    produced = w.run[who](per, tag)
+                    elapsed[who] += time.perf_counter() - started
+                if step == 0:
+                    answers[who] = w.answer[who](produced, tag)
+                if w.after:
+                    w.after(who, tag)
+            for who in answers if step == 0 else ():
+                if who != "raw" and answers[who] != answers["raw"] and agree:
+                    agree = False
+                    difference = (f"{who} differs from raw in run {run}: {str(answers[who])[:300]} vs "
+                                  f"{str(answers['raw'])[:300]}")
+        for who in WHO:
+            times[who].append(elapsed[who] / (per * w.rounds) * 1e6)
     return Result(w.name, w.unit, {who: statistics.median(t) for who, t in times.items()},
                   next(iter(w.goal.values()), None), w.peewee_goal, agree, difference)
 

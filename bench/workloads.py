@@ -111,7 +111,8 @@ class Workload:
     before: Callable[[str, int], None] | None = None  # untimed, before each contender's run
     after: Callable[[str, int], None] | None = None  # untimed, after it (once its answer is taken)
     peewee_goal: bool = True  # orm-kit should be at least as fast as plain peewee
-    runs: int | None = None  # overrides --runs (the slow ones)
+    runs: int | None = None  # overrides --runs (one run of the slowest; more of the single statements)
+    rounds: int = 1  # a run is split into this many rounds, interleaved, so load changes hit all three alike
 
 
 def _team_tuple(t: Any) -> tuple[Any, ...]:
@@ -450,6 +451,8 @@ def repository_workloads(b: Backend, d: Data, scale: float) -> list[Workload]:
     out.append(insert_many_workload(b, scale))
     for workload in out:
         workload.goal = {k: v for k, v in workload.goal.items() if k == kind}
+        if workload.before is None and workload.after is None and workload.size >= 20:
+            workload.rounds = 10
     return out
 
 
@@ -637,10 +640,10 @@ def set_workloads(b: Backend, d: Data, scale: float) -> list[Workload]:
     return [
         Workload(f"one UPDATE of {count:,} rows (update_where)", "op", 1, {"sqlite": 1.1},
                  {"raw": raw_update, "peewee": peewee_update, "orm-kit": orm_update}, _same(updated),
-                 transaction=True, before=fill, after=clear),
+                 transaction=True, before=fill, after=clear, runs=None if scale < 1 else 9),
         Workload(f"one DELETE of {count:,} rows (delete_where)", "op", 1, {"sqlite": 1.1},
                  {"raw": raw_delete, "peewee": peewee_delete, "orm-kit": orm_delete}, _same(deleted),
-                 transaction=True, before=fill, after=clear),
+                 transaction=True, before=fill, after=clear, runs=None if scale < 1 else 9),
     ]
 
 
@@ -655,14 +658,14 @@ def insert_many_workload(b: Backend, scale: float) -> Workload:
     insert = raw.q("INSERT INTO team (name, display_name, email, parent_id, created_at) VALUES (?, ?, ?, ?, ?)")
 
     def raw_many(n: int, run: int) -> Any:
-        for batch in range(batches):
+        for batch in range(n // per):
             stamp = raw.p_time(utcnow())
             raw.executemany(insert, [(name, None, f"{name}@example.com", None, stamp)
                                      for name in names("raw", run, batch)])
 
     def model_many(who: str, model: Any) -> Run:
         def run_(n: int, run: int) -> Any:
-            for batch in range(batches):
+            for batch in range(n // per):
                 stamp = utcnow()
                 model.insert_many([{"name": name, "email": f"{name}@example.com", "created_at": stamp}
                                    for name in names(who, run, batch)]).execute()
@@ -675,9 +678,11 @@ def insert_many_workload(b: Backend, scale: float) -> Workload:
             return sorted((r[0].split("-", 2)[2], r[1], r[2].split("-", 2)[2], r[3]) for r in rows)
         return read
 
-    return Workload(f"Model.insert_many ({per} rows a statement)", "row", per * batches, {},
-                    {"raw": raw_many, "peewee": model_many("peewee", PlainTeam), "orm-kit": model_many("orm", Team)},
-                    {"raw": stored("raw"), "peewee": stored("peewee"), "orm-kit": stored("orm")}, transaction=True)
+    return Workload(f"Model.insert_many ({per} rows a statement)", "row", per * batches, {}, rounds=batches,
+                    run={"raw": raw_many, "peewee": model_many("peewee", PlainTeam),
+                         "orm-kit": model_many("orm", Team)},
+                    answer={"raw": stored("raw"), "peewee": stored("peewee"), "orm-kit": stored("orm")},
+                    transaction=True)
 
 
 # --- the million: seed generate and DORA ----------------------------------------------------------------

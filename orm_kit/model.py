@@ -9,9 +9,18 @@ What it adds to :class:`peewee.Model`:
   :class:`~orm_kit.errors.ValidationError`, naming the field;
 * a new instance whose primary key is not auto-incremented (a UUID, say) is inserted by ``save()``
   (plain peewee would issue an UPDATE that matches nothing and silently store nothing);
-* ``updated_at``, where a model has it, is set on every save.
+* ``updated_at``, where a model has it, is set on every save;
+* ``get_by_id()``, ``get(Model.field == value)``, ``save()``, ``create()`` and
+  ``insert_many(...).execute()`` run SQL built once per model and column set (:mod:`orm_kit.plan`)
+  instead of a query peewee builds and compiles per call, with peewee's behaviour: the same rows,
+  return values and errors. A model whose ``select()``, ``insert()``, ``update()`` or ``_pk_expr()`` is
+  its own, a composite key, or an SQL expression as a value goes through peewee's general path.
 
-Models carry no database: bind them explicitly (``db.bind(models)``).
+Models carry no database: bind them explicitly (``db.bind(models)``)::
+
+    db.bind([Team])
+    team = Team.create(name="payments")            # validated, then one INSERT built once
+    Team.get_by_id(team.id) == Team.get(name="payments")
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
              .where(Deployment.service == Param(0), Deployment.status == Param(1))
              .order_by(Deployment.created_at.desc()).limit(Param(2)))
     statement = Prepared(query, db)                # peewee builds and compiles the SQL, once
-    statement.rows(db, [service_id, "success", 20])  # Deployments with .environment loaded
+    statement.rows(db, [service_id.hex, "success", 20])   # Deployments with .environment loaded
+    # (values as the driver takes them: orm_kit.fields.writer, or Repository.param, converts them)
 
 peewee compiles a query into SQL on every call and turns rows into models through a general cursor
 wrapper. A :class:`Prepared` statement is compiled by peewee once, with :class:`Param` placeholders
@@ -40,7 +41,7 @@ from orm_kit.plan import (
     value_source,
 )
 
-__all__ = ["Param", "Prepared", "ShapeCache"]
+__all__ = ["Param", "Prepared", "ShapeCache", "cache_for", "compile_row_loader"]
 
 T = TypeVar("T")
 
