@@ -9,7 +9,8 @@
 
 A filter's *variant* is the part of its value that changes the SQL: ``None`` (``IS NULL``), the
 ``isnull`` flag, an empty list, and on SQLite the length of an ``in`` list, rounded up to a power of
-two and padded with the last value (the same answer; a bounded number of statements). On PostgreSQL
+two and padded with the last value (the same answer; a bounded number of statements; a list longer
+than 1024 keeps its own length, so padding never passes the connection's parameter limit). On PostgreSQL
 an ``in`` list is one array parameter (``= ANY(%s)``, ``<> ALL(%s)``), so its length changes
 nothing. :meth:`Filter.reference` builds the condition the way peewee always did, with the values in
 it; the tests hold the prepared form to it.
@@ -74,9 +75,12 @@ def is_text(field: peewee.Field) -> bool:
     return isinstance(field, peewee.CharField | peewee.TextField)
 
 
+_BUCKETED = 1024  # longer `in` lists get exactly their own length: padding must not pass the parameter limit
+
+
 def _bucket(count: int) -> int:
-    """``count`` rounded up to a power of two: how many placeholders an ``in`` list of ``count`` values gets."""
-    return 1 << (count - 1).bit_length()
+    """How many placeholders an ``in`` list of ``count`` values gets: a power of two, up to 1024."""
+    return 1 << (count - 1).bit_length() if count <= _BUCKETED else count
 
 
 class Filter:

@@ -33,6 +33,7 @@ __all__ = ["ModelPlan", "compile_function", "compile_loader", "data_source", "in
            "plan_for", "register_plain_init", "value_source"]
 
 _STANDARD_ACCESSORS = (peewee.FieldAccessor, peewee.ForeignKeyAccessor)
+_new = object.__new__
 # __init__ methods that, given __no_default__, only set empty state (peewee's; orm-kit Model's registers itself).
 _PLAIN_INITS: set[Callable[..., None]] = {peewee.Model.__init__}
 
@@ -128,6 +129,9 @@ class ModelPlan:
         #: What a new instance may be given: field names and column names (``owner`` and ``owner_id``).
         self.settable = frozenset(self.fields) | frozenset(meta.combined)
         self.auto_increment = bool(meta.auto_increment)
+        # A new instance built without the constructor: only for orm-kit models peewee would build the same way.
+        self.plain = plain_construction(model) and hasattr(model, "_persisted")
+        self._simple = frozenset(f.name for f in meta.sorted_fields if not isinstance(f, peewee.ForeignKeyField))
         self.readers: dict[str, Conversion] = {f.name: reader(f, postgres=postgres) for f in meta.sorted_fields}
         self.writers: dict[str, Conversion] = {f.name: writer(f, postgres=postgres) for f in meta.sorted_fields}
         self.load: Callable[[Sequence[Any]], Any] = compile_loader(
@@ -139,6 +143,26 @@ class ModelPlan:
         self.version: str | None = version if isinstance(version, str) and version in self.fields else None
         self._sql: dict[tuple[Any, ...], str] = {}
         self._binders: dict[tuple[str, ...], Callable[[dict[str, Any]], list[Any]]] = {}
+
+    def new(self, values: dict[str, Any]) -> Any:
+        """A new instance holding ``values``, defaults filling the rest: what ``model(**values)`` builds."""
+        model = self.model
+        if not self.plain:
+            return model(**values)
+        data = model._meta.get_default_dict()  # type: ignore[no-untyped-call]
+        obj: Any = _new(model)
+        obj.__data__ = data
+        obj._dirty = dirty = set(data)
+        obj.__rel__ = {}
+        obj._persisted = False
+        simple = self._simple
+        for name, value in values.items():
+            if name in simple:  # what the field's accessor would do, without the call
+                data[name] = value
+                dirty.add(name)
+            else:
+                setattr(obj, name, value)  # a foreign key (a row or a key), or a column name like owner_id
+        return obj
 
     def key_param(self, key: object) -> Any:
         """``key`` as the driver takes it for the primary key column."""

@@ -81,7 +81,7 @@ from orm_kit.locking import Versioned, conflict_error, missing_version_error, re
 from orm_kit.model import Model, _translate
 from orm_kit.plan import ModelPlan, plan_for
 from orm_kit.prepared import Param, Prepared, ShapeCache, cache_for
-from orm_kit.validation import field_type_error, type_check
+from orm_kit.validation import field_type_error, model_rules, type_check
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -429,7 +429,7 @@ class Repository(Generic[ModelT]):
             raise InvalidQueryError(
                 f"{self.model.__name__} has no field {unknown[0]!r}; expected some of {', '.join(self._plan.names)}"
             )
-        obj = self.model(**values)
+        obj: ModelT = plan.new(values)
         return self.save(obj)
 
     def update(self, obj: ModelT, **changes: object) -> ModelT:
@@ -459,7 +459,13 @@ class Repository(Generic[ModelT]):
         try:
             if model._derives():
                 model.derive(obj.__data__)  # as Model.save(): derived columns (Model.derive) before validating
-            obj.validate()
+            if _own_validation(model):
+                obj.validate()
+            else:  # what Model.validate() runs, without the calls in between
+                errors = model_rules(model).check(obj.__data__, partial=obj._persisted, instance=obj,
+                                                  subject=model._from_data)
+                if errors:
+                    raise ValidationError(model.__name__, errors)
             if "updated_at" in self._plan.fields:  # as Model.save(): every save stamps updated_at
                 obj.__data__["updated_at"] = utcnow()
             if obj._persisted:
@@ -815,6 +821,19 @@ def _to_one(join: peewee.Join) -> bool:
                 and (target.primary_key or target.unique)):
             return True
     return False
+
+
+_validated_by_model: dict[type[Model], bool] = {}
+
+
+def _own_validation(model: type[Model]) -> bool:
+    """Whether ``model`` overrides how an instance is validated (then its methods run)."""
+    own = _validated_by_model.get(model)
+    if own is None:
+        own = _validated_by_model[model] = (
+            model.validate is not Model.validate or model.validation_errors is not Model.validation_errors
+            or model.check_data.__func__ is not Model.check_data.__func__)  # type: ignore[attr-defined]
+    return own
 
 
 # --- keyset cursors ------------------------------------------------------------------------------

@@ -376,3 +376,36 @@ def test_a_page_total_is_counted_without_the_joins_that_cannot_change_it(migrate
     assert "COUNT" in sql and "INNER JOIN" in sql  # the inner joins stay: they could drop rows
     assert "LEFT OUTER JOIN" not in sql  # deployment -> release: one row at most, the count cannot change
     assert page.total == repo.query(service=checkout).count() == 12
+
+
+
+class _ProductionDeployments(DeploymentRepository):
+    """A repository whose select() has a condition of its own (a constant, compiled into every statement)."""
+
+    def select(self) -> peewee.ModelSelect[Deployment]:
+        from orm_kit.models import Environment
+
+        return super().select().where(Environment.tier == "production")
+
+
+def test_a_select_with_conditions_of_its_own(migrated: peewee.Database, data: Platform) -> None:
+    repo = _ProductionDeployments(migrated)
+    checkout = data.services["checkout"].id
+    found = repo.find(service=checkout, order_by=["-created_at"])
+    assert [snapshot(d) for d in found] == [snapshot(d) for d in repo.query(service=checkout, order_by=["-created_at"])
+                                            .execute(migrated)]
+    assert {d.environment.tier for d in found} == {"production"} and len(found) == 5  # d2, d4, d5, d7, d10
+    page = repo.page(1, size=2, service=checkout)
+    assert page.total == 5  # the count keeps select()'s condition (and so the join it needs)
+
+
+def test_a_long_in_list_is_never_padded_past_the_parameter_limit(migrated: peewee.Database, data: Platform,
+                                                                 backend: str) -> None:
+    import sqlite3
+
+    if backend == "sqlite":
+        migrated.connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 1600)
+    repo = DeploymentRepository(migrated)
+    keys = [uuid.UUID(int=n) for n in range(1, 1500)] + [data.deployments["d1"].id]  # 1,500: 2,048 if padded
+    assert [d.id for d in repo.find(id__in=keys)] == [data.deployments["d1"].id]
+    assert [d.id for d in repo.find(id__in=keys[-600:])] == [data.deployments["d1"].id]  # 1,024 placeholders
