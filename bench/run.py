@@ -108,7 +108,8 @@ def measure(b: Backend, w: Workload, runs: int) -> Result:
     """Median microseconds per unit of each contender over the runs; whether every answer agreed.
 
     Each run is split into ``w.rounds`` rounds; in every round the three run one after another, in
-    an order that rotates, so a change of load on the shared machine hits all three alike.
+    an order that rotates from round to round and run to run, so a change of load on the shared
+    machine, or the dead rows an earlier contender left behind, hit all three alike.
     """
     times: dict[str, list[float]] = {who: [] for who in WHO}
     agree, difference = True, ""
@@ -117,7 +118,7 @@ def measure(b: Backend, w: Workload, runs: int) -> Result:
         elapsed = dict.fromkeys(WHO, 0.0)
         for step in range(w.rounds):
             tag = run * w.rounds + step  # names what this round writes apart from every other round's
-            order = WHO[step % 3:] + WHO[:step % 3]
+            order = WHO[tag % 3:] + WHO[:tag % 3]  # nobody always goes first (or last, after the others' churn)
             answers = {}
             for who in order:
                 if w.before:
