@@ -1,13 +1,17 @@
-"""Raw SQL for the toolkit, typed in one place (peewee's stubs leave execute_sql untyped), and identifier quoting."""
+"""Raw SQL for the toolkit, typed in one place (peewee's stubs leave execute_sql untyped), identifier quoting,
+and values written as SQL literals (for DDL, which takes no bound parameters, and for people to read)."""
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import peewee
 
-__all__ = ["connection", "cursor", "driver_errors", "execute", "fetchall", "quote", "scalar"]
+__all__ = ["connection", "cursor", "driver_errors", "execute", "fetchall", "inline", "literal", "quote", "scalar"]
 
 #: peewee's context manager that re-raises a driver error as peewee's class (IntegrityError, ...), for work
 #: done on the driver's own cursor (COPY, executemany).
@@ -43,3 +47,30 @@ def cursor(db: peewee.Database) -> Any:
 def connection(db: peewee.Database) -> Any:
     """The driver's connection (opened if needed)."""
     return db.connection()  # type: ignore[no-untyped-call]
+
+
+def literal(value: Any) -> str:
+    """``value`` as an SQL literal (``'it''s'``, ``TRUE``, ``42``, ``NULL``; bytes in PostgreSQL's hex form)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float | decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return "'\\x" + value.hex() + "'"
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time | uuid.UUID):
+        value = str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def inline(sql: str, params: Sequence[Any], placeholder: str = "%s") -> str:
+    """``sql`` with its parameters written in as literals, for a person to read (not to execute)."""
+    parts = sql.split(placeholder)
+    if len(parts) != len(params) + 1:
+        return f"{sql} -- params: {list(params)!r}" if params else sql
+    out = [parts[0]]
+    for value, rest in zip(params, parts[1:], strict=True):
+        out.append(literal(value))
+        out.append(rest)
+    return "".join(out)

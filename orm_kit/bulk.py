@@ -47,6 +47,7 @@ from orm_kit._sql import connection, cursor, driver_errors, execute, fetchall, q
 from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import ValidationError
 from orm_kit.fields import Conversion, writer
+from orm_kit.integrity import translate
 from orm_kit.model import Model
 from orm_kit.plan import compile_function
 
@@ -226,18 +227,22 @@ class BulkWriter:
                 if errors:
                     raise ValidationError(buffer.model.__name__, errors, row=buffer.written + index)
         values = buffer.convert(rows)
-        if self.copy:
-            self._copy(buffer, values)
-        elif self._postgres:
-            self._execute_many(buffer, values)
-        else:
-            if len(rows) == buffer.chunk:
-                if buffer.statement is None:
-                    buffer.statement = self._statement(buffer, len(rows))
-                statement = buffer.statement
+        try:
+            if self.copy:
+                self._copy(buffer, values)
+            elif self._postgres:
+                self._execute_many(buffer, values)
             else:
-                statement = self._statement(buffer, len(rows))
-            execute(self.db, statement, values)
+                if len(rows) == buffer.chunk:
+                    if buffer.statement is None:
+                        buffer.statement = self._statement(buffer, len(rows))
+                    statement = buffer.statement
+                else:
+                    statement = self._statement(buffer, len(rows))
+                execute(self.db, statement, values)
+        except peewee.IntegrityError as exc:  # typed, naming the row over everything written so far
+            raise translate(buffer.model, exc, rows, columns=[f.name for f in buffer.fields], db=self.db,
+                            first_row=buffer.written) from exc
         buffer.written += len(rows)
         if self.on_flush is not None:
             self.on_flush(buffer.model, buffer.written)

@@ -8,6 +8,12 @@ subclass of peewee's two database classes (pooled, CockroachDB, orm-kit's own) g
     dialect.name(db)                     # "sqlite" or "postgres" (ConfigurationError for anything else)
     dialect.is_postgres(db)              # True for PostgresqlDatabase and its subclasses, proxied or not
     dialect.unwrap(proxy)                # the database a DatabaseProxy stands for
+    dialect.is_cockroach(db)             # CockroachDB (also is_postgres: it speaks PostgreSQL's protocol)
+    dialect.transaction_pooled(db)       # opened with ?pgbouncer=transaction: no session state between transactions
+
+Pooled databases (:mod:`orm_kit.pool`), a primary with read replicas (:mod:`orm_kit.replicas`) and
+CockroachDB (:mod:`orm_kit.cockroach`) are all subclasses of ``peewee.PostgresqlDatabase``, so every
+PostgreSQL answer below is theirs too.
 
 What differs, and where it is handled:
 
@@ -29,6 +35,7 @@ from __future__ import annotations
 from typing import Literal
 
 import peewee
+from playhouse.cockroachdb import CockroachDatabase  # peewee's: orm-kit's subclasses it
 
 from orm_kit.errors import ConfigurationError
 
@@ -37,11 +44,13 @@ __all__ = [
     "SQLITE",
     "Dialect",
     "fold_for_like",
+    "is_cockroach",
     "is_postgres",
     "is_sqlite",
     "name",
     "seconds_between",
     "serial_type",
+    "transaction_pooled",
     "unwrap",
 ]
 
@@ -68,6 +77,16 @@ def is_sqlite(db: peewee.Database | None) -> bool:
 def is_postgres(db: peewee.Database | None) -> bool:
     """True when ``db`` (or the database a proxy stands for) is PostgreSQL, or speaks its protocol."""
     return isinstance(unwrap(db), peewee.PostgresqlDatabase)
+
+
+def is_cockroach(db: peewee.Database | None) -> bool:
+    """True when ``db`` (or the database a proxy stands for) is CockroachDB (peewee's class or orm-kit's)."""
+    return isinstance(unwrap(db), CockroachDatabase)
+
+
+def transaction_pooled(db: peewee.Database | None) -> bool:
+    """True when ``db`` was opened with ``?pgbouncer=transaction``: session state does not outlive a transaction."""
+    return getattr(unwrap(db), "orm_kit_pgbouncer", None) == "transaction"
 
 
 def name(db: peewee.Database | None) -> Dialect:

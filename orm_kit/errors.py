@@ -8,8 +8,10 @@ offending value, say what was expected, and name the fix.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import peewee
+from playhouse.pool import MaxConnectionsExceeded
 
 
 class OrmKitError(Exception):
@@ -24,8 +26,42 @@ class DriverMissingError(ConfigurationError):
     """Raised when the database driver a URL needs is not installed."""
 
 
+class ProjectConfigError(ConfigurationError):
+    """Raised when a project's ``[tool.orm-kit]`` settings cannot be used; names the file, the key and the fix."""
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{path}: [tool.orm-kit] {key}: {problem}")
+
+
 class DatabaseUnavailableError(OrmKitError):
     """Raised when the database server cannot be reached or refuses the connection."""
+
+
+class PoolExhaustedError(DatabaseUnavailableError, MaxConnectionsExceeded):
+    """Raised when every connection of a pool stayed in use for the whole checkout timeout; names pool and size.
+
+    It is also playhouse.pool's :class:`MaxConnectionsExceeded`, so code written for peewee's pool keeps working.
+    """
+
+    def __init__(self, message: str, *, pool: str, max_connections: int, timeout: float) -> None:
+        self.pool = pool
+        self.max_connections = max_connections
+        self.timeout = timeout
+        super().__init__(message)
+
+
+class PrimaryReadOnlyError(DatabaseUnavailableError, peewee.InternalError):
+    """Raised when the server written to as the primary refuses the write as read-only (a standby: failover?).
+
+    It is also the :class:`peewee.InternalError` peewee raises for SQLSTATE 25006.
+    """
+
+
+class RoutingError(OrmKitError):
+    """Raised when a statement cannot be routed as asked: replica() in a transaction, a bad read-your-writes token."""
 
 
 class ValidationError(OrmKitError):
@@ -59,6 +95,50 @@ class UniqueViolationError(ValidationError, peewee.IntegrityError):
     """
 
 
+class IntegrityViolationError(OrmKitError, peewee.IntegrityError):
+    """Raised when the database refuses a write that breaks a foreign key, NOT NULL or CHECK constraint.
+
+    It names the ``table`` and the ``fields`` (field names where a model knows the table, else column names),
+    the ``constraint`` when the database says it, the ``model`` written to and, for a multi-row INSERT, the
+    ``row`` index; ``errors`` is ``{field: [messages]}`` as on :class:`ValidationError`. It is also a
+    :class:`peewee.IntegrityError`, so code written for peewee keeps working (see :mod:`orm_kit.integrity`).
+    """
+
+    def __init__(self, message: str, *, table: str, fields: Sequence[str] = (), constraint: str | None = None,
+                 model: str | None = None, row: int | None = None,
+                 errors: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.table = table
+        self.fields = tuple(fields)
+        self.constraint = constraint
+        self.model = model
+        self.row = row
+        self.errors: dict[str, list[str]] = {name: list(messages) for name, messages in (errors or {}).items()}
+        super().__init__(message)
+
+
+class ForeignKeyViolationError(IntegrityViolationError):
+    """Raised when a row refers to one that does not exist, or a row still referred to is deleted; names both tables.
+
+    ``table``/``fields``: the referring side; ``referenced_table``: the table referred to; ``value``: the key;
+    ``still_referenced``: True when the write removed (or re-keyed) a row others still refer to.
+    """
+
+    def __init__(self, message: str, *, referenced_table: str = "", value: object = None,
+                 still_referenced: bool = False, **where: Any) -> None:
+        self.referenced_table = referenced_table
+        self.value = value
+        self.still_referenced = still_referenced
+        super().__init__(message, **where)
+
+
+class NotNullViolationError(IntegrityViolationError):
+    """Raised when the database refuses an empty value for a NOT NULL column; names the table and the field."""
+
+
+class CheckViolationError(IntegrityViolationError):
+    """Raised when the database refuses a row that breaks a CHECK constraint; names the constraint and its fields."""
+
+
 class NotFoundError(OrmKitError):
     """Raised when a row looked up by key does not exist."""
 
@@ -90,6 +170,17 @@ class RetryExhaustedError(OrmKitError):
         super().__init__(message)
 
 
+class CommitOutcomeUnknownError(OrmKitError):
+    """Raised when nobody can say whether a COMMIT took effect (SQLSTATE 40003, or the connection died in it).
+
+    Never retried: running the transaction again could apply it twice. Check whether its effect is there.
+    """
+
+    def __init__(self, message: str, attempts: int) -> None:
+        self.attempts = attempts
+        super().__init__(message)
+
+
 class TransactionUsageError(OrmKitError):
     """Raised when transaction blocks are left out of order (an outer block ends while an inner one is open)."""
 
@@ -112,8 +203,43 @@ class SeedError(OrmKitError):
         super().__init__(f"{prefix}: {reason}" if prefix else reason)
 
 
+class SeedProblemsError(SeedError):
+    """Raised when seed files have problems, every one found in one pass (up to a cap); nothing is written.
+
+    ``problems``: each a :class:`SeedError` naming file, line, table and field, in file and line order;
+    ``more``: how many were found past the cap. Its own ``path``, ``line``, ... are the first problem's.
+    """
+
+    def __init__(self, problems: Sequence[SeedError], more: int = 0) -> None:
+        self.problems = tuple(problems)
+        self.more = more
+        first = self.problems[0]
+        self.reason, self.path, self.line, self.table, self.field = (
+            first.reason, first.path, first.line, first.table, first.field)
+        total = len(self.problems) + more
+        if total == 1:
+            message = str(first)
+        else:
+            shown = "\n".join(str(problem) for problem in self.problems)
+            rest = f"\n... and {more} more" if more else ""
+            message = f"{total} problems in the seed files; nothing was written:\n{shown}{rest}"
+        OrmKitError.__init__(self, message)
+
+
 class MigrationRefusedError(MigrationError):
     """Raised before any migration runs when the files and the recorded history disagree."""
+
+
+class DataLossError(MigrationRefusedError):
+    """Raised before a ``down`` that would drop tables or columns holding rows runs unconfirmed; carries the counts.
+
+    ``losses``: what each migration's down() would drop and how many rows it holds
+    (:class:`orm_kit.migrate.losses.Loss`); nothing was run.
+    """
+
+    def __init__(self, message: str, losses: Sequence[Any]) -> None:
+        self.losses = tuple(losses)
+        super().__init__(message)
 
 
 class MigrationLockTimeoutError(MigrationError):
@@ -124,6 +250,14 @@ class MigrationFailedError(MigrationError):
     """Raised when a migration's up() or down() fails; says what was rolled back or recorded as failed."""
 
 
+class MigrationBlockedError(MigrationFailedError):
+    """Raised when a migration statement waited past its lock timeout on every retry; names the blocking backend."""
+
+
+class DependentObjectsError(MigrationError):
+    """Raised instead of a drop that would cascade: names the views, constraints and other objects that depend on it."""
+
+
 def first_line(exc: BaseException, *, typed: bool = True) -> str:
     """``Type: first line of its message`` (the type alone when there is no message), for one-line errors."""
     text = str(exc).strip()
@@ -131,3 +265,18 @@ def first_line(exc: BaseException, *, typed: bool = True) -> str:
     if not typed:
         return line or type(exc).__name__
     return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
+class QueryBudgetError(OrmKitError, AssertionError):
+    """Raised (failing the test) when a block runs more queries than its budget or one query per row (N+1).
+
+    An :class:`AssertionError` too, so test runners report it as a failed check, not a crash.
+    """
+
+
+class PostgresServerError(OrmKitError):
+    """Raised when the throwaway test PostgreSQL server cannot be found, started or used."""
+
+
+class ClientMissingError(ConfigurationError):
+    """Raised when ``orm-kit dbshell`` needs a database client (psql, sqlite3) that is not installed."""

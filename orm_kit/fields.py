@@ -24,7 +24,7 @@ import peewee
 
 from orm_kit import dialect
 
-__all__ = ["Conversion", "UTCDateTimeField", "as_utc", "reader", "utcnow", "writer"]
+__all__ = ["Conversion", "UTCDateTimeField", "as_utc", "reader", "utcnow", "with_database", "writer"]
 
 UTC = datetime.UTC
 _fromisoformat = datetime.datetime.fromisoformat
@@ -111,7 +111,8 @@ class UTCDateTimeField(peewee.DateTimeField):
 
     def db_value(self, value: Any) -> Any:
         """``value`` in UTC, as the database stores it (aware datetime on PostgreSQL, ISO text on SQLite)."""
-        if dialect.is_postgres(self.model._meta.database if self.model is not None else None):
+        model = getattr(self, "model", None)  # None for a field of no model (see with_database)
+        if dialect.is_postgres(model._meta.database if model is not None else None):
             return _utc_to_postgres(value)
         return _utc_to_text(value)
 
@@ -258,3 +259,15 @@ def writer(field: peewee.Field, *, postgres: bool) -> Conversion:
     if method is peewee.Field.db_value:
         return _adapted(field, field.db_value)
     return Conversion(field.db_value, none_too=_maps_none(field.db_value))
+
+
+def with_database(field: peewee.Field, db: peewee.Database) -> peewee.Field:
+    """``field`` writing its values for ``db``'s dialect though it belongs to no model (a migration's ``add_column``
+    field: peewee computes its default and writes it through ``db_value``, which needs to know the database)."""
+    if getattr(field, "model", None) is None:
+        class Column(peewee.Model):
+            class Meta:
+                database = db
+
+        field.model = Column  # only the database matters: the field is not added to the stand-in's fields
+    return field

@@ -6,7 +6,8 @@ What it adds to :class:`peewee.Model`:
   :func:`~orm_kit.validation.validates`, plus type checks for every field, run before any SQL on
   ``save()``, ``create()``, ``insert()``, ``insert_many()``/``bulk_create()`` and ``update()``;
 * a unique violation reported by the database comes back as the same
-  :class:`~orm_kit.errors.ValidationError`, naming the field;
+  :class:`~orm_kit.errors.ValidationError`, naming the field and the value; a foreign-key, NOT NULL or
+  CHECK violation as a typed :class:`~orm_kit.errors.IntegrityViolationError` (:mod:`orm_kit.integrity`);
 * a new instance whose primary key is not auto-incremented (a UUID, say) is inserted by ``save()``
   (plain peewee would issue an UPDATE that matches nothing and silently store nothing);
 * ``updated_at``, where a model has it, is set on every save;
@@ -26,7 +27,6 @@ Models carry no database: bind them explicitly (``db.bind(models)``)::
 from __future__ import annotations
 
 import contextvars
-import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -34,8 +34,9 @@ import peewee
 
 from orm_kit import dialect
 from orm_kit._sql import execute
-from orm_kit.errors import UniqueViolationError, ValidationError
+from orm_kit.errors import ValidationError
 from orm_kit.fields import utcnow
+from orm_kit.integrity import translate as _translate
 from orm_kit.plan import plain_construction, plan_for, register_plain_init
 from orm_kit.validation import Validator, collect_record_rules, model_rules
 
@@ -45,36 +46,34 @@ __all__ = ["Model"]
 # the cross-field rules), so the insert()/update() queries they issue need not validate again.
 _prevalidated: contextvars.ContextVar[bool] = contextvars.ContextVar("orm_kit_prevalidated", default=False)
 
-_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
-_PG_UNIQUE_DETAIL = re.compile(r"\((.+?)\)=\((.*)\)")
-_UNIQUE_VIOLATION = "23505"
-
 
 class _TranslatesUniqueViolations:
-    """Mixed into write queries: a unique violation comes back as a UniqueViolationError naming the field."""
+    """Mixed into write queries: an integrity error comes back typed (:mod:`orm_kit.integrity`), naming the field."""
 
     model: type[peewee.Model]
 
-    def _known_values(self) -> Mapping[Any, Any]:
+    def _known_values(self) -> Mapping[Any, Any] | Sequence[Any]:
         return {}
 
     def _execute(self, database: peewee.Database) -> Any:
         try:
             return super()._execute(database)  # type: ignore[misc]  # missing from the stubs
         except peewee.IntegrityError as exc:
-            raise _translate(self.model, exc, self._known_values()) from exc
+            raise _translate(self.model, exc, self._known_values(), columns=getattr(self, "_columns", None),
+                             where=getattr(self, "_where", None),
+                             deleting=isinstance(self, peewee.ModelDelete)) from exc
 
 
 class _Insert(_TranslatesUniqueViolations, peewee.ModelInsert):
-    def _known_values(self) -> Mapping[Any, Any]:
+    def _known_values(self) -> Mapping[Any, Any] | Sequence[Any]:
         rows = getattr(self, "_insert", None)  # one row as {field: value}, or several
-        return rows if isinstance(rows, dict) else {}
+        return rows if isinstance(rows, dict | list | tuple) else {}
 
     def _execute(self, database: peewee.Database) -> Any:
         try:
             result = _insert_rows(self, database)
         except peewee.IntegrityError as exc:
-            raise _translate(self.model, exc, {}) from exc
+            raise _translate(self.model, exc, self._known_values(), columns=getattr(self, "_columns", None)) from exc
         return super()._execute(database) if result is _GENERAL else result
 
     def on_conflict(self, *args: Any, **kwargs: Any) -> Any:
@@ -88,51 +87,13 @@ class _Insert(_TranslatesUniqueViolations, peewee.ModelInsert):
 
 
 class _Update(_TranslatesUniqueViolations, peewee.ModelUpdate):
-    def _known_values(self) -> Mapping[Any, Any]:
+    def _known_values(self) -> Mapping[Any, Any] | Sequence[Any]:
         values = getattr(self, "_update", None)
         return values if isinstance(values, dict) else {}
 
 
-def _unique_columns(model: type[peewee.Model]) -> dict[str, list[str]]:
-    """Constraint or index name -> column names, for the unique ones PostgreSQL may report."""
-    meta = model._meta
-    found = {f"{meta.table_name}_pkey": [f.column_name for f in meta.get_primary_keys()]}  # type: ignore[no-untyped-call]
-    for index in meta.fields_to_index():
-        if index._unique:
-            found[index._name] = [getattr(e, "column_name", str(e)) for e in index._expressions]
-    return found
-
-
-def _translate(model: type[peewee.Model], exc: peewee.IntegrityError, known: Mapping[Any, Any]) -> Exception:
-    """A unique violation as a UniqueViolationError naming the field; any other integrity error unchanged."""
-    columns: list[str] = []
-    value: Any = None
-    original = exc.__context__
-    if getattr(original, "sqlstate", None) == _UNIQUE_VIOLATION:  # PostgreSQL, in any server language
-        diag = getattr(original, "diag", None)
-        columns = _unique_columns(model).get(getattr(diag, "constraint_name", None) or "", [])
-        detail = _PG_UNIQUE_DETAIL.search(getattr(diag, "message_detail", None) or "")
-        if detail and not columns:
-            columns = [c.strip().strip('"') for c in detail.group(1).split(",")]
-        if detail and len(columns) == 1:
-            value = detail.group(2)
-    else:
-        sqlite = _SQLITE_UNIQUE.search(str(exc))
-        if sqlite:
-            columns = [c.strip().rsplit(".", 1)[-1] for c in sqlite.group(1).split(",")]
-    if not columns:
-        return exc
-    fields = {f.column_name: f for f in model._meta.sorted_fields}
-    names = [fields[c].name if c in fields else c for c in columns]
-    if len(names) == 1:
-        for key, given in known.items():
-            if key is fields.get(columns[0]) or key == names[0]:
-                value = given
-        shown = f" ({str(value)!r})" if value is not None and not isinstance(value, peewee.Node) else ""
-        message = f"has already been taken{shown}; choose another value"
-    else:
-        message = f"has already been taken: {' and '.join(names)} must be unique together"
-    return UniqueViolationError(model.__name__, {names[-1]: [message]})
+class _Delete(_TranslatesUniqueViolations, peewee.ModelDelete):
+    """peewee's DELETE; a row other rows still refer to comes back as a ForeignKeyViolationError naming them."""
 
 
 class Model(peewee.Model):
@@ -309,6 +270,11 @@ class Model(peewee.Model):
             named = {f.name: v for f, v in data.items() if isinstance(f, peewee.Field) and f.model is cls}
             cls._raise_if_invalid(named, partial=True)
         return _Update(cls, data)
+
+    @classmethod
+    def delete(cls) -> peewee.ModelDelete:
+        """peewee's DELETE query; rows still referred to come back as a typed ForeignKeyViolationError."""
+        return _Delete(cls)
 
     @classmethod
     def bulk_create(cls, model_list: Iterable[Any], batch_size: int | None = None) -> None:

@@ -89,6 +89,8 @@ class Prepared:
         # The common case, every parameter a placeholder in order: the values are the parameters.
         self._direct = len(binds) == len(params) and all(p == i for p, i in binds)
         self._load: Callable[[Sequence[Any]], Any] | None = None
+        # A plain read may go to a read replica (orm_kit.replicas), as peewee's own execute() would send it.
+        self._read = isinstance(query, peewee.SelectBase) and not getattr(query, "_for_update", None)
 
     def params(self, values: Sequence[Any]) -> list[Any]:
         """The driver's parameters for a run with ``values``."""
@@ -101,6 +103,10 @@ class Prepared:
 
     def execute(self, db: peewee.Database, values: Sequence[Any] = ()) -> Any:
         """Run the statement with ``values``; the driver's cursor."""
+        if self._read:
+            read = getattr(db, "execute_read_sql", None)
+            if read is not None:
+                return read(self.sql, self.params(values))
         return db.execute_sql(self.sql, self.params(values))  # type: ignore[no-untyped-call]
 
     def rows(self, db: peewee.Database, values: Sequence[Any] = ()) -> list[Any]:

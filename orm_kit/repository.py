@@ -5,6 +5,7 @@
         search_fields = ("name", "display_name")
 
     teams = TeamRepository(db)                      # the database is passed, never global
+    flags = Repository(FeatureFlag, db)             # any model, no subclass: a Repository[FeatureFlag]
     team = teams.get(7)                             # a Team, or NotFoundError naming model and key
     teams.find(parent=None, order_by=["-created_at"], limit=10)
     teams.find(name__contains="50%_off")            # % and _ match literally
@@ -58,7 +59,7 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import peewee
 
@@ -77,8 +78,9 @@ from orm_kit.filters import (
     parse_filter,
     parse_order,
 )
+from orm_kit.integrity import translate as _translate
 from orm_kit.locking import Versioned, conflict_error, missing_version_error, restore, snapshot
-from orm_kit.model import Model, _translate
+from orm_kit.model import Model
 from orm_kit.plan import ModelPlan, plan_for
 from orm_kit.prepared import Param, Prepared, ShapeCache, cache_for
 from orm_kit.validation import field_type_error, model_rules, type_check
@@ -150,8 +152,9 @@ class _Children:
     related: tuple[peewee.ForeignKeyField, ...]
 
 
-_checked_classes: set[type[Repository[Any]]] = set()  # repository classes whose field names were checked
-_parsed: dict[type[Repository[Any]], dict[str, Filter]] = {}
+# Keyed by (repository class, model): Repository(SomeModel, db) serves any model with the one class.
+_checked_classes: set[tuple[type[Repository[Any]], type[Model]]] = set()  # pairs whose field names were checked
+_parsed: dict[tuple[type[Repository[Any]], type[Model]], dict[str, Filter]] = {}
 _parsed_lock = threading.Lock()
 _BARE = ("bare",)  # the shape key of the model's own table, without select()'s joins
 
@@ -168,32 +171,54 @@ class Repository(Generic[ModelT]):
     #: Order of :meth:`find` and the listings when the caller gives none (the key breaks ties).
     default_order: ClassVar[Sequence[str]] = ()
 
-    def __init__(self, db: peewee.Database) -> None:
-        model = getattr(type(self), "model", None)
+    @overload
+    def __init__(self, db: peewee.Database) -> None: ...
+
+    @overload
+    def __init__(self, model: type[ModelT], db: peewee.Database) -> None: ...
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """``Repository(Model, db)`` for any model, or ``SubclassWithModel(db)``."""
+        given = [*args, *(kwargs.pop(name) for name in ("model", "db") if name in kwargs)]
+        if kwargs or not 1 <= len(given) <= 2:
+            raise TypeError(f"{type(self).__name__}() takes the database, or a model and the database")
+        model, database = (None, given[0]) if len(given) == 1 else (given[0], given[1])
+        if not isinstance(database, peewee.Database):
+            raise TypeError(f"{type(self).__name__}() takes the database last (got {type(database).__name__})")
+        db: peewee.Database = database
+        declared = getattr(type(self), "model", None)
+        if isinstance(model, type) and declared is not None and declared is not model:
+            raise ConfigurationError(f"{type(self).__name__} is the repository of {declared.__name__}, not of "
+                                     f"{model.__name__}; use Repository({model.__name__}, db) for that model")
+        if isinstance(model, type):
+            self.model = model
+        model = getattr(self, "model", None)
         if model is None:
             raise ConfigurationError(
-                f"{type(self).__name__} names no model; set `model = YourModel` on the class"
-            )
+                f"{type(self).__name__} names no model; pass it (Repository(YourModel, db)) or set "
+                "`model = YourModel` on the class")
         bound = dialect.unwrap(model._meta.database)
         if bound is not db:
             raise ConfigurationError(
                 f"{model.__name__} is bound to {type(bound).__name__ if bound else 'no database'}, not to the "
                 f"database given to {type(self).__name__}; bind the models to it first (db.bind(MODELS))"
             )
-        cls = type(self)
-        if cls not in _checked_classes:
+        owner = (type(self), model)
+        if owner not in _checked_classes:
             self._check_configuration(model)
-            _checked_classes.add(cls)
+            _checked_classes.add(owner)
         self.db = db
         # peewee's stubs leave execute_sql untyped; the by-key paths call it directly (no wrapper on the hot path).
         self._execute: Callable[..., Any] = db.execute_sql
+        # Reads by key may go to a read replica (orm_kit.replicas); raw execute_sql always goes to the primary.
+        self._read: Callable[..., Any] = getattr(db, "execute_read_sql", db.execute_sql)
         self._plan: ModelPlan = plan_for(model, db)
         self._postgres = dialect.is_postgres(db)
-        self._statements: ShapeCache[Any] = cache_for(cls, db, SHAPES_PER_REPOSITORY)
-        filters = _parsed.get(cls)
+        self._statements: ShapeCache[Any] = cache_for(owner, db, SHAPES_PER_REPOSITORY)
+        filters = _parsed.get(owner)
         if filters is None:
             with _parsed_lock:
-                filters = _parsed.setdefault(cls, {})
+                filters = _parsed.setdefault(owner, {})
         self._filters = filters
 
     @classmethod
@@ -238,8 +263,10 @@ class Repository(Generic[ModelT]):
         plan = self._plan
         if key is None or type_check(plan.pk)(key) is not None:
             return None
-        sql = plan.select_by_pk + (" FOR UPDATE" if for_update and plan.for_update else "")
-        row = self._execute(sql, (plan.key_param(key),)).fetchone()
+        if for_update and plan.for_update:
+            row = self._execute(plan.select_by_pk + " FOR UPDATE", (plan.key_param(key),)).fetchone()
+        else:
+            row = self._read(plan.select_by_pk, (plan.key_param(key),)).fetchone()
         return None if row is None else plan.load(row)
 
     def find_unique(self, field: str, value: object) -> ModelT | None:
@@ -253,7 +280,7 @@ class Repository(Generic[ModelT]):
             )
         if value is None or type_check(target)(value) is not None:
             return None
-        row = self._execute(plan.select_by(field), (plan.writers[field].apply(value),)).fetchone()
+        row = self._read(plan.select_by(field), (plan.writers[field].apply(value),)).fetchone()
         return None if row is None else plan.load(row)
 
     # --- querying ----------------------------------------------------------------------------------
@@ -485,13 +512,13 @@ class Repository(Generic[ModelT]):
             params: list[Any] = [plan.key_param(_key_of(target))]
             if plan.version is not None:
                 params.append(target.__data__.get(plan.version))
-            deleted = bool(self._execute(plan.delete_sql(versioned=True), params).rowcount)
+            deleted = bool(self._delete(plan.delete_sql(versioned=True), params, _key_of(target)).rowcount)
             if not deleted and plan.version is not None:
                 raise conflict_error(target, plan.version, params[-1])
             return deleted
         if target is None or type_check(plan.pk)(target) is not None:
             return False
-        return bool(self._execute(plan.delete_sql(), [plan.key_param(target)]).rowcount)
+        return bool(self._delete(plan.delete_sql(), [plan.key_param(target)], target).rowcount)
 
     def update_where(self, changes: Mapping[str, object], **filters: object) -> int:
         """Set ``changes`` on every row matching the filters, in one UPDATE; how many rows changed.
@@ -547,7 +574,13 @@ class Repository(Generic[ModelT]):
         def build() -> Prepared:
             return Prepared(peewee.ModelDelete(self.model).where(*self._conditions(shape)), self.db)
 
-        return int(self._statements.get(("delete_where", shape), build).execute(self.db, values).rowcount)
+        statement = self._statements.get(("delete_where", shape), build)
+        try:
+            return int(statement.execute(self.db, values).rowcount)
+        except peewee.IntegrityError as exc:  # rows still refer to some of them: say which
+            conditions = [self._filter(key).reference(value, self.db) for key, value in filters.items()]
+            where = functools.reduce(operator.and_, conditions)
+            raise _translate(self.model, exc, where=where, deleting=True) from exc
 
     # --- building blocks for subclasses ------------------------------------------------------------
 
@@ -743,6 +776,12 @@ class Repository(Generic[ModelT]):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise InvalidQueryError(f"offset must be a whole number >= 0 (got {value!r})")
         return value
+
+    def _delete(self, sql: str, params: list[Any], key: object) -> Any:
+        try:
+            return self._execute(sql, params)
+        except peewee.IntegrityError as exc:  # rows still refer to it: say which
+            raise _translate(self.model, exc, where=self._plan.pk == key, deleting=True) from exc
 
     def _has_unsaved_relations(self, obj: ModelT) -> bool:
         # A related object assigned before it had a key: peewee's save() resolves it, so use that path.

@@ -26,6 +26,13 @@ Where SQLite and PostgreSQL differ, said once, here:
   40001 (serialization failure), and lock cycles fail with 40P01 (deadlock). Both are retryable: the
   whole transaction runs again from the top, which is why retries belong to the outermost block.
 
+* CockroachDB (:mod:`orm_kit.cockroach`) runs every transaction SERIALIZABLE and says 40001 when one
+  must run again: :func:`run_in_transaction` does that. Weaker ``isolation`` levels are refused there.
+
+A transaction whose COMMIT has an unknown outcome is never run again: SQLSTATE 40003 (CockroachDB's
+"result is ambiguous") or a connection lost while committing raise :class:`CommitOutcomeUnknownError`,
+because the first attempt may have committed and a second would apply the work twice.
+
 peewee 4.5 wraps driver errors in its own classes; the driver's exception (carrying ``sqlstate`` or
 ``sqlite_errorcode``) is the wrapped error's ``__context__``. :func:`retryable_reason` looks there.
 
@@ -39,6 +46,12 @@ the outermost runs them after COMMIT. peewee 4.5 keeps no record of its savepoin
 registered in it when it rolls back, as a :func:`transaction` block does. Hooks registered in a plain
 ``db.atomic()`` with no :func:`transaction` around it go to ``db.after_commit``. Through a
 ``DatabaseProxy`` (whose ``savepoint()`` is its own) pass the database itself.
+
+:func:`sandbox` is for tests: a transaction that always rolls back, inside which the code under test
+behaves as it would on its own. Its outermost ``transaction()`` / ``db.atomic()`` blocks become
+savepoints (peewee's nesting), and when one of them ends without an error its :func:`on_commit` hooks
+run then, as they would after the real COMMIT (``orm_kit.testing``'s pytest plugin wraps every test in
+one).
 """
 
 from __future__ import annotations
@@ -53,16 +66,25 @@ from typing import Any, ParamSpec, TypeVar
 
 import peewee
 
-from orm_kit import dialect
+from orm_kit import dialect, integrity
 from orm_kit._sql import execute, scalar
-from orm_kit.errors import ConfigurationError, RetryExhaustedError, TransactionUsageError
+from orm_kit.errors import (
+    CommitOutcomeUnknownError,
+    ConfigurationError,
+    OrmKitError,
+    RetryExhaustedError,
+    TransactionUsageError,
+)
 
 __all__ = [
     "ISOLATION_LEVELS",
     "RetryPolicy",
+    "Sandbox",
+    "commit_outcome_unknown",
     "on_commit",
     "retryable_reason",
     "run_in_transaction",
+    "sandbox",
     "transaction",
     "transactional",
 ]
@@ -78,6 +100,9 @@ _PG_RETRYABLE = {
     # lock_timeout ran out (the retry budget sets it, see _LockWaits) or NOWAIT found the row locked
     "55P03": "lock not available (SQLSTATE 55P03)",
 }
+_PG_AMBIGUOUS = "40003"  # statement_completion_unknown: CockroachDB's "result is ambiguous"
+# The server went away: admin shutdown, crash shutdown, cannot connect now; class 08 is the connection's.
+_PG_CONNECTION_LOST = ("57P01", "57P02", "57P03")
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 
@@ -122,6 +147,26 @@ class _Frame:
         self.hooks: list[Callable[[], object]] = []
 
 
+class Sandbox(_Frame):
+    """The frame of a :func:`sandbox`: the blocks directly inside it stand for outermost transactions.
+
+    ``hooks`` lists every :func:`on_commit` hook whose block "committed" inside the sandbox, in order,
+    whether it ran (``run_hooks=True``, the default) or was only collected.
+    """
+
+    __slots__ = ("db", "run_hooks")
+
+    def __init__(self, db: peewee.Database, run_hooks: bool) -> None:
+        super().__init__()
+        self.db = db
+        self.run_hooks = run_hooks
+
+    def committed(self, hooks: list[Callable[[], object]]) -> list[Callable[[], object]]:
+        """Record hooks whose block ended well; return those to run now (all of them, unless collecting)."""
+        self.hooks.extend(hooks)
+        return list(hooks) if self.run_hooks else []
+
+
 def _frames(db: peewee.Database) -> list[_Frame]:
     # The frames live on peewee's own connection state (private, so typed Any here) on purpose: they
     # must have exactly the scope of peewee's transaction stack, which lives there too. With the
@@ -152,8 +197,8 @@ class _TrackedSavepoint(peewee._savepoint):
         _pop(frames, self.frame)
         result = super().__exit__(exc_type, exc, tb)  # a failed RELEASE rolls back and raises
         if exc_type is None:
-            for hook in _hand_over(self.db, frames, self.frame.hooks):
-                self.db.after_commit(hook)  # unreachable in practice: a savepoint is inside a transaction
+            # Hooks come back only from a block directly inside a sandbox: there, this is the "commit".
+            _run_hooks(_hand_over(self.db, frames, self.frame.hooks))
         return result
 
 
@@ -187,6 +232,13 @@ def _begin_options(db: peewee.Database, isolation: str | None) -> dict[str, Any]
             f"isolation {isolation!r} is not a transaction isolation level; expected one of "
             f"{', '.join(ISOLATION_LEVELS)}"
         )
+    if dialect.is_cockroach(db) and level != "serializable":
+        raise ConfigurationError(
+            f"isolation {isolation!r} on CockroachDB: it runs transactions SERIALIZABLE unless a cluster setting "
+            "allows weaker levels, so orm-kit cannot promise this one; use isolation='serializable' (the default)")
+    frames = _frames(db)
+    if frames and isinstance(frames[-1], Sandbox):
+        return {}  # the test's transaction is already open: its level stands (see sandbox())
     if db.transaction_depth() > 0:
         raise ConfigurationError(
             f"isolation {isolation!r} can only be set on the outermost transaction (this block is nested: "
@@ -220,12 +272,38 @@ def _block(db: peewee.Database, isolation: str | None, committed: list[Callable[
     frames = _frames(db)
     frame = _Frame()
     frames.append(frame)
+    outermost = db.transaction_depth() == 0
+    committing = False
     try:
-        with db.atomic(**options):
+        with _CheckedTransaction(db, **options) if outermost and dialect.is_sqlite(db) else db.atomic(**options):
             yield
+            committing = outermost
+    except peewee.IntegrityError as exc:
+        if committing and not isinstance(exc, OrmKitError):
+            _raise_typed(db, exc)  # PostgreSQL: its diagnostics outlive the rollback
+        raise
     finally:
         _pop(frames, frame)
     committed.extend(_hand_over(db, frames, frame.hooks))
+
+
+class _CheckedTransaction(peewee._transaction):
+    """peewee's outermost transaction on SQLite, whose COMMIT, refused by a deferred foreign key, is explained
+    while the transaction is still open (SQLite keeps it open; peewee rolls it back right after)."""
+
+    def commit(self, begin: bool = True) -> None:
+        try:
+            super().commit(begin)
+        except peewee.IntegrityError as exc:
+            _raise_typed(self.db, exc)
+            raise
+
+
+def _raise_typed(db: peewee.Database, exc: peewee.IntegrityError) -> None:
+    """Raise the typed error for a COMMIT a deferred constraint refused (nothing when there is none)."""
+    typed = integrity.at_commit(db, exc)
+    if typed is not exc:
+        raise typed from exc
 
 
 def _hand_over(db: peewee.Database, frames: list[_Frame],
@@ -233,6 +311,8 @@ def _hand_over(db: peewee.Database, frames: list[_Frame],
     """Give a released block's hooks to whoever decides next; the hooks to run now if nobody does."""
     if not hooks:
         return []
+    if frames and isinstance(frames[-1], Sandbox):
+        return frames[-1].committed(hooks)  # a block directly inside a sandbox "committed"
     if frames:
         frames[-1].hooks.extend(hooks)  # a savepoint was released: the parent decides
     elif db.in_transaction():
@@ -256,13 +336,47 @@ def _run_hooks(hooks: list[Callable[[], object]]) -> None:
         raise failure
 
 
+class _RolledBack(peewee._transaction):
+    """peewee's outermost transaction, except that leaving it always rolls back."""
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.db.pop_transaction()
+        self.rollback(False)
+
+
+@contextlib.contextmanager
+def sandbox(db: peewee.Database, *, run_hooks: bool = True) -> Iterator[Sandbox]:
+    """A transaction that always rolls back, in which the code under test behaves as it would alone (tests).
+
+    Inside it, the code's own outermost ``transaction()`` / ``db.atomic()`` blocks are savepoints; when
+    one ends without an error its :func:`on_commit` hooks run then (or, with ``run_hooks=False``, are
+    only listed in ``Sandbox.hooks``), as they would after its COMMIT, and an ``on_commit`` outside any
+    block runs at once. Such a block's ``isolation`` is not applied: the sandbox's transaction is open
+    already. Everything written, by this thread's connection, is rolled back when the sandbox ends.
+    """
+    if db.in_transaction() or _frames(db):
+        raise TransactionUsageError(
+            "sandbox() must be the outermost transaction, and a transaction is already open on this "
+            "connection; open the sandbox first and run the code under test inside it")
+    frames = _frames(db)
+    box = Sandbox(db, run_hooks)
+    frames.append(box)
+    try:
+        with _RolledBack(db):
+            yield box
+    finally:
+        _pop(frames, box)
+
+
 def on_commit(db: peewee.Database, fn: Callable[[], object]) -> None:
     """Run ``fn`` after the outermost transaction commits; drop it if its block rolls back.
 
     Outside any transaction ``fn`` runs at once (there is nothing to wait for).
     """
     frames = _frames(db)
-    if frames:
+    if frames and isinstance(frames[-1], Sandbox):
+        _run_hooks(frames[-1].committed([fn]))  # outside any block of the code under test: at once
+    elif frames:
         frames[-1].hooks.append(fn)
     elif db.in_transaction():
         db.after_commit(fn)
@@ -292,6 +406,32 @@ def retryable_reason(exc: BaseException) -> str | None:
         code = getattr(error, "sqlite_errorcode", None)
         if isinstance(code, int) and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
             return f"SQLite database is locked ({getattr(error, 'sqlite_errorname', 'SQLITE_BUSY')})"
+    return None
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return state if isinstance(state, str) else None
+
+
+def commit_outcome_unknown(exc: BaseException, db: peewee.Database | None = None) -> str | None:
+    """Why nobody can say whether the transaction ``exc`` ended committed, or None when that is known.
+
+    SQLSTATE 40003 anywhere says so; with ``db`` (pass it only when the error came from COMMIT), so does
+    a connection that was lost: the server may have committed before the client heard back.
+    """
+    for error in _causes(exc):
+        if _sqlstate(error) == _PG_AMBIGUOUS:
+            return "the database could not say whether it committed (SQLSTATE 40003)"
+    if db is None:
+        return None
+    for error in _causes(exc):
+        state = _sqlstate(error)
+        if state in _PG_CONNECTION_LOST or (state or "").startswith("08"):
+            return f"the connection was lost while committing (SQLSTATE {state})"
+    conn: Any = getattr(getattr(db, "_state", None), "conn", None)  # peewee's state is not in the stubs
+    if dialect.is_postgres(db) and conn is not None and (conn.closed or getattr(conn, "broken", False)):
+        return "the connection was lost while committing"
     return None
 
 
@@ -351,7 +491,9 @@ def run_in_transaction(
     """``fn()`` inside :func:`transaction`, run again from the top while the database says "retry".
 
     Retries stop at ``retry.attempts`` attempts or ``retry.max_seconds`` (whichever comes first) with
-    :class:`RetryExhaustedError`, whose ``__cause__`` is the last failure. Called inside an outer
+    :class:`RetryExhaustedError`, whose ``__cause__`` is the last failure. A commit whose outcome is
+    unknown (SQLSTATE 40003, or the connection lost during COMMIT) raises
+    :class:`CommitOutcomeUnknownError` at once: it is never retried. Called inside an outer
     transaction it cannot restart that transaction, so it runs ``fn`` once as a savepoint and lets the
     error reach the outermost retry. ``fn`` must not have effects outside the database that cannot be
     repeated: put those in :func:`on_commit`. Those hooks run once, after the commit and outside the
@@ -368,13 +510,23 @@ def run_in_transaction(
         while True:
             attempt += 1
             committed: list[Callable[[], object]] = []
+            committing = False
             try:
                 left = policy.max_seconds - (time.monotonic() - started)
                 lock_waits.before_begin(left)
                 with _block(db, isolation, committed):
                     lock_waits.after_begin(left)
                     result = fn()
+                    committing = True  # what fails from here on is the COMMIT
             except peewee.DatabaseError as exc:
+                unknown = commit_outcome_unknown(exc, db if committing else None)
+                if unknown is not None:
+                    raise CommitOutcomeUnknownError(
+                        f"transaction attempt {attempt}: {unknown}; it was not run again, because it may have "
+                        "committed: check whether its effect is there before doing it again (or make it "
+                        "idempotent)",
+                        attempts=attempt,
+                    ) from exc
                 reason = retryable_reason(exc)
                 if reason is None:
                     raise

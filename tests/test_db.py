@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import peewee
 import pytest
 
-from orm_kit.db import DEFAULT_URL, open_database, redact_url, resolve_url
+from orm_kit.db import DEFAULT_URL, open_database, redact_url, resolve_migration_url, resolve_url
 from orm_kit.errors import ConfigurationError, DatabaseUnavailableError
 
 
@@ -23,6 +23,19 @@ def test_url_precedence() -> None:
     assert resolve_url(None, {"DATABASE_URL": "sqlite:///b.db"}) == "sqlite:///b.db"
     assert resolve_url(None, {}) == DEFAULT_URL == "sqlite:///orm_kit.db"
     assert resolve_url("", {"ORM_KIT_DATABASE_URL": ""}) == DEFAULT_URL
+
+
+def test_migrations_take_the_direct_url_unless_a_url_is_given_for_the_command() -> None:
+    pooled, direct = "postgresql://app@bouncer:6432/p?pgbouncer=transaction", "postgresql://app@db:5432/p"
+    env = {"ORM_KIT_DATABASE_URL": pooled, "ORM_KIT_DIRECT_DATABASE_URL": direct}
+    assert resolve_migration_url(None, None, env) == direct
+    assert resolve_url(None, env) == pooled  # the application keeps its pooler
+    assert resolve_migration_url("postgresql://app@other/p", None, env) == "postgresql://app@other/p"
+    # --database names the database for this command: never the environment's direct URL of another one.
+    assert resolve_migration_url(None, "sqlite:///local.db", env) == "sqlite:///local.db"
+    assert resolve_migration_url(direct, pooled, {}) == direct
+    assert resolve_migration_url(None, None, {"ORM_KIT_DATABASE_URL": pooled}) == pooled
+    assert resolve_migration_url(None, None, {"ORM_KIT_DIRECT_DATABASE_URL": ""}) == DEFAULT_URL
 
 
 @pytest.mark.parametrize(("url", "shown"), [
@@ -52,7 +65,8 @@ def test_sqlite_settings(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("url", "message"), [
     ("mysql://u:topsecret@h/db", "has scheme 'mysql'; expected sqlite:///"),
-    ("nonsense", "has scheme '(none)'"),
+    ("nonsense", "is a file path, not a URL: did you mean sqlite:///nonsense (sqlite: and three slashes"),
+    ("/var/lib/platform.db", "did you mean sqlite:////var/lib/platform.db (sqlite: and three slashes"),
     ("postgresql://u:topsecret@127.0.0.1:1/", "names no database"),
     ("sqlite://host/x.db", "takes three slashes"),
     ("postgresql://app:5432/topsecret@127.0.0.1:1/db", "percent-encode"),

@@ -9,7 +9,7 @@ import pytest
 
 from orm_kit.bulk import BulkWriter
 from orm_kit.models import Deployment, Environment, Service
-from orm_kit.seed_generator import generate
+from orm_kit.synthetic import generate
 
 import factories as f
 

@@ -11,11 +11,12 @@ import peewee
 import pytest
 
 from orm_kit.errors import MigrationError
-from orm_kit.migrator import migrator_for
+from orm_kit.migrate import Runner
+from orm_kit.migrate.migrator import migrator_for
+from orm_kit.migrate.snapshot import snapshot
 from orm_kit.models import Api as ApiModel
 from orm_kit.models import Deployment, ServiceApiConsumer, ServiceDependency, ServiceSourceConfig
-from orm_kit.runner import Runner, default_migrations_dir, migrate_up
-from orm_kit.schema import snapshot
+from orm_kit.platform import migrate_up, migrations_dir
 
 import factories as make
 
@@ -58,7 +59,7 @@ def populate() -> None:
 def test_rebuilding_a_parent_with_cascading_children_keeps_every_child(migrated: peewee.Database,
                                                                        tmp_path: Path) -> None:
     folder = tmp_path / "migrations"
-    shutil.copytree(default_migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
+    shutil.copytree(migrations_dir(), folder, ignore=shutil.ignore_patterns("__*"))
     (folder / "0004_service_description_nullable.py").write_text(REBUILD)
     populate()
     before_rows = counts(migrated)

@@ -8,10 +8,11 @@ from pathlib import Path
 import peewee
 import pytest
 
-from orm_kit.codegen import create_migration
 from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError
-from orm_kit.runner import Runner, checksum, migrate_up
-from orm_kit.schema import snapshot
+from orm_kit.migrate import Runner, create_migration
+from orm_kit.migrate.files import checksum
+from orm_kit.migrate.snapshot import snapshot
+from orm_kit.platform import migrate_up, migrations_dir
 
 
 def write(folder: Path, name: str, up: str = "pass", down: str = "pass", header: str = "") -> Path:
@@ -46,7 +47,7 @@ def schema(db: peewee.Database) -> dict[tuple[str, str, str], str]:
 
 
 def history(db: peewee.Database) -> list[tuple[str, str]]:
-    return [(row.name, str(row.outcome)) for row in Runner(db).history()]
+    return [(row.name, str(row.outcome)) for row in Runner(db, migrations_dir()).history()]
 
 
 def test_applies_in_numeric_order_and_records_name_checksum_time_duration_outcome(db, folder):
@@ -72,11 +73,17 @@ def test_up_to_a_target_then_down_by_steps_and_to_a_target(db, folder):
     assert runner.up() == ["0003_c"]
     assert runner.down(target="0001_a") == ["0003_c", "0002_b"]
     assert set(db.get_tables()) & {"a", "b", "c"} == {"a"}
-    assert runner.down(steps=5) == ["0001_a"]
+    with pytest.raises(MigrationError, match=r"--steps 5: only 1 migration\(s\) are applied \(0001_a\); pass"):
+        runner.down(steps=5)  # more than there is: refused, not quietly everything
+    assert runner.down(steps=1) == ["0001_a"]
     assert runner.down() == []
+    with pytest.raises(MigrationError, match="--steps 2: no migration is applied, so there is nothing to revert"):
+        runner.down(steps=2)
     assert history(db) == []
-    with pytest.raises(MigrationError, match="unknown migration '0009'"):
+    with pytest.raises(MigrationError, match=r"migration 0009 does not exist \(the migrations: 0001_a, 0002_b, 0003_c"):
         runner.up("0009")
+    with pytest.raises(MigrationError, match="migration 'latest' does not exist: a target is a migration's number"):
+        runner.up("latest")
 
 
 def test_refuses_an_edited_applied_file_naming_it_and_repair_accepts_the_edit(db, folder):
@@ -183,7 +190,8 @@ def test_a_failed_non_atomic_migration_is_recorded_and_blocks_until_repaired(db,
         migrate_up(db, folder)
     assert "half" in db.get_tables()  # no transaction: it really is half done
     assert history(db) == [("0001_flaky", "failed")]
-    with pytest.raises(MigrationRefusedError, match=r"0001_flaky \(atomic = False\) failed.*migrate repair"):
+    with pytest.raises(MigrationRefusedError,
+                       match=r"0001_flaky \(atomic = False, or the steps after its commit\) failed.*migrate repair"):
         migrate_up(db, folder)
     # The fix: a human puts the schema back and corrects the file; repair forgets the failed attempt.
     db.execute_sql('DROP TABLE "half"')
@@ -324,3 +332,41 @@ def test_a_sqlite_table_rebuild_keeps_the_tables_triggers(tmp_path, folder):
     db.execute_sql("UPDATE item SET label = 'y'")
     assert db.execute_sql("SELECT item_id FROM audit").fetchall() == [(1,)]
     db.close()
+
+
+@pytest.mark.parametrize(("steps", "target", "message"), [
+    (1, "0001_a", "pass either a number of steps or a target"),
+    (0, None, r"--steps must be 1 or more \(got 0\)"),
+])
+def test_bad_down_arguments_are_refused_at_once_without_waiting_for_the_lock(db, db_url, folder, steps, target,
+                                                                            message):
+    from orm_kit.db import open_database
+    from orm_kit.migrate.lock import migration_lock
+
+    write(folder, "0001_a", create("a"))
+    migrate_up(db, folder)
+    other = open_database(db_url)
+    try:
+        # another runner at work: a usage error must not wait for it
+        with migration_lock(other, 5), pytest.raises(MigrationError, match=message):
+            Runner(db, folder, lock_timeout=0.2).down(steps=steps, target=target)
+    finally:
+        other.close()
+    assert history(db) == [("0001_a", "applied")]
+
+
+def test_each_migration_commits_on_its_own_before_the_next_begins(db, db_url, folder):
+    # Seen from a second connection while 0002 runs: 0001's table and history row are committed already, so the
+    # locks 0001 took ended with it, not with the whole run.
+    write(folder, "0001_a", create("a"))
+    write(folder, "0002_look", f"""
+        from orm_kit.db import open_database
+        other = open_database({db_url!r})
+        try:
+            tables = set(other.get_tables())
+            rows = [r[0] for r in other.execute_sql("SELECT name FROM schema_migration").fetchall()]
+        finally:
+            other.close()
+        assert "a" in tables and rows == ["0001_a"], (tables, rows)
+    """)
+    assert migrate_up(db, folder) == ["0001_a", "0002_look"]

@@ -14,8 +14,8 @@ from orm_kit.bulk import BulkWriter, max_parameters, rows_per_chunk
 from orm_kit.db import open_database
 from orm_kit.errors import SeedError, ValidationError
 from orm_kit.models import MODELS, Deployment, Incident, Release, Service, Team
-from orm_kit.runner import migrate_up
-from orm_kit.seed_generator import DEPLOYMENT_FIELDS, generate, remove_generated, synthetic_rows
+from orm_kit.platform import migrate_up
+from orm_kit.synthetic import DEPLOYMENT_FIELDS, generate, remove_generated, synthetic_rows
 
 from conftest import reset_postgres
 from test_seeding import dump

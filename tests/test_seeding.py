@@ -15,12 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orm_kit.db import open_database
-from orm_kit.errors import ConflictError, SeedError
+from orm_kit.errors import ConflictError, SeedError, SeedProblemsError
 from orm_kit.locking import Versioned
 from orm_kit.model import Model
 from orm_kit.models import MODELS, Deployment, Environment, Incident, Release, Service, ServiceDependency, Team
-from orm_kit.runner import migrate_up
-from orm_kit.seed_registry import REGISTRY, default_seed_dir
+from orm_kit.platform import SEED_REGISTRY as REGISTRY
+from orm_kit.platform import migrate_up
+from orm_kit.platform import seed_dir as default_seed_dir
 from orm_kit.seeding import SeedRegistry, SeedTable, load, remove, status, uuid_for
 
 UTC = datetime.UTC
@@ -315,9 +316,13 @@ def test_a_reference_to_a_set_not_loaded_names_the_fix(migrated: peewee.Database
     root = tmp_path / "seeds"
     for name, files in CROSS.items():
         write_set(root, name, files)
-    with pytest.raises(SeedError) as caught:
+    with pytest.raises(SeedProblemsError) as caught:
         load(migrated, REGISTRY, root, ["things"])
-    assert caught.value.field == "owner" and "load the set that defines it" in str(caught.value)
+    # Every unknown reference at once: the deployments' environment and the service's owner (the releases and
+    # deployments of that service are checked, not blamed for it).
+    assert [(p.table, p.field) for p in caught.value.problems] == [
+        ("deployment", "environment"), ("deployment", "environment"), ("service", "owner")]
+    assert all("load the set that defines it" in str(p) for p in caught.value.problems)
 
 
 def test_dry_run_reports_and_writes_nothing(migrated: peewee.Database, seeds: Path) -> None:
@@ -472,3 +477,21 @@ def test_any_team_forest_in_any_order_and_files_loads_parents_first_and_idempote
         assert load(db, REGISTRY, root).changes == ()
         assert dump(db) == before
         db.close()
+
+
+def test_dry_runs_inside_a_callers_transaction_roll_back_only_their_own_writes(migrated: peewee.Database,
+                                                                                seeds: Path) -> None:
+    # Nested, the dry run's db.atomic() is a savepoint: rolling it back must keep the caller's work.
+    from orm_kit.transactions import transaction
+
+    load(migrated, REGISTRY, seeds, ["reference"])
+    before = dump(migrated)
+    with transaction(migrated):
+        Team.create(name="caller")
+        assert load(migrated, REGISTRY, seeds, ["demo"], dry_run=True).inserted == 215
+        assert remove(migrated, REGISTRY, "reference", dry_run=True).deleted["team"] == 11
+    with migrated.atomic():
+        assert load(migrated, REGISTRY, seeds, ["demo"], dry_run=True).inserted == 215
+    after = dump(migrated)
+    assert changed_rows(before, after) == {"team": ([], [r for r in after["team"] if "caller" in r])}
+    assert [s.state for s in status(migrated, REGISTRY, seeds)] == ["not loaded", "loaded"]

@@ -26,6 +26,7 @@ from orm_kit.transactions import (
 )
 
 import factories
+from conftest import raw_connect
 from counter import Counter, CounterRepository, increment, worker
 
 
@@ -201,7 +202,7 @@ class Interferer:
         row = repo.get(key)  # the snapshot starts here
         if self.left:
             self.left -= 1
-            with psycopg.connect(self.url, autocommit=True) as conn:
+            with raw_connect(self.url, autocommit=True) as conn:
                 conn.execute("UPDATE counter SET value = value + 100 WHERE id = %s", (key,))
         repo.update(row, value=row.value + 1)  # 40001: could not serialize access due to concurrent update
 
@@ -440,7 +441,7 @@ def test_max_seconds_bounds_a_wait_for_a_postgres_row_lock(postgres_url: str) ->
     db = open_database(postgres_url)
     db.execute_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER)")
     db.execute_sql("INSERT INTO t VALUES (1, 0)")
-    with psycopg.connect(postgres_url) as holder:
+    with raw_connect(postgres_url) as holder:
         # The server ends the holder after 20 s, so a regression fails the test instead of hanging it.
         holder.execute("SET idle_in_transaction_session_timeout = '20s'")
         holder.execute("SELECT x FROM t WHERE id = 1 FOR UPDATE")

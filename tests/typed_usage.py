@@ -2,6 +2,9 @@
 
 ``assert_type`` makes mypy fail if the repositories' types drift (``find_by_name`` must stay
 ``Service | None``, ``get`` must stay ``Service``); test_typed_usage.py also runs it for real.
+:func:`app_tour` does the same for an app's own model (the worked example in examples/feature-flags):
+``Repository(FeatureFlag, db)`` is a ``Repository[FeatureFlag]``, and the backref it adds to the
+platform's ``Service`` is typed through :func:`orm_kit.backref`.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from typing import assert_type
 
 import peewee
 
+from feature_flags.models import FeatureFlag, flags_of
 from orm_kit import (
+    Backref,
     CursorPage,
     Deployment,
     DeploymentRepository,
     DoraMetrics,
     Environment,
     Page,
+    Repository,
     RetryPolicy,
     Service,
     ServiceDeployments,
@@ -26,6 +32,7 @@ from orm_kit import (
     TeamRepository,
     WithChildren,
     on_commit,
+    replicas,
     transaction,
     transactional,
 )
@@ -61,7 +68,22 @@ def tour(db: peewee.Database) -> list[str]:
         return services.update(service, description=description)
 
     renamed = assert_type(rename(found, "typed"), Service)
+    # Read-your-writes helpers: the same calls with or without read replicas configured.
+    token = assert_type(replicas.session_token(db), str | None)
+    replicas.observe(db, token)
+    with replicas.primary(db):
+        assert_type(services.get(renamed.id), Service)
     events.append(f"{renamed.name} v{renamed.lock_version}: {len(detail.deployments)} deployment(s), "
                   f"{history.total} in history, {len(cursor.items)} on the first cursor page, "
                   f"{metrics.deployments} in production today")
     return events
+
+
+def app_tour(db: peewee.Database, service: Service) -> list[str]:
+    """An app's model through the generic repository, and the backref it adds to a platform model."""
+    flags = assert_type(Repository(FeatureFlag, db), Repository[FeatureFlag])
+    flag = assert_type(flags.create(service=service, name="typed-flag", rollout_percent=10), FeatureFlag)
+    assert_type(flags.find_unique("id", flag.id), FeatureFlag | None)
+    assert_type(flags_of, Backref[Service, FeatureFlag])
+    mine = assert_type(flags_of(service), "peewee.ModelSelect[FeatureFlag]")
+    return [f"{f.name} at {f.rollout_percent}%" for f in mine]

@@ -1,7 +1,7 @@
-"""A deterministic synthetic deployment history for load tests: N deployments with releases and incidents.
+"""The platform's synthetic deployment history for load tests: N deployments with releases and incidents.
 
     from orm_kit import connect, migrate_up
-    from orm_kit.seed_generator import generate
+    from orm_kit.synthetic import generate, remove_generated
     db = connect("sqlite:///load.db")
     migrate_up(db)
     result = generate(db, deployments=1_000_000, random_seed=7, progress=lambda done, total: None)
@@ -33,7 +33,7 @@ import peewee
 from orm_kit.bulk import DEFAULT_MAX_ROWS, BulkWriter, larger_cache, next_id, sync_id_sequence
 from orm_kit.errors import SeedError
 from orm_kit.models import Deployment, Environment, Incident, Release, Service, Team
-from orm_kit.seed_registry import REGISTRY
+from orm_kit.platform import SEED_REGISTRY
 from orm_kit.seeding import check_ready
 
 __all__ = ["DEPLOYMENT_FIELDS", "INCIDENT_FIELDS", "RELEASE_FIELDS", "GenerateResult", "generate", "remove_generated",
@@ -90,7 +90,7 @@ def generate(db: peewee.Database, *, deployments: int, random_seed: int = 0, ser
     if deployments < 0 or services < 1 or days < 1 or random_seed < 0:
         raise SeedError(f"cannot generate {deployments} deployments over {days} days for {services} services "
                         f"with random seed {random_seed} (expected N >= 0, at least one service and day, seed >= 0)")
-    check_ready(db, REGISTRY)
+    check_ready(db, SEED_REGISTRY)
     prefix = f"synth-s{random_seed}-"
     with larger_cache(db), db.atomic():
         if Service.select().where(Service.name.startswith(prefix)).exists():

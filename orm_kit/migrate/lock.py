@@ -1,4 +1,4 @@
-"""One migration runner at a time per database, held for a transaction and gone when the process dies.
+"""The migration lock: one runner at a time per database, held for a transaction, gone when the process dies.
 
     with migration_lock(db, timeout=30.0):     # BEGIN ... lock taken ... COMMIT on exit
         ...read the history, run migrations in savepoints, record them...
@@ -43,7 +43,8 @@ from pathlib import Path
 import peewee
 
 from orm_kit._sql import execute
-from orm_kit.dialect import is_postgres, is_sqlite
+from orm_kit.db import DIRECT_ENV_VAR
+from orm_kit.dialect import is_postgres, is_sqlite, transaction_pooled
 from orm_kit.errors import MigrationError, MigrationLockTimeoutError
 
 try:
@@ -181,6 +182,13 @@ def run_claim(db: peewee.Database, history_table: str = "schema_migration") -> I
     Take it while holding :func:`migration_lock`; let it go while holding the lock again, so that whoever
     holds the migration lock sees a claim exactly when a ``running`` history row is alive.
     """
+    if transaction_pooled(db):
+        raise MigrationError(
+            "work outside a transaction (an atomic = False migration, or the steps orm-kit runs after a "
+            "migration's commit, such as CREATE INDEX CONCURRENTLY on a table in use) needs a server session of "
+            "its own, which a transaction pooler cannot give: run `orm-kit migrate` against the server directly "
+            f"or through a session-mode pool: set {DIRECT_ENV_VAR} (or pass --direct-database) to that URL, and "
+            "keep the pooled one (?pgbouncer=transaction) for the application")
     if is_postgres(db):
         keeper = peewee.PostgresqlDatabase(db.database, prefer_psycopg3=True, **db.connect_params)
         keeper.connect()

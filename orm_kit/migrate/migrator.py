@@ -2,34 +2,57 @@
 
     migrator = migrator_for(db)                 # playhouse.migrate's SchemaMigrator for this database
     migrator.migrate(migrator.add_not_null("team", "email"))
+    result = run_step(db, module, "up")         # a loaded migration's up(), then the foreign-key check
+    result.deferred                             # what must run after its transaction commits (PostgreSQL)
 
-On PostgreSQL this is peewee's own ``PostgresqlMigrator``. On SQLite it is :class:`CheckedSqliteMigrator`, a
+On PostgreSQL this is :class:`~orm_kit.migrate.safe.SafePostgresqlMigrator`, peewee's ``PostgresqlMigrator``
+with safe forms for tables in use: the slow halves of its operations (concurrent index builds, constraint
+validation, batched backfills) are handed back as *deferred steps* for the runner to run after the
+migration's transaction committed. On SQLite, the local database, it is :class:`CheckedSqliteMigrator`, a
 ``SqliteMigrator`` whose table rebuilds (SQLite's ALTER cannot change a column's type, nullability or
 default in place, so peewee copies the table) refuse to run with foreign keys on, and prove after the
 copy that the table and the tables referencing it kept every row, and the table every index.
 Triggers, which peewee's rebuild drops with the old table, are recreated. ``PRAGMA foreign_key_check``
-runs after every step.
+runs after every step. SQLite has a single writer and no per-table lock queue, so nothing is deferred
+there: every operation runs at once, inside the migration's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import peewee
 from playhouse.migrate import SchemaMigrator, SqliteMigrator, operation
 
-from orm_kit._sql import execute
-from orm_kit.dialect import is_sqlite
+from orm_kit._sql import execute, quote
+from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import MigrationError, first_line
+from orm_kit.fields import with_database
+from orm_kit.migrate.safe import SafePostgresqlMigrator
+from orm_kit.migrate.steps import Step, render_assignments
 
-__all__ = ["CheckedSqliteMigrator", "foreign_key_violations", "migrator_for"]
+__all__ = ["CheckedSqliteMigrator", "StepResult", "foreign_key_violations", "migrator_for", "run_step"]
 
 _raw_update_column: Callable[..., Any] = SqliteMigrator._update_column.__wrapped__
 
 
 class CheckedSqliteMigrator(SqliteMigrator):
     """peewee's SqliteMigrator, with table rebuilds that cannot lose child rows, rows or indexes."""
+
+    def add_column(self, table: str, column_name: str, field: Any, *args: Any, **kwargs: Any) -> Any:
+        """peewee's ``add_column``; a field of no model writes its default for SQLite (a callable one once)."""
+        return super().add_column(table, column_name, with_database(field, self.database), *args, **kwargs)
+
+    @operation  # type: ignore[untyped-decorator]
+    def backfill(self, table: str, values: Mapping[str, Any], where: str | None = None, batch_size: int = 10_000,
+                 pause: float = 0.0) -> Any:
+        """``UPDATE table SET values [WHERE where]`` at once (batches only matter where others are waiting)."""
+        assignments, params = render_assignments(self.database, values)
+        return peewee.SQL(f"UPDATE {quote(table)} SET {assignments}" + (f" WHERE {where}" if where else ""), params)
 
     @operation  # type: ignore[untyped-decorator]
     def _update_column(self, table: str, column_to_update: str, fn: Callable[[str, str], str | None]) -> Any:
@@ -77,11 +100,34 @@ class CheckedSqliteMigrator(SqliteMigrator):
 
 
 def migrator_for(db: peewee.Database) -> SchemaMigrator:
-    """playhouse.migrate's SchemaMigrator for ``db`` (the checked SQLite one on SQLite)."""
-    migrator: SchemaMigrator = (
-        CheckedSqliteMigrator(db) if is_sqlite(db)  # type: ignore[no-untyped-call]
-        else SchemaMigrator.from_database(db))  # type: ignore[no-untyped-call]
+    """playhouse.migrate's SchemaMigrator for ``db``: the safe one on PostgreSQL, the checked one on SQLite."""
+    if is_sqlite(db):
+        return CheckedSqliteMigrator(db)  # type: ignore[no-untyped-call]
+    if is_postgres(db):
+        return SafePostgresqlMigrator(db)
+    migrator: SchemaMigrator = SchemaMigrator.from_database(db)  # type: ignore[no-untyped-call]
     return migrator
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What running one migration's up() or down() took, and the steps left for after its transaction."""
+
+    duration_ms: int
+    deferred: list[Step] = field(default_factory=list)
+
+
+def run_step(db: peewee.Database, module: ModuleType, direction: str) -> StepResult:
+    """Run a loaded migration's up() or down(), then the foreign-key check; what it took and left to run."""
+    started = time.perf_counter()
+    migrator = migrator_for(db)
+    getattr(module, direction)(migrator, db)
+    broken = foreign_key_violations(db)
+    if broken:
+        raise MigrationError(
+            f"foreign keys point nowhere afterwards: {', '.join(broken)} (delete or re-point those rows in the "
+            "migration, or add the parent rows first)")
+    return StepResult(round((time.perf_counter() - started) * 1000), list(getattr(migrator, "deferred", [])))
 
 
 def foreign_key_violations(db: peewee.Database, limit: int = 5) -> list[str]:

@@ -1,0 +1,1 @@
+"""A service that adds its own tables to the deployment platform's: feature flags and deploy windows."""
