@@ -92,7 +92,7 @@ from orm_kit.repositories import (
     ServiceRepository,
     TeamRepository,
 )
-from orm_kit.repository import CursorPage, Page, Repository
+from orm_kit.repository import CursorPage, Page, Repository, WithChildren
 from orm_kit.seeding import SeedRegistry, SeedTable
 from orm_kit.transactions import RetryPolicy, on_commit, run_in_transaction, transaction, transactional
 from orm_kit.validation import validate, validates
@@ -160,6 +160,7 @@ __all__ = [
     "UniqueViolationError",
     "ValidationError",
     "Versioned",
+    "WithChildren",
     "backref",
     "connect",
     "migrate_up",

@@ -11,7 +11,11 @@ from typing import Any
 
 import peewee
 
-__all__ = ["execute", "fetchall", "inline", "literal", "quote", "scalar"]
+__all__ = ["connection", "cursor", "driver_errors", "execute", "fetchall", "inline", "literal", "quote", "scalar"]
+
+#: peewee's context manager that re-raises a driver error as peewee's class (IntegrityError, ...), for work
+#: done on the driver's own cursor (COPY, executemany).
+driver_errors: Any = getattr(peewee, "__exception_wrapper__")  # noqa: B009 - missing from the stubs
 
 
 def execute(db: peewee.Database, sql: str, params: Sequence[Any] | None = None) -> Any:
@@ -33,6 +37,16 @@ def scalar(db: peewee.Database, sql: str, params: Sequence[Any] | None = None) -
 def quote(identifier: str) -> str:
     """``identifier`` as a quoted SQL name (both supported databases quote with double quotes)."""
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def cursor(db: peewee.Database) -> Any:
+    """A new cursor of the driver's connection (opened if needed); close it when done."""
+    return db.cursor()  # type: ignore[no-untyped-call]
+
+
+def connection(db: peewee.Database) -> Any:
+    """The driver's connection (opened if needed)."""
+    return db.connection()  # type: ignore[no-untyped-call]
 
 
 def literal(value: Any) -> str:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import peewee
 
 from orm_kit.errors import ConflictError
-from orm_kit.model import Model
+from orm_kit.model import Model, register_pk_expr
 
 __all__ = ["Versioned", "conflict_error", "missing_version_error", "restore", "snapshot"]
 
@@ -92,3 +92,6 @@ class Versioned(Model):
         if self._expected_version is not None:
             expression &= self._meta.fields[self.version_field] == self._expected_version
         return expression
+
+
+register_pk_expr(Versioned._pk_expr)  # the fast save path adds the version condition itself

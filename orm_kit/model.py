@@ -10,35 +10,41 @@ What it adds to :class:`peewee.Model`:
   CHECK violation as a typed :class:`~orm_kit.errors.IntegrityViolationError` (:mod:`orm_kit.integrity`);
 * a new instance whose primary key is not auto-incremented (a UUID, say) is inserted by ``save()``
   (plain peewee would issue an UPDATE that matches nothing and silently store nothing);
-* ``updated_at``, where a model has it, is set on every save.
+* ``updated_at``, where a model has it, is set on every save;
+* ``get_by_id()``, ``get(Model.field == value)``, ``save()``, ``create()`` and
+  ``insert_many(...).execute()`` run SQL built once per model and column set (:mod:`orm_kit.plan`)
+  instead of a query peewee builds and compiles per call, with peewee's behaviour: the same rows,
+  return values and errors. A model whose ``select()``, ``insert()``, ``update()`` or ``_pk_expr()`` is
+  its own, a composite key, or an SQL expression as a value goes through peewee's general path.
 
-Models carry no database: bind them explicitly (``db.bind(models)``).
+Models carry no database: bind them explicitly (``db.bind(models)``)::
+
+    db.bind([Team])
+    team = Team.create(name="payments")            # validated, then one INSERT built once
+    Team.get_by_id(team.id) == Team.get(name="payments")
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import peewee
 
+from orm_kit import dialect
+from orm_kit._sql import execute
 from orm_kit.errors import ValidationError
 from orm_kit.fields import utcnow
 from orm_kit.integrity import translate as _translate
-from orm_kit.validation import (
-    BLANK,
-    Validator,
-    collect_record_rules,
-    field_type_error,
-)
+from orm_kit.plan import plain_construction, plan_for, register_plain_init
+from orm_kit.validation import Validator, collect_record_rules, model_rules
 
 __all__ = ["Model"]
 
 # Set while save(), bulk_create() and bulk_update() run: they validated their rows as instances (with
 # the cross-field rules), so the insert()/update() queries they issue need not validate again.
 _prevalidated: contextvars.ContextVar[bool] = contextvars.ContextVar("orm_kit_prevalidated", default=False)
-
 
 
 class _TranslatesUniqueViolations:
@@ -62,6 +68,13 @@ class _Insert(_TranslatesUniqueViolations, peewee.ModelInsert):
     def _known_values(self) -> Mapping[Any, Any] | Sequence[Any]:
         rows = getattr(self, "_insert", None)  # one row as {field: value}, or several
         return rows if isinstance(rows, dict | list | tuple) else {}
+
+    def _execute(self, database: peewee.Database) -> Any:
+        try:
+            result = _insert_rows(self, database)
+        except peewee.IntegrityError as exc:
+            raise _translate(self.model, exc, self._known_values(), columns=getattr(self, "_columns", None)) from exc
+        return super()._execute(database) if result is _GENERAL else result
 
     def on_conflict(self, *args: Any, **kwargs: Any) -> Any:
         # ON CONFLICT ... DO UPDATE writes values too: hold them to the same rules as update().
@@ -88,6 +101,7 @@ class Model(peewee.Model):
 
     __orm_kit_field_rules__: ClassVar[Mapping[str, tuple[Validator, ...]]] = {}
     __orm_kit_record_rules__: ClassVar[tuple[tuple[str, str], ...]] = ()
+    _persisted: bool = False  # set per instance: True once read from or written to the database
 
     class Meta:
         legacy_table_names = False
@@ -112,51 +126,28 @@ class Model(peewee.Model):
         Without ``partial`` a missing required field without a default is reported and every
         cross-field ``@validates`` rule runs. With ``partial`` only the fields present are checked (an
         UPDATE); the cross-field rules aimed at those fields run when ``instance`` gives them a record.
+        The rules are compiled once per model (:class:`~orm_kit.validation.ModelRules`).
         """
-        errors: dict[str, list[str]] = {}
-        rules = cls.__orm_kit_field_rules__
-        meta = cls._meta
-        for field in meta.sorted_fields:
-            name = field.name
-            if name in data:
-                value = data[name]
-            elif partial or field.null or field in meta.defaults or field is meta.primary_key:
-                continue
-            else:
-                value = None
-            if isinstance(value, peewee.Node):
-                continue  # an SQL expression: the database evaluates it
-            if value is None:
-                if instance is not None and instance.__rel__.get(name) is not None:
-                    continue  # a related object that save() will resolve to its key
-                presence = [m for rule in rules.get(name, ()) if not rule.skip_none and (m := rule(None))]
-                if not field.null and not (field is meta.primary_key and meta.auto_increment):
-                    presence = presence or [BLANK]
-                errors.update({name: presence} if presence else {})
-                continue
-            problem = field_type_error(field, value)
-            if problem is not None:
-                errors.setdefault(name, []).append(problem)
-                continue
-            for rule in rules.get(name, ()):
-                message = rule(value)
-                if message is not None:
-                    errors.setdefault(name, []).append(message)
-        if not partial or instance is not None:
-            subject = instance if instance is not None else cls._from_data(data)
-            for target, method in cls.__orm_kit_record_rules__:
-                if target in errors or (partial and target not in data):
-                    continue  # already wrong on its own, or not being written
-                message = getattr(subject, method)()
-                if message is not None:
-                    errors.setdefault(target, []).append(message)
-        return errors
+        return model_rules(cls).check(data, partial=partial, instance=instance, subject=cls._from_data)
+
+    @classmethod
+    def row_checker(cls, names: Sequence[str]) -> Callable[[Sequence[Any]], dict[str, list[str]] | None]:
+        """A check of rows giving ``names`` in order: ``None`` for a good row, else :meth:`check_data`'s errors.
+
+        What bulk paths use: a good row costs one compiled check per value, and builds a record only
+        when the model has cross-field rules.
+        """
+        return model_rules(cls).row_checker(names, cls._from_data)
 
     @classmethod
     def _from_data(cls, data: Mapping[str, Any]) -> Model:
-        instance = cls(__no_default__=True)
-        instance.__data__.update(data)
-        return instance
+        """A record holding ``data``, for the cross-field rules (built as a row read from the database)."""
+        build = vars(cls).get("_orm_kit_record")
+        if build is None:
+            build = _record_builder(cls)
+            setattr(cls, "_orm_kit_record", build)  # noqa: B010 - per class, out of sight of the type checker
+        record: Model = build(data)
+        return record
 
     def validation_errors(self, only: Collection[str] | None = None) -> dict[str, list[str]]:
         """Every rule this instance breaks, as ``{field: [messages]}`` (empty when valid).
@@ -214,13 +205,33 @@ class Model(peewee.Model):
             self.updated_at = utcnow()
             if only is not None:
                 only = [*only, meta.fields["updated_at"]]
-        token = _prevalidated.set(True)
-        try:
-            rows = super().save(force_insert=force_insert, only=only)
-        finally:
-            _prevalidated.reset(token)
+        rows = _write(self, force_insert, only)
+        if rows is _GENERAL:
+            token = _prevalidated.set(True)
+            try:
+                rows = super().save(force_insert=force_insert, only=only)
+            finally:
+                _prevalidated.reset(token)
         self._persisted = True
         return rows
+
+    @classmethod
+    def get_by_id(cls, pk: Any) -> Any:
+        """The row with primary key ``pk`` (``DoesNotExist`` when there is none), by SQL built once per model."""
+        found = _get_by(cls, None, pk)
+        if found is _GENERAL:
+            return super().get_by_id(pk)
+        return found
+
+    @classmethod
+    def get(cls, *query: Any, **filters: Any) -> Any:
+        """peewee's ``get``; a lookup by one column's value runs SQL built once per model and column."""
+        lookup = _simple_lookup(cls, query, filters)
+        if lookup is not None:
+            found = _get_by(cls, *lookup)
+            if found is not _GENERAL:
+                return found
+        return super().get(*query, **filters)
 
     @classmethod
     def insert(cls, __data: Any = None, /, **insert: Any) -> peewee.ModelInsert:
@@ -342,3 +353,238 @@ class Model(peewee.Model):
         if isinstance(row, peewee.Model):
             return dict(row.__data__)
         return {field.name: value for field, value in zip(columns, row, strict=False)}
+
+
+# --- the fast paths: SQL built once per model (orm_kit.plan), peewee's semantics ---------------------
+
+_GENERAL: Any = object()  # "the fast path does not apply here": run peewee's general one
+_SELECT = peewee.Model.select.__func__  # type: ignore[attr-defined]
+# _pk_expr methods whose condition the fast UPDATE writes itself (Versioned registers its own).
+_PK_EXPRS: set[Callable[..., Any]] = {peewee.Model._pk_expr}  # type: ignore[attr-defined]  # missing from the stubs
+
+
+def register_pk_expr(method: Callable[..., Any]) -> None:
+    """Declare that the fast save path writes ``method``'s condition (primary key, and version if expected)."""
+    _PK_EXPRS.add(method)
+
+
+register_plain_init(Model.__init__)
+
+
+def _write(obj: Model, force_insert: bool, only: Any) -> Any:
+    """peewee's ``Model.save()`` body with SQL built once, or ``_GENERAL`` where that would differ from peewee's.
+
+    Validation and derived fields have run already (``Model.save``); this only writes.
+    """
+    cls = type(obj)
+    meta = cls._meta
+    database = meta.database
+    db = dialect.unwrap(database)
+    pk_expr = getattr(cls, "_pk_expr")  # noqa: B009 - missing from the stubs
+    if (db is None or meta.primary_key is False or meta.composite_key or pk_expr not in _PK_EXPRS
+            or cls.insert.__func__ is not Model.insert.__func__  # type: ignore[attr-defined]
+            or cls.update.__func__ is not Model.update.__func__  # type: ignore[attr-defined]
+            or ((only is not None or meta.only_save_dirty) and cls._derives())):
+        return _GENERAL  # a write of only some fields of a derived model: peewee's UPDATE derives them in SQL
+    plan = plan_for(cls, db)
+    pk = plan.pk
+    data = obj.__data__
+    pk_value = obj._pk if isinstance(pk, peewee.ForeignKeyField) else data.get(pk.name)  # type: ignore[attr-defined]
+    field_dict = dict(data)
+    if only is not None:
+        field_dict = obj._prune_fields(field_dict, only)  # type: ignore[attr-defined]
+    elif meta.only_save_dirty and not force_insert:
+        field_dict = obj._prune_fields(field_dict, obj.dirty_fields)  # type: ignore[attr-defined]
+        if not field_dict:
+            obj._dirty.clear()  # type: ignore[attr-defined]
+            return False
+    fields = plan.fields
+    if any(name not in fields for name in field_dict):
+        return _GENERAL
+    obj._populate_unsaved_relations(field_dict)  # type: ignore[attr-defined]
+    if plan.auto_increment and pk_value is None:
+        field_dict.pop(pk.name, None)
+    if pk_value is not None and not force_insert:
+        field_dict.pop(pk.name, None)
+        if not field_dict:
+            raise ValueError("no data to save!")
+        names = tuple(field_dict)
+        expected = getattr(obj, "_expected_version", None) if plan.version is not None else None
+        params = plan.params(names, field_dict)
+        params.append(plan.key_param(pk_value))
+        if expected is not None:
+            params.append(expected)
+        try:
+            rows = database.execute_sql(plan.update_sql(names, versioned=expected is not None), params).rowcount
+        except peewee.IntegrityError as exc:
+            raise _translate(cls, exc, field_dict) from exc
+    else:
+        if pk_value is None and not plan.auto_increment:
+            return _GENERAL  # peewee would read back a rowid for a key it did not send
+        names = tuple(field_dict)
+        try:
+            cursor = database.execute_sql(plan.insert_sql(names), plan.params(names, field_dict))
+        except peewee.IntegrityError as exc:
+            raise _translate(cls, exc, field_dict) from exc
+        rows = 1
+        if plan.auto_increment and pk.name not in field_dict:
+            data[pk.name] = cursor.fetchone()[0] if plan.returning else cursor.lastrowid
+            obj._dirty.discard(pk.name)  # type: ignore[attr-defined]
+    obj._dirty -= set(field_dict)  # type: ignore[attr-defined]
+    return rows
+
+
+def _get_by(cls: type[Model], name: str | None, value: Any) -> Any:
+    """The first row whose ``name`` (None: the primary key) equals ``value``, or ``_GENERAL``."""
+    meta = cls._meta
+    database = meta.database
+    db = dialect.unwrap(database)
+    if db is None or meta.primary_key is False or meta.composite_key or cls.select.__func__ is not _SELECT:  # type: ignore[attr-defined]
+        return _GENERAL  # a model whose select() is its own (soft deletes, say) gets it, as peewee's get() would
+    plan = plan_for(cls, db)
+    if name is None:
+        sql, params = plan.select_by_pk, [plan.key_param(value)]
+    else:
+        sql, params = plan.select_by(name, first=True), [plan.writers[name].apply(value)]
+    row = database.execute_sql(sql, params).fetchone()
+    if row is None:
+        raise cls.DoesNotExist(  # type: ignore[attr-defined]  # made by peewee's metaclass
+            f"{cls} instance matching query does not exist:\nSQL: {sql}\nParams: {params}")
+    return plan.load(row)
+
+
+def _simple_lookup(cls: type[Model], query: tuple[Any, ...], filters: dict[str, Any]) -> tuple[str | None, Any] | None:
+    """``(field name, value)`` when ``get(*query, **filters)`` is one column equal to one plain value."""
+    fields = cls._meta.fields
+    if len(query) == 1 and not filters:
+        condition = query[0]
+        if isinstance(condition, int) and cls._meta.auto_increment:
+            return None, condition  # peewee's shortcut: get(5) on an auto-incremented key
+        if (isinstance(condition, peewee.Expression) and condition.op == peewee.OP.EQ
+                and isinstance(condition.lhs, peewee.Field) and fields.get(condition.lhs.name) is condition.lhs
+                and condition.rhs is not None and not isinstance(condition.rhs, peewee.Node)):
+            return condition.lhs.name, condition.rhs
+    elif len(filters) == 1 and not query:
+        ((name, value),) = filters.items()
+        if name in fields and value is not None and not isinstance(value, peewee.Node):
+            return name, value
+    return None
+
+
+def _record_builder(model: type[Model]) -> Callable[[Mapping[str, Any]], Model]:
+    """How ``Model._from_data`` builds a record: as a row read from the database, without the constructor if it can."""
+    if plain_construction(model):
+        new = object.__new__
+
+        def plain(data: Mapping[str, Any]) -> Model:
+            record: Any = new(model)
+            record.__data__ = dict(data)
+            record._dirty = set()
+            record.__rel__ = {}
+            record._persisted = True
+            return record  # type: ignore[no-any-return]
+
+        return plain
+
+    def constructed(data: Mapping[str, Any]) -> Model:
+        record = model(__no_default__=True)
+        record.__data__.update(data)
+        return record
+
+    return constructed
+
+
+def _insert_rows(query: Any, database: peewee.Database) -> Any:
+    """A multi-row INSERT (``insert_many``) written without peewee's per-value query nodes, or ``_GENERAL``.
+
+    The columns, defaults and result are peewee's: the columns named (or the first row's keys, or
+    every field), defaults filled for the rest, a missing value ``None`` where the field allows it;
+    SQLite returns the last row id and PostgreSQL a cursor over the new keys. Anything else (a query
+    as the source, ON CONFLICT, RETURNING, an SQL expression as a value) goes through peewee.
+    """
+    rows = query._insert
+    model = query.model
+    db = dialect.unwrap(database)
+    if (not isinstance(rows, list | tuple) or not rows or query._on_conflict is not None or query._return_cursor
+            or query._as_rowcount or query._cte_list or db is None):
+        return _GENERAL
+    meta = model._meta
+    defaults = meta.defaults
+    columns = _insert_columns(query, rows[0])
+    if columns is None:
+        return _GENERAL
+    plan = plan_for(model, db)
+    writers = [plan.writers[c.name] for c in columns]
+    lookups = [(c, c.name, c.column_name) for c in columns]
+    values: list[Any] = []
+    add = values.append
+    node = peewee.Node
+    for row in rows:
+        mapping = isinstance(row, Mapping)
+        for i, column in enumerate(columns):
+            try:
+                if mapping:
+                    for key in lookups[i]:
+                        if key in row:
+                            value = row[key]
+                            break
+                    else:
+                        raise KeyError(column.name)
+                else:
+                    value = row[i]
+            except (KeyError, IndexError):
+                default = _default_of(defaults, column)
+                if default is not _GENERAL:
+                    value = default() if callable(default) else default
+                elif column.null:
+                    value = None
+                else:
+                    raise ValueError(f"Missing value for {column.name}.") from None
+            if isinstance(value, node) and not isinstance(value, peewee.Model):
+                return _GENERAL  # an SQL expression: peewee inlines it
+            add(writers[i].apply(value))
+    returning = query._returning
+    if returning is None and database.returning_clause:  # as peewee's Insert: the new keys come back
+        returning = query._returning = meta.get_primary_keys()
+        query._row_type = peewee.ROW.TUPLE
+    names = ", ".join(plan.column(c.name) for c in columns)
+    one = "(" + ", ".join([plan.param] * len(columns)) + ")"
+    sql = f"INSERT INTO {plan.table} ({names}) VALUES {', '.join([one] * len(rows))}"
+    if returning:
+        sql += " RETURNING " + ", ".join(plan.column(f.name) for f in returning)
+    cursor = execute(database, sql, values)
+    if returning:
+        query._cursor_wrapper = query._get_cursor_wrapper(cursor)
+        return query.handle_result(database, query._cursor_wrapper)
+    return query.handle_result(database, cursor)
+
+
+def _default_of(defaults: Mapping[peewee.Field, Any], column: peewee.Field) -> Any:
+    for field, default in defaults.items():
+        if field is column:
+            return default
+    return _GENERAL
+
+
+def _insert_columns(query: Any, first: Any) -> list[peewee.Field] | None:
+    """The columns peewee's multi-row INSERT writes, or None where they are not plain fields of the model."""
+    model = query.model
+    meta = model._meta
+    given = query._columns
+    if given:
+        columns = [getattr(model, c) if isinstance(c, str) else c for c in given]
+        columns += sorted((f for f in meta.defaults if not any(f is c for c in columns)), key=_field_order)
+    elif isinstance(first, Mapping):
+        keys = [getattr(model, k) if isinstance(k, str) else k for k in first]
+        keys += [f for f in meta.defaults if not any(f is k for k in keys)]
+        columns = sorted(keys, key=_field_order)
+    else:
+        columns = list(meta.sorted_fields[1:] if meta.auto_increment else meta.sorted_fields)
+    if not all(isinstance(c, peewee.Field) and meta.fields.get(c.name) is c for c in columns):
+        return None
+    return columns
+
+
+def _field_order(field: Any) -> Any:
+    """Where peewee sorts a column among the INSERT's (the primary key, then fields as declared)."""
+    return getattr(field, "_sort_key", (9, 0))

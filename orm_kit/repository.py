@@ -1,4 +1,4 @@
-"""The repository base: typed, thin data access for one model, built so callers cannot inject SQL.
+"""The repository base: typed, thin data access for one model, its SQL built once per query shape.
 
     class TeamRepository(Repository[Team]):
         model = Team
@@ -14,6 +14,9 @@
     first = teams.cursor_page(size=20, order_by=["-created_at"])
     more = teams.cursor_page(size=20, order_by=["-created_at"], after=first.next_cursor)
     team = teams.update(team, display_name="Payments")          # validated; versioned models are checked
+    teams.update_where({"display_name": None}, parent=team)      # one UPDATE, validated; rows changed
+    teams.delete_where(name__startswith="tmp-")                  # one DELETE; rows deleted
+    family = services.get_with_children(key, Deployment, order_by=["-created_at"], related=["environment"])
 
 Filters are keyword arguments ``field=value`` or ``field__op=value`` with ``op`` one of
 :data:`OPERATORS`. Filter and sort names are checked against the fields the model exposes (narrowed by
@@ -24,41 +27,48 @@ fields only) match ASCII letters in either case and every other character exactl
 find ``"ÄBC"``), the same on both databases whatever their locale, and match ``%``, ``_`` and ``\\``
 literally (``LIKE ... ESCAPE``).
 ``order_by``, ``limit``, ``offset``, ``size`` and ``after`` are keyword arguments of their own, so
-they cannot be filters.
+they cannot be filters. An order ends with the primary key unless it is already total (it names every
+column of a unique, not-null key), so pages never overlap or skip.
 
-The hot paths (``get``, ``get_or_none``, ``create``, ``save``/``update``, ``delete``) run SQL that is
-built once per model, dialect and column set and then reused with new parameters, and turn rows into
-models by applying each field's ``python_value`` directly -- the same conversion peewee's cursor
-wrapper does, without building and compiling a query per call. Validation, ``updated_at``, unique
-violations reported as :class:`~orm_kit.errors.ValidationError`, derived fields (``Model.derive``) and
-optimistic locking (:class:`~orm_kit.locking.Versioned`) behave as on ``Model.save()``; a model that
-overrides ``save()`` goes through it. :meth:`Repository.save` lists the two deliberate differences.
+Every path runs SQL built once and reused with new parameters. The by-key paths (``get``,
+``get_or_none``, ``find_unique``, ``create``, ``save``/``update``, ``delete``) use the model's plan
+(:mod:`orm_kit.plan`). The listings (``find``, ``find_one``, ``search``, ``count``, ``exists``,
+``page``, ``cursor_page``, ``get_with_children``, ``update_where``, ``delete_where``) are compiled
+once per *shape* -- which filters with which operators, the order, whether there is a limit, an
+offset or a cursor, how long an ``in`` list is on SQLite (rounded up to a power of two; on PostgreSQL
+it is one array parameter) -- by peewee from :meth:`select`, then kept in a bounded cache per
+repository class, model and database kind (:mod:`orm_kit.shapes`) and run with the new values; rows
+become the same models peewee would build, joins included, without its per-row cost. Keyset cursors
+are :mod:`orm_kit.cursors`.
+:meth:`query` builds the same query the peewee way, per call, for composing further.
+
+Validation, ``updated_at``, unique violations reported as :class:`~orm_kit.errors.ValidationError`,
+derived fields (``Model.derive``) and optimistic locking (:class:`~orm_kit.locking.Versioned`)
+behave as on ``Model.save()``; a model that overrides ``save()`` goes through it.
+:meth:`Repository.save` lists the two deliberate differences.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime
 import functools
-import json
 import operator
-import threading
-import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import peewee
 
-from orm_kit import dialect
-from orm_kit._sql import quote
-from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError
+from orm_kit import cursors, dialect
+from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError, ValidationError
 from orm_kit.fields import utcnow
+from orm_kit.filters import OPERATORS, Order, after_condition, escape_like, is_text, like, like_pattern
 from orm_kit.integrity import translate as _translate
 from orm_kit.locking import Versioned, conflict_error, missing_version_error, restore, snapshot
 from orm_kit.model import Model
-from orm_kit.validation import field_type_error
+from orm_kit.plan import ModelPlan, plan_for
+from orm_kit.prepared import Prepared
+from orm_kit.shapes import Shape, Shapes
+from orm_kit.validation import field_type_error, model_rules, type_check
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -66,37 +76,17 @@ __all__ = [
     "CursorPage",
     "Page",
     "Repository",
+    "WithChildren",
     "escape_like",
+    "like",
 ]
 
 ModelT = TypeVar("ModelT", bound=Model)
+ChildT = TypeVar("ChildT", bound=peewee.Model)
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 1000
-OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "isnull", "contains", "startswith")
-_TEXT_OPERATORS = frozenset({"contains", "startswith"})
-_LIKE_ESCAPE = "\\"
-_TO_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def escape_like(text: str) -> str:
-    """``text`` with the LIKE wildcards ``%`` and ``_`` (and the escape character) escaped."""
-    escaped = text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
-    return escaped.replace("%", _LIKE_ESCAPE + "%").replace("_", _LIKE_ESCAPE + "_")
-
-
-def like(column: peewee.Node, pattern: str, db: peewee.Database) -> peewee.Node:
-    """``column LIKE pattern ESCAPE '\\'``, ASCII letters in either case, every other character exactly.
-
-    The same answer on both databases, whatever their locale: SQLite's LIKE folds ASCII letters only
-    (its LOWER() too), while PostgreSQL's LOWER()/ILIKE fold by the database's ctype, so ``"äbc"``
-    would find ``"ÄBC"`` there and not on SQLite. So the pattern is lower-cased here (ASCII only),
-    and on PostgreSQL the column goes through ``translate(column, 'A..Z', 'a..z')``. Spelled out as
-    SQL words: peewee maps its LIKE operator to GLOB on SQLite, which has no ESCAPE.
-    """
-    return peewee.NodeList((dialect.fold_for_like(db, column), peewee.SQL("LIKE"),
-                            peewee.Value(pattern.translate(_TO_ASCII_LOWER)),
-                            peewee.SQL(f"ESCAPE '{_LIKE_ESCAPE}'")))
+MAX_LIMIT = MAX_PAGE_SIZE * 10
 
 
 @dataclass(frozen=True)
@@ -127,96 +117,17 @@ class CursorPage(Generic[T]):
     next_cursor: str | None
 
 
-# --- SQL built once ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WithChildren(Generic[T, ChildT]):
+    """A row and its children (the rows whose foreign key points at it), each child's parent already loaded."""
 
-class _Plan:
-    """The reusable SQL and converters of one model on one SQL dialect."""
-
-    def __init__(self, model: type[Model], db: peewee.Database) -> None:
-        meta = model._meta
-        self.model = model
-        self.param = db.param
-        self.returning = bool(db.returning_clause)
-        self.for_update = bool(db.for_update)
-        self.table = quote(meta.table_name) if not meta.schema else f"{quote(meta.schema)}.{quote(meta.table_name)}"
-        self.pk: peewee.Field = meta.primary_key  # type: ignore[assignment]  # never False on orm-kit models
-        self.fields: dict[str, peewee.Field] = {f.name: f for f in meta.sorted_fields}
-        self.names = tuple(self.fields)
-        self.readers: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
-            (f.name, f.python_value) for f in meta.sorted_fields
-        )
-        self.writers: dict[str, Callable[[Any], Any]] = {f.name: f.db_value for f in meta.sorted_fields}
-        columns = ", ".join(quote(f.column_name) for f in meta.sorted_fields)
-        self.select_by_pk = f"SELECT {columns} FROM {self.table} WHERE {quote(self.pk.column_name)} = {self.param}"
-        self.version: str | None = model.version_field if issubclass(model, Versioned) else None
-        # A save() of the model's own (or playhouse.signals') must run: only orm-kit's are re-done here.
-        self.fast_save = model.save in (Model.save, Versioned.save)
-        self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
-
-    def pk_value(self, key: object) -> Any:
-        return self.writers[self.pk.name](key)
-
-    def column(self, name: str) -> str:
-        return quote(self.fields[name].column_name)
-
-    def select_by(self, name: str) -> str:
-        key = ("select", (name,))
-        sql = self._sql.get(key)
-        if sql is None:
-            head = self.select_by_pk.rsplit(" WHERE ", 1)[0]
-            sql = self._sql[key] = f"{head} WHERE {self.column(name)} = {self.param}"
-        return sql
-
-    def insert_sql(self, names: tuple[str, ...]) -> str:
-        key = ("insert", names)
-        sql = self._sql.get(key)
-        if sql is None:
-            columns = ", ".join(self.column(n) for n in names)
-            values = ", ".join([self.param] * len(names))
-            sql = f"INSERT INTO {self.table} ({columns}) VALUES ({values})"
-            if self.returning and self.model._meta.auto_increment:
-                sql += f" RETURNING {quote(self.pk.column_name)}"
-            self._sql[key] = sql
-        return sql
-
-    def update_sql(self, names: tuple[str, ...]) -> str:
-        key = ("update", names)
-        sql = self._sql.get(key)
-        if sql is None:
-            assignments = ", ".join(f"{self.column(n)} = {self.param}" for n in names)
-            sql = f"UPDATE {self.table} SET {assignments} WHERE {self._where_key()}"
-            self._sql[key] = sql
-        return sql
-
-    def delete_sql(self) -> str:
-        return f"DELETE FROM {self.table} WHERE {self._where_key()}"
-
-    def _where_key(self) -> str:
-        where = f"{quote(self.pk.column_name)} = {self.param}"
-        if self.version is not None:
-            where += f" AND {self.column(self.version)} = {self.param}"
-        return where
+    parent: T
+    children: tuple[ChildT, ...]
 
 
-def _is_text(field: peewee.Field) -> bool:
-    return isinstance(field, peewee.CharField | peewee.TextField)
+# Keyed by (repository class, model): Repository(SomeModel, db) serves any model with the one class.
+_checked_classes: set[tuple[type[Repository[Any]], type[Model]]] = set()  # pairs whose field names were checked
 
-
-_plans: dict[tuple[type[Model], str, bool, bool], _Plan] = {}
-_checked_classes: set[tuple[type[Repository[Any]], type[Model]]] = set()  # (class, model) pairs checked
-_plans_lock = threading.Lock()
-
-
-def _plan_for(model: type[Model], db: peewee.Database) -> _Plan:
-    key = (model, db.param, bool(db.returning_clause), bool(db.for_update))
-    plan = _plans.get(key)
-    if plan is None:
-        with _plans_lock:
-            plan = _plans.setdefault(key, _Plan(model, db))
-    return plan
-
-
-# --- the repository ------------------------------------------------------------------------------
 
 class Repository(Generic[ModelT]):
     """Data access for one model on one database (see the module docstring)."""
@@ -227,7 +138,7 @@ class Repository(Generic[ModelT]):
     sort_fields: ClassVar[Collection[str] | None] = None
     #: Fields :meth:`search` matches (case-insensitive substring, wildcards literal).
     search_fields: ClassVar[Sequence[str]] = ()
-    #: Order of :meth:`find` and the listings when the caller gives none (the key always breaks ties).
+    #: Order of :meth:`find` and the listings when the caller gives none (the key breaks ties).
     default_order: ClassVar[Sequence[str]] = ()
 
     @overload
@@ -262,15 +173,18 @@ class Repository(Generic[ModelT]):
                 f"{model.__name__} is bound to {type(bound).__name__ if bound else 'no database'}, not to the "
                 f"database given to {type(self).__name__}; bind the models to it first (db.bind(MODELS))"
             )
-        if (type(self), model) not in _checked_classes:
+        owner = (type(self), model)
+        if owner not in _checked_classes:
             self._check_configuration(model)
-            _checked_classes.add((type(self), model))
+            _checked_classes.add(owner)
         self.db = db
         # peewee's stubs leave execute_sql untyped; the by-key paths call it directly (no wrapper on the hot path).
         self._execute: Callable[..., Any] = db.execute_sql
         # Reads by key may go to a read replica (orm_kit.replicas); raw execute_sql always goes to the primary.
         self._read: Callable[..., Any] = getattr(db, "execute_read_sql", db.execute_sql)
-        self._plan = _plan_for(model, db)
+        self._plan: ModelPlan = plan_for(model, db)
+        self._shapes = Shapes(model, db, select=self.select, owner=owner, filter_fields=self.filter_fields,
+                              sort_fields=self.sort_fields, default_order=self.default_order)
 
     @classmethod
     def _check_configuration(cls, model: type[Model]) -> None:
@@ -287,7 +201,7 @@ class Repository(Generic[ModelT]):
                         f"{cls.__name__}.{setting} names {name!r}, which is not a field of {model.__name__}; "
                         f"use some of {', '.join(sorted(fields))}"
                     )
-                if setting == "search_fields" and not _is_text(fields[name]):
+                if setting == "search_fields" and not is_text(fields[name]):
                     raise ConfigurationError(
                         f"{cls.__name__}.search_fields names {name!r}, which is not a text field of "
                         f"{model.__name__}; search only CharField or TextField fields"
@@ -312,13 +226,13 @@ class Repository(Generic[ModelT]):
     def get_or_none(self, key: object, *, for_update: bool = False) -> ModelT | None:
         """The row with primary key ``key``, or ``None`` (a key of the wrong type is simply not found)."""
         plan = self._plan
-        if key is None or field_type_error(plan.pk, key) is not None:
+        if key is None or type_check(plan.pk)(key) is not None:
             return None
         if for_update and plan.for_update:
-            row = self._execute(plan.select_by_pk + " FOR UPDATE", (plan.pk_value(key),)).fetchone()
+            row = self._execute(plan.select_by_pk + " FOR UPDATE", (plan.key_param(key),)).fetchone()
         else:
-            row = self._read(plan.select_by_pk, (plan.pk_value(key),)).fetchone()
-        return None if row is None else self._load(row)
+            row = self._read(plan.select_by_pk, (plan.key_param(key),)).fetchone()
+        return None if row is None else plan.load(row)
 
     def find_unique(self, field: str, value: object) -> ModelT | None:
         """The row whose unique ``field`` equals ``value``, or ``None`` (prepared once, like :meth:`get`)."""
@@ -329,41 +243,55 @@ class Repository(Generic[ModelT]):
                 f"{self.model.__name__} field {field!r} is not a unique field; expected one of "
                 f"{', '.join(n for n, f in plan.fields.items() if f.unique or f is plan.pk)}"
             )
-        if value is None or field_type_error(target, value) is not None:
+        if value is None or type_check(target)(value) is not None:
             return None
-        row = self._read(plan.select_by(field), (plan.writers[field](value),)).fetchone()
-        return None if row is None else self._load(row)
-
-    def _load(self, row: Sequence[Any]) -> ModelT:
-        """A model from a row of ``plan.select_by_pk``'s columns, as peewee's cursor wrapper would build it."""
-        obj = self.model(__no_default__=True)
-        obj.__data__ = {name: (convert(value) if value is not None else None)
-                        for (name, convert), value in zip(self._plan.readers, row, strict=True)}
-        return obj
+        row = self._read(plan.select_by(field), (plan.writers[field].apply(value),)).fetchone()
+        return None if row is None else plan.load(row)
 
     # --- querying ----------------------------------------------------------------------------------
 
     def select(self) -> peewee.ModelSelect[ModelT]:
-        """The query every listing starts from (override to join related rows in the same query)."""
+        """The query every listing starts from (override to join related rows in the same query).
+
+        It is compiled once per repository class and database kind, so it must build the same query
+        on every call: anything that varies per call belongs in filters.
+        """
         query: peewee.ModelSelect[ModelT] = self.model.select()
         return query
 
     def find(self, *, order_by: Sequence[str] = (), limit: int | None = None, offset: int | None = None,
              **filters: object) -> list[ModelT]:
         """The rows matching every filter, in ``order_by`` order (``"-field"`` descends)."""
-        query = self._filtered(self.select(), filters).order_by(*self._ordering(order_by))
+        shape, values = self._bind(filters)
+        order = self._order(order_by)
         if limit is not None:
-            query = query.limit(self._positive("limit", limit, MAX_PAGE_SIZE * 10))
+            values.append(self._positive("limit", limit, MAX_LIMIT))
         if offset is not None:
-            if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-                raise InvalidQueryError(f"offset must be a whole number >= 0 (got {offset!r})")
-            query = query.offset(offset)
-        return list(query.execute(self.db))
+            values.append(self._offset(offset))
+        statement = self._shapes.listing(shape, order, limit=limit is not None, offset=offset is not None)
+        return statement.rows(self.db, values)
 
     def find_one(self, **filters: object) -> ModelT | None:
         """The first row (in the default order) matching every filter, or ``None``."""
         found = self.find(limit=1, **filters)  # type: ignore[arg-type]  # filters are never the options
         return found[0] if found else None
+
+    def query(self, *, order_by: Sequence[str] = (), limit: int | None = None, offset: int | None = None,
+              **filters: object) -> peewee.ModelSelect[ModelT]:
+        """The query :meth:`find` runs, built the peewee way with the values in it, to compose further.
+
+        Checked like :meth:`find`; built per call (it is what the prepared paths are tested against).
+        """
+        conditions = self._shapes.reference(filters)
+        query = self.select()
+        if conditions:
+            query = query.where(*conditions)
+        query = query.order_by(*self._order(order_by).terms())
+        if limit is not None:
+            query = query.limit(self._positive("limit", limit, MAX_LIMIT))
+        if offset is not None:
+            query = query.offset(self._offset(offset))
+        return query
 
     def search(self, text: str, *, limit: int = 50) -> list[ModelT]:
         """Rows whose ``search_fields`` contain ``text`` (ASCII letters in either case; ``%`` and ``_`` literal)."""
@@ -374,189 +302,102 @@ class Repository(Generic[ModelT]):
             )
         if not isinstance(text, str):
             raise InvalidQueryError(f"search text must be a string (got {text!r})")
-        pattern = "%" + escape_like(text) + "%"
-        condition = functools.reduce(
-            operator.or_, [like(self.model._meta.fields[n], pattern, self.db) for n in self.search_fields]
-        )
-        query = self.select().where(condition).order_by(*self._ordering(()))
-        return list(query.limit(self._positive("limit", limit, MAX_PAGE_SIZE)).execute(self.db))
+        values = [like_pattern(text, "contains"), self._positive("limit", limit, MAX_PAGE_SIZE)]
+        return self._shapes.search(self.search_fields).rows(self.db, values)
 
     def _text_field_names(self) -> list[str]:
-        return [name for name, field in self._plan.fields.items() if _is_text(field)]
+        return [name for name, field in self._plan.fields.items() if is_text(field)]
 
     def count(self, **filters: object) -> int:
         """How many rows match every filter."""
-        return int(self._filtered(self.model.select(), filters).count(self.db))
+        shape, values = self._bind(filters)
+        return int(self._shapes.count(shape, bare=True).scalar(self.db, values))
 
     def exists(self, **filters: object) -> bool:
         """Whether any row matches every filter."""
-        return bool(self._filtered(self.model.select(), filters).exists(self.db))
+        shape, values = self._bind(filters)
+        return bool(self._shapes.exists(shape).scalar(self.db, values))
 
     def page(self, number: int = 1, *, size: int = 50, order_by: Sequence[str] = (),
              **filters: object) -> Page[ModelT]:
-        """Page ``number`` (from 1) of ``size`` rows; two queries (the count and the rows)."""
-        query = self._filtered(self.select(), filters).order_by(*self._ordering(order_by))
-        return self.paginate(query, number, size)
+        """Page ``number`` (from 1) of ``size`` rows, with the total: the rows, then a count if the page is full."""
+        number = self._positive("page number", number, None)
+        size = self._positive("page size", size, MAX_PAGE_SIZE)
+        shape, values = self._bind(filters)
+        order = self._order(order_by)
+        offset = (number - 1) * size
+        rows = self._shapes.listing(shape, order, limit=True, offset=True)
+        items = tuple(rows.rows(self.db, [*values, size, offset]))
+        if 0 < len(items) < size:
+            total = offset + len(items)  # a page that is not full is the last one: no count needed
+        else:
+            total = int(self._shapes.count(shape, bare=False).scalar(self.db, values))
+        return Page(items=items, number=number, size=size, total=total)
 
     def cursor_page(self, *, size: int = 50, order_by: Sequence[str] = (), after: str | None = None,
                     **filters: object) -> CursorPage[ModelT]:
         """Up to ``size`` rows after the cursor ``after`` (keyset pagination: stable under inserts, one query)."""
-        keys = self._sort_keys(order_by)
-        return self.keyset(self._filtered(self.select(), filters), keys, after, size)
-
-    # --- building blocks for subclasses ------------------------------------------------------------
-
-    def paginate(self, query: peewee.ModelSelect[ModelT], number: int, size: int) -> Page[ModelT]:
-        """Page ``number`` of an ordered ``query`` with its total (two queries)."""
-        number = self._positive("page number", number, None)
         size = self._positive("page size", size, MAX_PAGE_SIZE)
-        total = int(query.order_by().count(self.db))
-        items = tuple(query.paginate(number, size).execute(self.db))
-        return Page(items=items, number=number, size=size, total=total)
-
-    def keyset(self, query: peewee.ModelSelect[ModelT], keys: Sequence[tuple[peewee.Field, bool]],
-               after: str | None, size: int) -> CursorPage[ModelT]:
-        """Keyset page of ``query`` ordered by ``keys`` (``(field, descending)``, the primary key last)."""
-        size = self._positive("page size", size, MAX_PAGE_SIZE)
-        spec = [("-" if desc else "") + f.name for f, desc in keys]
+        shape, values = self._bind(filters)
+        order = self._order(order_by, keyset=True)
+        keys = order.keys
         if after is not None:
-            values = _decode_cursor(after, spec, [f for f, _ in keys])
-            query = query.where(_after(keys, values))
-        ordering = [f.desc() if desc else f.asc() for f, desc in keys]
-        rows = list(query.order_by(*ordering).limit(size + 1).execute(self.db))
+            decoded = cursors.decode(after, order.spec, [f for f, _ in keys])
+            writers = self._plan.writers
+            values += [writers[field.name].apply(value) for (field, _), value in zip(keys, decoded, strict=True)]
+        values.append(size + 1)
+        rows = self._shapes.keyset(shape, order, after=after is not None).rows(self.db, values)
         more = len(rows) > size
         items = tuple(rows[:size])
-        cursor = _encode_cursor(spec, [_value_of(items[-1], f) for f, _ in keys]) if more else None
+        cursor = cursors.encode(order.spec, [_value_of(items[-1], f) for f, _ in keys]) if more else None
         return CursorPage(items=items, next_cursor=cursor)
 
-    def _sort_keys(self, order_by: Sequence[str]) -> list[tuple[peewee.Field, bool]]:
-        keys: list[tuple[peewee.Field, bool]] = []
-        for name, desc in self._sort_names(order_by):
-            field = self.model._meta.fields[name]
-            if field.null:
-                raise InvalidQueryError(
-                    f"{self.model.__name__} cannot be cursor-paginated by {name!r}: it can be null; "
-                    "sort by a required field, or use page() instead"
-                )
-            keys.append((field, desc))
-        pk = self._plan.pk
-        if all(f is not pk for f, _ in keys):
-            keys.append((pk, keys[-1][1] if keys else False))
-        return keys
+    def get_with_children(self, key: object, child: type[ChildT], *, via: str | None = None,
+                          order_by: Sequence[str] = (), related: Sequence[str] = ()) -> WithChildren[ModelT, ChildT]:
+        """The row with primary key ``key`` and its ``child`` rows, in two queries however many children there are.
 
-    def _sort_names(self, order_by: Sequence[str]) -> list[tuple[str, bool]]:
+        The children are the ``child`` rows whose foreign key ``via`` points at the row (``via`` may be
+        left out when ``child`` has exactly one foreign key to this model), in ``order_by`` order
+        (child field names; the child's key breaks ties), each with the foreign keys named in
+        ``related`` loaded in the same query and its ``via`` already set to the row: reading
+        ``child.<via>`` or a related row costs no query. :class:`NotFoundError` when there is no row.
+        """
+        parent = self.get(key)
+        return WithChildren(parent=parent, children=self.children_of(parent, child, via=via, order_by=order_by,
+                                                                     related=related))
+
+    def children_of(self, parent: ModelT, child: type[ChildT], *, via: str | None = None,
+                    order_by: Sequence[str] = (), related: Sequence[str] = ()) -> tuple[ChildT, ...]:
+        """The ``child`` rows of ``parent`` (see :meth:`get_with_children`); one query."""
         if isinstance(order_by, str):
-            order_by = [order_by]
-        allowed = self._allowed(self.sort_fields)
-        result: list[tuple[str, bool]] = []
-        for item in order_by or self.default_order:
-            if not isinstance(item, str):
-                raise InvalidQueryError(f"sort key {item!r} must be a field name string")
-            desc = item.startswith("-")
-            name = item[1:] if desc else item
-            if name not in allowed:
-                raise InvalidQueryError(
-                    f"{self.model.__name__} cannot be sorted by {name!r}; expected one of "
-                    f"{', '.join(sorted(allowed))} (prefix '-' for descending)"
-                )
-            result.append((name, desc))
-        return result
-
-    def _ordering(self, order_by: Sequence[str]) -> list[peewee.Node]:
-        """ORDER BY terms for ``order_by``, the primary key last so the order is total (stable pages)."""
-        fields = self.model._meta.fields
-        terms: list[peewee.Node] = []
-        names = self._sort_names(order_by)
-        for name, desc in names:
-            terms.append(fields[name].desc() if desc else fields[name].asc())
-        if all(fields[n] is not self._plan.pk for n, _ in names):
-            terms.append(self._plan.pk.asc())
-        return terms
-
-    def _allowed(self, narrowed: Collection[str] | None) -> Collection[str]:
-        return self.model._meta.fields if narrowed is None else narrowed
-
-    def _filtered(self, query: peewee.ModelSelect[ModelT], filters: Mapping[str, object]) -> peewee.ModelSelect[ModelT]:
-        conditions = [self._condition(key, value) for key, value in filters.items()]
-        return query.where(*conditions) if conditions else query
-
-    def _condition(self, key: str, value: object) -> peewee.Node:
-        name, _, op = key.partition("__")
-        op = op or "eq"
-        allowed = self._allowed(self.filter_fields)
-        if name not in allowed or name not in self.model._meta.fields:
-            raise InvalidQueryError(
-                f"{self.model.__name__} cannot be filtered by {name!r}; expected one of {', '.join(sorted(allowed))}"
-            )
-        if op not in OPERATORS:
-            raise InvalidQueryError(f"filter {key!r} uses operator {op!r}; expected one of {', '.join(OPERATORS)}")
-        field: peewee.Field = self.model._meta.fields[name]
-        if op == "isnull":
-            if not isinstance(value, bool):
-                raise InvalidQueryError(f"filter {key!r} takes True or False (got {value!r})")
-            return field.is_null(value)
-        if op in _TEXT_OPERATORS:
-            if not _is_text(field):
-                # PostgreSQL has no LOWER(integer) and would abort the transaction; SQLite would cast
-                raise InvalidQueryError(
-                    f"filter {key!r}: {op} matches text, and {self.model.__name__}.{name} is not a text field; "
-                    f"use {name}=... or {name}__in=[...]"
-                )
-            if not isinstance(value, str):
-                raise InvalidQueryError(f"filter {key!r} takes text (got {value!r})")
-            pattern = escape_like(value) + "%"
-            return like(field, "%" + pattern if op == "contains" else pattern, self.db)
-        if op in ("in", "not_in"):
-            if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-                raise InvalidQueryError(f"filter {key!r} takes a list of values (got {value!r})")
-            values = list(value)
-            for item in values:
-                self._check_value(key, field, item)
-            return field.in_(values) if op == "in" else field.not_in(values)
-        if value is None:
-            if op in ("eq", "ne"):
-                return field.is_null(op == "eq")
-            raise InvalidQueryError(f"filter {key!r} cannot compare with None; use {name}__isnull=True")
-        self._check_value(key, field, value)
-        compare: peewee.Expression = {
-            "eq": field.__eq__, "ne": field.__ne__, "lt": field.__lt__,
-            "lte": field.__le__, "gt": field.__gt__, "gte": field.__ge__,
-        }[op](value)
-        return compare
-
-    def _check_value(self, key: str, field: peewee.Field, value: object) -> None:
-        problem = field_type_error(field, value)
-        if problem is not None:
-            raise InvalidQueryError(f"filter {key!r}: value {problem}")
-
-    @staticmethod
-    def _positive(what: str, value: object, most: int | None) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (most is not None and value > most):
-            bound = f" and at most {most}" if most is not None else ""
-            raise InvalidQueryError(f"{what} must be a whole number of at least 1{bound} (got {value!r})")
-        return value
+            order_by = (order_by,)
+        if isinstance(related, str):
+            related = (related,)
+        spec, statement = self._shapes.children(child, via, order_by, related)
+        fk = spec.via
+        key = self._plan.writers[fk.rel_field.name].apply(parent.__data__.get(fk.rel_field.name))
+        rows = statement.rows(self.db, [key])
+        name = fk.name
+        for row in rows:
+            row.__rel__[name] = parent  # already loaded: reading child.<via> costs no query
+        return tuple(rows)
 
     # --- writing -----------------------------------------------------------------------------------
 
     def create(self, **values: object) -> ModelT:
         """A new row from ``values`` (defaults fill the rest), validated and inserted."""
-        unknown = sorted(set(values) - set(self._plan.fields) - set(self.model._meta.combined))
+        plan = self._plan
+        unknown = [] if plan.settable.issuperset(values) else sorted(set(values) - plan.settable)
         if unknown:
             raise InvalidQueryError(
                 f"{self.model.__name__} has no field {unknown[0]!r}; expected some of {', '.join(self._plan.names)}"
             )
-        obj = self.model(**values)
+        obj: ModelT = plan.new(values)
         return self.save(obj)
 
     def update(self, obj: ModelT, **changes: object) -> ModelT:
         """``obj`` with ``changes`` applied and saved (a stale copy of a versioned model: ConflictError)."""
-        fields = self._plan.fields
-        for name in changes:
-            if name not in fields or fields[name] is self._plan.pk:
-                raise InvalidQueryError(
-                    f"{self.model.__name__} field {name!r} cannot be updated; expected some of "
-                    f"{', '.join(n for n in self._plan.names if fields[n] is not self._plan.pk)}"
-                )
+        self._check_changes(changes)
         for name, value in changes.items():
             setattr(obj, name, value)
         return self.save(obj)
@@ -572,15 +413,24 @@ class Repository(Generic[ModelT]):
         :class:`~orm_kit.errors.ConflictError`). A model that overrides ``save()`` is saved by its
         own ``save()``, never by the fast path.
         """
-        if not self._plan.fast_save or type(obj) is not self.model or self._has_unsaved_relations(obj):
+        model = self.model
+        if (type(obj) is not model or model.save not in (Model.save, Versioned.save)
+                or self._has_unsaved_relations(obj)):
             obj.save()  # the general path handles what the reused SQL does not
             return obj
         before = snapshot(obj)
         try:
-            type(obj).derive(obj.__data__)  # as Model.save(): derived columns (Model.derive) before validating
-            obj.validate()
+            if model._derives():
+                model.derive(obj.__data__)  # as Model.save(): derived columns (Model.derive) before validating
+            if _own_validation(model):
+                obj.validate()
+            else:  # what Model.validate() runs, without the calls in between
+                errors = model_rules(model).check(obj.__data__, partial=obj._persisted, instance=obj,
+                                                  subject=model._from_data)
+                if errors:
+                    raise ValidationError(model.__name__, errors)
             if "updated_at" in self._plan.fields:  # as Model.save(): every save stamps updated_at
-                obj.updated_at = utcnow()
+                obj.__data__["updated_at"] = utcnow()
             if obj._persisted:
                 self._update_row(obj)
             else:
@@ -595,21 +445,166 @@ class Repository(Generic[ModelT]):
         """Delete a row given as a model or a key; True if a row went. A stale versioned copy: ConflictError."""
         plan = self._plan
         if isinstance(target, self.model):
-            key: object = _key_of(target)
-            params: list[Any] = [plan.pk_value(key)]
+            params: list[Any] = [plan.key_param(_key_of(target))]
             if plan.version is not None:
                 params.append(target.__data__.get(plan.version))
-        else:
-            key = target
-            if key is None or field_type_error(plan.pk, key) is not None:
-                return False
-            params = [plan.pk_value(key)]
-            sql = f"DELETE FROM {plan.table} WHERE {quote(plan.pk.column_name)} = {plan.param}"
-            return bool(self._delete(sql, params, key).rowcount)
-        deleted = bool(self._delete(plan.delete_sql(), params, key).rowcount)
-        if not deleted and plan.version is not None:
-            raise conflict_error(target, plan.version, params[-1])
-        return deleted
+            deleted = bool(self._delete(plan.delete_sql(versioned=True), params, _key_of(target)).rowcount)
+            if not deleted and plan.version is not None:
+                raise conflict_error(target, plan.version, params[-1])
+            return deleted
+        if target is None or type_check(plan.pk)(target) is not None:
+            return False
+        return bool(self._delete(plan.delete_sql(), [plan.key_param(target)], target).rowcount)
+
+    def update_where(self, changes: Mapping[str, object], **filters: object) -> int:
+        """Set ``changes`` on every row matching the filters, in one UPDATE; how many rows changed.
+
+        The values are validated as :meth:`update` validates them (a :class:`ValidationError` before
+        any SQL), derived fields follow (``Model.derive``), ``updated_at`` is stamped unless given,
+        and a versioned model's version moves on in every row changed, so a copy read before is stale.
+        At least one filter is required.
+        """
+        if not filters:
+            raise InvalidQueryError(
+                f"update_where() on {self.model.__name__} needs at least one filter; it would change every row "
+                "(to mean every row, filter on the key, e.g. id__isnull=False)")
+        self._check_changes(changes)
+        model = self.model
+        data = dict(changes)
+        if model._derives():
+            model.derive(data, partial=True)
+        errors = model.check_data(data, partial=True)
+        if errors:
+            raise ValidationError(model.__name__, errors)
+        if "updated_at" in self._plan.fields and "updated_at" not in data:
+            data["updated_at"] = utcnow()
+        shape, values = self._bind(filters)
+        names = tuple(data)
+        if any(isinstance(v, peewee.Node) for v in data.values()):
+            # An SQL expression (a derived value over the row's own columns, say): built for this call.
+            update = self._assignments(data)
+            query = peewee.ModelUpdate(model, update).where(*self._shapes.reference(filters))
+            return self._write_query(lambda: query.execute(self.db), data)
+
+        statement = self._shapes.update(names, shape, self._assignments)
+        writers = self._plan.writers
+        params = [writers[name].apply(data[name]) for name in names] + values
+        return self._write_query(lambda: statement.execute(self.db, params).rowcount, data)
+
+    def delete_where(self, **filters: object) -> int:
+        """Delete every row matching the filters, in one DELETE; how many rows went (at least one filter)."""
+        if not filters:
+            raise InvalidQueryError(
+                f"delete_where() on {self.model.__name__} needs at least one filter; it would delete every row "
+                "(to mean every row, filter on the key, e.g. id__isnull=False)")
+        shape, values = self._bind(filters)
+        statement = self._shapes.delete(shape)
+        try:
+            return int(statement.execute(self.db, values).rowcount)
+        except peewee.IntegrityError as exc:  # rows still refer to some of them: say which
+            where = functools.reduce(operator.and_, self._shapes.reference(filters))
+            raise _translate(self.model, exc, where=where, deleting=True) from exc
+
+    # --- building blocks for subclasses ------------------------------------------------------------
+
+    def prepared(self, key: Hashable, build: Callable[[], peewee.Query]) -> Prepared:
+        """The query ``build()`` returns, with :class:`~orm_kit.prepared.Param` placeholders, compiled once.
+
+        Once per repository class, database kind and ``key``: ``key`` must name everything that
+        changes the query's shape (which optional filters are there, say). Run it with
+        ``.rows(self.db, values)``, ``.first(...)`` or ``.scalar(...)``, the values converted for
+        the driver (:meth:`param`).
+        """
+        return self._shapes.get(("prepared", key), lambda: Prepared(build(), self.db))  # type: ignore[no-any-return]
+
+    def param(self, field: peewee.Field, value: object) -> Any:
+        """``value`` as the driver takes it for a placeholder compared with ``field``."""
+        plan = plan_for(field.model, self.db) if field.model is not self.model else self._plan
+        return plan.writers[field.name].apply(value)
+
+    def paginate(self, query: peewee.ModelSelect[ModelT], number: int, size: int) -> Page[ModelT]:
+        """Page ``number`` of an ordered peewee ``query`` with its total (two queries, built per call)."""
+        number = self._positive("page number", number, None)
+        size = self._positive("page size", size, MAX_PAGE_SIZE)
+        total = int(query.order_by().count(self.db))
+        items = tuple(query.paginate(number, size).execute(self.db))
+        return Page(items=items, number=number, size=size, total=total)
+
+    def keyset(self, query: peewee.ModelSelect[ModelT], keys: Sequence[tuple[peewee.Field, bool]],
+               after: str | None, size: int) -> CursorPage[ModelT]:
+        """Keyset page of a peewee ``query`` ordered by ``keys`` (``(field, descending)``, total), built per call."""
+        size = self._positive("page size", size, MAX_PAGE_SIZE)
+        spec = [("-" if desc else "") + f.name for f, desc in keys]
+        if after is not None:
+            values = cursors.decode(after, spec, [f for f, _ in keys])
+            query = query.where(after_condition(keys, values))
+        ordering = [f.desc() if desc else f.asc() for f, desc in keys]
+        rows = list(query.order_by(*ordering).limit(size + 1).execute(self.db))
+        more = len(rows) > size
+        items = tuple(rows[:size])
+        cursor = cursors.encode(spec, [_value_of(items[-1], f) for f, _ in keys]) if more else None
+        return CursorPage(items=items, next_cursor=cursor)
+
+    def _sort_keys(self, order_by: Sequence[str]) -> list[tuple[peewee.Field, bool]]:
+        """The keyset order for ``order_by``: ``(field, descending)``, total."""
+        return list(self._order(order_by, keyset=True).keys)
+
+    def _ordering(self, order_by: Sequence[str]) -> list[peewee.Node]:
+        """ORDER BY terms for ``order_by``, total (the primary key last unless the order is unique already)."""
+        return self._order(order_by).terms()
+
+    # --- the parts ---------------------------------------------------------------------------------
+
+    def _bind(self, filters: Mapping[str, object]) -> tuple[Shape, list[Any]]:
+        """The shape of ``filters`` and their parameters, every name and value checked."""
+        return self._shapes.bind(filters)
+
+    def _conditions(self, shape: Shape, first: int = 0) -> list[peewee.Node]:
+        """The conditions of ``shape``, their placeholders numbered from ``first``."""
+        return self._shapes.conditions(shape, first)
+
+    def _where(self, query: peewee.ModelSelect[ModelT], shape: Shape) -> Any:
+        return self._shapes.where(query, shape)
+
+    def _order(self, order_by: str | Sequence[str], *, keyset: bool = False) -> Order:
+        return self._shapes.order(order_by, keyset=keyset)
+
+    def _check_changes(self, changes: Mapping[str, object]) -> None:
+        fields = self._plan.fields
+        for name in changes:
+            if name not in fields or fields[name] is self._plan.pk:
+                raise InvalidQueryError(
+                    f"{self.model.__name__} field {name!r} cannot be updated; expected some of "
+                    f"{', '.join(n for n in self._plan.names if fields[n] is not self._plan.pk)}"
+                )
+
+    def _assignments(self, values: Mapping[str, Any]) -> dict[peewee.Field, Any]:
+        """SET ``field = value`` for each, and a versioned model's version moved on (unless given)."""
+        fields = self._plan.fields
+        assignments: dict[peewee.Field, Any] = {fields[name]: value for name, value in values.items()}
+        version = self._plan.version
+        if version is not None and version not in values:
+            assignments[fields[version]] = fields[version] + 1
+        return assignments
+
+    def _write_query(self, run: Callable[[], Any], known: Mapping[str, Any]) -> int:
+        try:
+            return int(run())
+        except peewee.IntegrityError as exc:
+            raise _translate(self.model, exc, known) from exc
+
+    @staticmethod
+    def _positive(what: str, value: object, most: int | None) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (most is not None and value > most):
+            bound = f" and at most {most}" if most is not None else ""
+            raise InvalidQueryError(f"{what} must be a whole number of at least 1{bound} (got {value!r})")
+        return value
+
+    @staticmethod
+    def _offset(value: object) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InvalidQueryError(f"offset must be a whole number >= 0 (got {value!r})")
+        return value
 
     def _delete(self, sql: str, params: list[Any], key: object) -> Any:
         try:
@@ -624,17 +619,15 @@ class Repository(Generic[ModelT]):
     def _insert_row(self, obj: ModelT) -> None:
         plan = self._plan
         data = obj.__data__
-        auto = bool(self.model._meta.auto_increment)
+        auto = plan.auto_increment
         skip = plan.pk.name if auto and data.get(plan.pk.name) is None else None  # the database numbers it
         names = tuple(n for n in plan.names if n in data and n != skip)
-        params = [plan.writers[n](data[n]) for n in names]
         try:
-            cursor = self._execute(plan.insert_sql(names), params)
+            cursor = self._execute(plan.insert_sql(names), plan.params(names, data))
         except peewee.IntegrityError as exc:
             raise _translate(self.model, exc, {n: data[n] for n in names}) from exc
         if auto and plan.pk.name not in names:
-            key = cursor.fetchone()[0] if plan.returning else cursor.lastrowid
-            data[plan.pk.name] = key
+            data[plan.pk.name] = cursor.fetchone()[0] if plan.returning else cursor.lastrowid
         obj._persisted = True
 
     def _update_row(self, obj: ModelT) -> None:
@@ -646,13 +639,14 @@ class Repository(Generic[ModelT]):
             if not isinstance(expected, int):
                 raise missing_version_error(obj, plan.version, expected)
             data[plan.version] = expected + 1
-        names = tuple(n for n in plan.names if n in data and plan.fields[n] is not plan.pk)
-        params = [plan.writers[n](data[n]) for n in names]
-        params.append(plan.pk_value(_key_of(obj)))
+        pk = plan.pk
+        names = tuple(n for n in plan.names if n in data and n != pk.name)
+        params = plan.params(names, data)
+        params.append(plan.key_param(_key_of(obj)))
         if plan.version is not None:
             params.append(expected)
         try:
-            rows = self._execute(plan.update_sql(names), params).rowcount
+            rows = self._execute(plan.update_sql(names, versioned=True), params).rowcount
         except peewee.IntegrityError as exc:
             raise _translate(self.model, exc, {n: data[n] for n in names}) from exc
         if not rows:
@@ -661,7 +655,18 @@ class Repository(Generic[ModelT]):
             raise NotFoundError(self.model.__name__, _key_of(obj))
 
 
-# --- keyset cursors ------------------------------------------------------------------------------
+_validated_by_model: dict[type[Model], bool] = {}
+
+
+def _own_validation(model: type[Model]) -> bool:
+    """Whether ``model`` overrides how an instance is validated (then its methods run)."""
+    own = _validated_by_model.get(model)
+    if own is None:
+        own = _validated_by_model[model] = (
+            model.validate is not Model.validate or model.validation_errors is not Model.validation_errors
+            or model.check_data.__func__ is not Model.check_data.__func__)  # type: ignore[attr-defined]
+    return own
+
 
 def _key_of(obj: peewee.Model) -> Any:
     return obj._pk  # type: ignore[attr-defined]  # missing from the stubs
@@ -669,47 +674,3 @@ def _key_of(obj: peewee.Model) -> Any:
 
 def _value_of(obj: peewee.Model, field: peewee.Field) -> object:
     return obj.__data__.get(field.name)
-
-
-def _python_value(field: peewee.Field, raw: object) -> object:
-    return field.python_value(raw)  # type: ignore[no-untyped-call]
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, datetime.datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
-def _encode_cursor(spec: list[str], values: list[object]) -> str:
-    raw = json.dumps({"o": spec, "v": [_jsonable(v) for v in values]}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, spec: list[str], fields: list[peewee.Field]) -> list[object]:
-    problem = (f"cursor {cursor[:40]!r} is not one this listing issued for order {spec} "
-               "(pass the next_cursor of the previous page unchanged, with the same order and filters)")
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(data, dict) or data.get("o") != spec or len(data.get("v", ())) != len(fields):
-            raise InvalidQueryError(problem)
-        values = [_python_value(field, raw) for field, raw in zip(fields, data["v"], strict=True)]
-    except (ValueError, TypeError, binascii.Error, AttributeError, UnicodeDecodeError) as exc:
-        raise InvalidQueryError(problem) from exc
-    for field, value in zip(fields, values, strict=True):
-        if value is None or field_type_error(field, value) is not None:
-            raise InvalidQueryError(problem)
-    return values
-
-
-def _after(keys: Sequence[tuple[peewee.Field, bool]], values: Sequence[object]) -> peewee.Expression:
-    """Rows strictly after ``values`` in the order ``keys``: (a > x) OR (a = x AND b > y) OR ..."""
-    branches: list[peewee.Expression] = []
-    for i, (field, desc) in enumerate(keys):
-        step = field < values[i] if desc else field > values[i]
-        for (earlier, _), value in zip(keys[:i], values[:i], strict=True):
-            step = (earlier == value) & step
-        branches.append(step)
-    return functools.reduce(operator.or_, branches)

@@ -27,8 +27,9 @@ import datetime
 import decimal
 import math
 import re
+import sys
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -271,41 +272,272 @@ def _text_error(value: Any, max_length: int | None) -> str | None:
 
 def field_type_error(field: peewee.Field, value: Any) -> str | None:
     """Why ``value`` cannot be stored in ``field`` on every supported database, or ``None`` when it can."""
-    if isinstance(field, peewee.ForeignKeyField):
-        if isinstance(value, peewee.Model):
-            return None
-        return field_type_error(field.rel_field, value)
-    if isinstance(field, peewee.IntegerField):
-        for kind, bits in _INT_BITS:
-            if isinstance(field, kind):
-                return _int_error(value, bits)
-    if isinstance(field, peewee.FloatField | peewee.DecimalField):
-        if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
-            return f"must be a number (got {_shown(value)})"
-        if isinstance(value, float | decimal.Decimal) and not math.isfinite(value):
-            return f"must be a finite number (got {value})"
-        return None
-    if isinstance(field, peewee.BooleanField):
-        return None if isinstance(value, bool) else f"must be true or false (got {_shown(value)})"
-    if isinstance(field, peewee.UUIDField):
-        if isinstance(value, uuid.UUID):
-            return None
-        try:
-            uuid.UUID(str(value))
-        except ValueError:
-            return f"must be a UUID (got {_shown(value)})"
-        return None
-    if isinstance(field, peewee.DateTimeField):
-        ok = isinstance(value, datetime.datetime)
-        return None if ok else f"must be a date and time (got {_shown(value)})"
-    if isinstance(field, peewee.DateField):
-        ok = isinstance(value, datetime.date) and not isinstance(value, datetime.datetime)
-        return None if ok else f"must be a date (got {_shown(value)})"
-    if isinstance(field, peewee.CharField):
-        return _text_error(value, field.max_length)
-    if isinstance(field, peewee.TextField):
-        return _text_error(value, None)
+    return type_check(field)(value)
+
+
+TypeCheck = Callable[[Any], str | None]
+_TYPE_CHECK = "_orm_kit_type_check"
+_MEMO_SIZE = 4096  # distinct foreign-key values remembered per field (then the memo starts over)
+
+
+def type_check(field: peewee.Field) -> TypeCheck:
+    """:func:`field_type_error` compiled for ``field``: the common good value passes with one ``type()`` test.
+
+    Built once per field and kept on it (a Field cannot be a dict key: its ``==`` builds SQL).
+    """
+    check: TypeCheck | None = vars(field).get(_TYPE_CHECK)
+    if check is None:
+        check = _build_type_check(field)
+        setattr(field, _TYPE_CHECK, check)
+    return check
+
+
+def _no_check(value: Any) -> str | None:
     return None
+
+
+def _build_type_check(field: peewee.Field) -> TypeCheck:
+    if isinstance(field, peewee.ForeignKeyField):
+        return _foreign_key_check(type_check(field.rel_field))
+    if isinstance(field, peewee.IntegerField):
+        bits = next(b for kind, b in _INT_BITS if isinstance(field, kind))
+        low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+        def integer(value: Any) -> str | None:
+            if type(value) is int and low <= value <= high:
+                return None
+            return _int_error(value, bits)
+        return integer
+    if isinstance(field, peewee.FloatField | peewee.DecimalField):
+        def number(value: Any) -> str | None:
+            if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
+                return f"must be a number (got {_shown(value)})"
+            if isinstance(value, float | decimal.Decimal) and not math.isfinite(value):
+                return f"must be a finite number (got {value})"
+            return None
+        return number
+    if isinstance(field, peewee.BooleanField):
+        def boolean(value: Any) -> str | None:
+            return None if value is True or value is False else f"must be true or false (got {_shown(value)})"
+        return boolean
+    if isinstance(field, peewee.UUIDField):
+        def a_uuid(value: Any) -> str | None:
+            if isinstance(value, uuid.UUID):
+                return None
+            try:
+                uuid.UUID(str(value))
+            except ValueError:
+                return f"must be a UUID (got {_shown(value)})"
+            return None
+        return a_uuid
+    if isinstance(field, peewee.DateTimeField):
+        def date_time(value: Any) -> str | None:
+            if type(value) is datetime.datetime or isinstance(value, datetime.datetime):
+                return None
+            return f"must be a date and time (got {_shown(value)})"
+        return date_time
+    if isinstance(field, peewee.DateField):
+        def date(value: Any) -> str | None:
+            ok = isinstance(value, datetime.date) and not isinstance(value, datetime.datetime)
+            return None if ok else f"must be a date (got {_shown(value)})"
+        return date
+    if isinstance(field, peewee.CharField | peewee.TextField):
+        most = field.max_length if isinstance(field, peewee.CharField) else None
+        limit = most if most is not None else sys.maxsize
+
+        def text(value: Any) -> str | None:
+            # ASCII text cannot hold a lone surrogate, so encoding it to UTF-8 would prove nothing.
+            if type(value) is str and len(value) <= limit and value.isascii() and "\x00" not in value:
+                return None
+            return _text_error(value, most)
+        return text
+    return _no_check
+
+
+def _foreign_key_check(target: TypeCheck) -> TypeCheck:
+    """The check of the key a foreign key points at; a model instance passes, and each distinct value is parsed once.
+
+    Only text values are remembered: a key given as text (a UUID, say) takes a parse to check, and a
+    bulk load repeats the same few parents on every row. A value of the key's own type passes with
+    one ``type()`` test, cheaper than a lookup.
+    """
+    if target is _no_check:
+        return target
+    known: set[str] = set()
+
+    def foreign_key(value: Any) -> str | None:
+        if type(value) is str and value in known:
+            return None
+        problem = target(value)
+        if problem is None:
+            if type(value) is str:
+                if len(known) >= _MEMO_SIZE:
+                    known.clear()
+                known.add(value)
+            return None
+        return None if isinstance(value, peewee.Model) else problem
+
+    return foreign_key
+
+
+# --- every rule of a model, compiled -----------------------------------------------------------------
+
+Errors = dict[str, list[str]]
+ValueCheck = Callable[[Any], "list[str] | None"]
+
+
+def _direct(rule: Validator) -> Callable[[Any], str | None]:
+    """What ``rule(value)`` runs for a value that is not None (skipping ``Validator.__call__``'s None test)."""
+    if type(rule) is Validator:
+        return rule._check
+    return rule
+
+
+class _FieldRules:
+    """What checking one field takes, worked out once."""
+
+    __slots__ = ("check", "name", "none_matters", "none_rules", "required", "skip_missing")
+
+    def __init__(self, model: type[peewee.Model], field: peewee.Field, rules: tuple[Validator, ...]) -> None:
+        meta = model._meta
+        self.name: str = field.name
+        is_pk = field is meta.primary_key
+        self.skip_missing = bool(field.null or is_pk or any(f is field for f in meta.defaults))
+        self.none_rules = tuple(rule for rule in rules if not getattr(rule, "skip_none", True))
+        self.required = not field.null and not (is_pk and meta.auto_increment)
+        self.none_matters = bool(self.none_rules) or self.required
+        self.check = _value_check(field, rules)
+
+    def none_errors(self) -> list[str]:
+        """The messages for a None value (empty when None is fine here)."""
+        presence = [m for rule in self.none_rules if (m := rule(None))]
+        return (presence or [BLANK]) if self.required else presence
+
+
+def _value_check(field: peewee.Field, rules: tuple[Validator, ...]) -> ValueCheck:
+    """Type check, then every rule, for a value that is not None; an SQL expression is left to the database."""
+    kind_check = type_check(field)
+    # Only these can pass their type check while being an SQL expression (a model instance is a Node).
+    node_may_pass = isinstance(field, peewee.ForeignKeyField) or kind_check is _no_check
+    checks = tuple(_direct(rule) for rule in rules)
+    node = peewee.Node
+
+    def check(value: Any) -> list[str] | None:
+        problem = kind_check(value)
+        if problem is not None:
+            return None if isinstance(value, node) else [problem]
+        if not checks or (node_may_pass and isinstance(value, node)):
+            return None
+        found: list[str] | None = None
+        for rule in checks:
+            message = rule(value)
+            if message is not None:
+                if found is None:
+                    found = [message]
+                else:
+                    found.append(message)
+        return found
+
+    return check
+
+
+class ModelRules:
+    """Every rule of one model, compiled: field kinds, declared validators and cross-field ``@validates`` methods."""
+
+    def __init__(self, model: type[peewee.Model]) -> None:
+        rules: Mapping[str, tuple[Validator, ...]] = getattr(model, FIELD_RULES, None) or {}
+        self.model = model
+        self.source = (getattr(model, FIELD_RULES, None), model._meta.sorted_fields, getattr(model, RECORD_RULES, None))
+        self.fields = tuple(_FieldRules(model, f, tuple(rules.get(f.name, ()))) for f in model._meta.sorted_fields)
+        self.by_name = {f.name: f for f in self.fields}
+        self.record_rules: tuple[tuple[str, str], ...] = getattr(model, RECORD_RULES, ())
+
+    def check(self, data: Mapping[str, Any], *, partial: bool, instance: Any,
+              subject: Callable[[Mapping[str, Any]], Any]) -> Errors:
+        """``Model.check_data``: every rule ``data`` breaks; ``subject`` builds a record for the cross-field rules."""
+        errors: Errors = {}
+        for rules in self.fields:
+            name = rules.name
+            if name in data:
+                value = data[name]
+            elif partial or rules.skip_missing:
+                continue
+            else:
+                value = None
+            if value is None:
+                if not rules.none_matters:
+                    continue
+                if instance is not None and instance.__rel__.get(name) is not None:
+                    continue  # a related object that save() will resolve to its key
+                presence = rules.none_errors()
+                if presence:
+                    errors[name] = presence
+                continue
+            messages = rules.check(value)
+            if messages is not None:
+                errors[name] = messages
+        if self.record_rules and (not partial or instance is not None):
+            record = instance if instance is not None else subject(data)
+            for target, method in self.record_rules:
+                if target in errors or (partial and target not in data):
+                    continue  # already wrong on its own, or not being written
+                message = getattr(record, method)()
+                if message is not None:
+                    errors.setdefault(target, []).append(message)
+        return errors
+
+    def row_checker(self, names: Sequence[str],
+                    subject: Callable[[Mapping[str, Any]], Any]) -> Callable[[Sequence[Any]], Errors | None]:
+        """A check of whole rows giving ``names`` in order: None for a good row, else exactly :meth:`check`'s errors.
+
+        A good row costs one compiled check per value (and one record, only for a model with
+        cross-field rules); a bad one is checked again the general way, so its errors are the same.
+        """
+        names = tuple(names)
+        index = {name: i for i, name in enumerate(names)}
+        present = tuple((index[f.name], f) for f in self.fields if f.name in index)
+        missing_fails = any(f.none_matters and not f.skip_missing and f.none_errors()
+                            for f in self.fields if f.name not in index)
+        record_rules = self.record_rules
+
+        def general(row: Sequence[Any]) -> Errors | None:
+            return self.check(dict(zip(names, row, strict=True)), partial=False, instance=None, subject=subject) or None
+
+        def check_row(row: Sequence[Any]) -> Errors | None:
+            for i, rules in present:
+                value = row[i]
+                if value is None:
+                    if rules.none_matters:
+                        return general(row)
+                elif rules.check(value) is not None:
+                    return general(row)
+            if missing_fails:
+                return general(row)
+            if record_rules:
+                record = subject(dict(zip(names, row, strict=True)))
+                for _, method in record_rules:
+                    if getattr(record, method)() is not None:
+                        return general(row)
+            return None
+
+        return check_row
+
+
+_RULES = "_orm_kit_rules"
+
+
+def model_rules(model: type[peewee.Model]) -> ModelRules:
+    """The compiled rules of ``model`` (rebuilt when its rules or fields change)."""
+    compiled: ModelRules | None = vars(model).get(_RULES)
+    # Compared by identity: @validate and add_field replace these objects (and a Field's == builds SQL).
+    if compiled is not None:
+        rules, fields, record = compiled.source
+        if (rules is getattr(model, FIELD_RULES, None) and fields is model._meta.sorted_fields
+                and record is getattr(model, RECORD_RULES, None)):
+            return compiled
+    compiled = ModelRules(model)
+    setattr(model, _RULES, compiled)
+    return compiled
 
 
 # --- declaring rules on a model -------------------------------------------------------------------

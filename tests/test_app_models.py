@@ -39,6 +39,19 @@ def test_a_repository_for_any_model_without_a_subclass(both: peewee.Database) ->
     assert windows.count() == 1
 
 
+def test_generic_repositories_of_two_models_keep_their_own_compiled_statements(both: peewee.Database) -> None:
+    # Both are the class Repository: statements compiled per query shape must still be kept per model.
+    owner = Team.create(name="payments")
+    service = Service.create(name="checkout-api", tier="high", owner=owner)
+    FeatureFlag.create(service=service, name="shared-name")
+    teams, flags = Repository(Team, both), Repository(FeatureFlag, both)
+    assert [t.name for t in teams.find(name="payments")] == ["payments"]
+    assert [f.name for f in flags.find(name="shared-name")] == ["shared-name"]  # same shape, other table
+    assert isinstance(flags.find(name="shared-name")[0], FeatureFlag)
+    assert teams.count(name="payments") == 1 and flags.count(name="shared-name") == 1
+    assert flags.delete_where(name="shared-name") == 1 and teams.count() == 1
+
+
 def test_a_repository_refuses_a_model_it_is_not_for_or_no_model_at_all(both: peewee.Database) -> None:
     with pytest.raises(ConfigurationError, match=r"ServiceRepository is the repository of Service, not of "
                                                  r"FeatureFlag; use Repository\(FeatureFlag, db\) for that model"):

@@ -146,6 +146,19 @@ def test_repository_reads_by_key_go_to_a_replica_and_locking_ones_to_the_primary
         assert held >= 1  # the row lock was taken on the primary, in this transaction
 
 
+def test_repository_listings_compiled_once_still_go_to_a_replica(
+        routed: ReplicatedDatabase, replica_pair: ReplicaPair) -> None:
+    items = Items(routed)
+    items.create(n=5)
+    wait_until_replayed(routed, replica_pair.standby_url)
+    before = routed.routing_stats()
+    for _ in range(3):  # the first call compiles the statement, the others reuse it: each is a plain read
+        assert [i.n for i in items.find(n=5)] == [5]
+        assert items.count(n=5) == 1
+    after = routed.routing_stats()
+    assert after.replica_reads - before.replica_reads == 6
+
+
 def _rounds(db: ReplicatedDatabase, start: int, count: int, *, row: int = 1) -> int:
     """Write n=i, then read it back, ``count`` times; how many reads saw an older value."""
     stale = 0

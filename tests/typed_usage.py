@@ -30,6 +30,7 @@ from orm_kit import (
     ServiceRepository,
     Team,
     TeamRepository,
+    WithChildren,
     on_commit,
     replicas,
     transaction,
@@ -53,6 +54,10 @@ def tour(db: peewee.Database) -> list[str]:
     assert found is not None
     assert_type(services.get(found.id), Service)
     detail = assert_type(services.find_with_deployments(found.id), ServiceDeployments)
+    family = assert_type(services.get_with_children(found.id, Deployment, related=["environment"]),
+                         WithChildren[Service, Deployment])
+    assert_type(family.children[0].environment, Environment) if family.children else None
+    assert_type(deployments.update_where({"triggered_by": "typed"}, service=found), int)
     history = assert_type(deployments.history(service=found), Page[Deployment])
     cursor = assert_type(deployments.history_after(service=found, size=10), CursorPage[Deployment])
     now = datetime.datetime.now(datetime.UTC)

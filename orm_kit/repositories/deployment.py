@@ -2,7 +2,7 @@
 
     deployments = DeploymentRepository(db)
     deployments.deployed_where(environment=prod)                 # latest success per (service, env); 1 query
-    page = deployments.history(service=svc, status="failed", page=2, size=20)     # 2 queries
+    page = deployments.history(service=svc, status="failed", page=2, size=20)     # 1 or 2 queries
     first = deployments.history_after(service=svc, size=20)                      # keyset; 1 query
     more = deployments.history_after(service=svc, size=20, after=first.next_cursor)
     deployments.environments_reached("3f9c2ab6...")              # environments a commit reached
@@ -21,6 +21,7 @@ import peewee
 
 from orm_kit.errors import InvalidQueryError, NotFoundError
 from orm_kit.models import DEPLOYMENT_STATUSES, Deployment, Environment, Release, Service
+from orm_kit.prepared import Param
 from orm_kit.repositories.dora import DoraMetrics, dora_metrics
 from orm_kit.repository import CursorPage, Page, Repository
 
@@ -52,44 +53,51 @@ class DeploymentRepository(Repository[Deployment]):
         """The latest successful deployment of each (service, environment), by service then environment name.
 
         "Latest" is by ``finished_at`` (``created_at`` when a success has none), then id. One query:
-        ``ROW_NUMBER() OVER (PARTITION BY service, environment ...)``, which SQLite (3.25+) and PostgreSQL share.
+        ``ROW_NUMBER() OVER (PARTITION BY service, environment ...)``, which SQLite (3.25+) and PostgreSQL
+        share; built once per combination of the two optional filters.
         """
-        ranked_by = peewee.fn.COALESCE(Deployment.finished_at, Deployment.created_at)
-        rank = peewee.fn.ROW_NUMBER().over(
-            partition_by=[Deployment.service, Deployment.environment],
-            order_by=[ranked_by.desc(), Deployment.id.desc()],
-        )
-        latest = (Deployment.select(Deployment.id.alias("deployment_id"), rank.alias("position"))
-                  .where(Deployment.status == "success"))
+        filters: dict[str, object] = {}
         if service is not None:
-            latest = latest.where(Deployment.service == _key(service))
+            filters["service"] = _key(service)
         if environment is not None:
-            latest = latest.where(Deployment.environment == _key(environment))
-        latest = latest.alias("latest")
-        query = (self.select()
-                 .join_from(Deployment, latest, on=(Deployment.id == latest.c.deployment_id))
-                 .where(latest.c.position == 1)
-                 .order_by(Service.name, Environment.name))
-        return list(query.execute(self.db))
+            filters["environment"] = _key(environment)
+        shape, values = self._bind(filters)
+
+        def build() -> peewee.Query:
+            ranked_by = peewee.fn.COALESCE(Deployment.finished_at, Deployment.created_at)
+            rank = peewee.fn.ROW_NUMBER().over(
+                partition_by=[Deployment.service, Deployment.environment],
+                order_by=[ranked_by.desc(), Deployment.id.desc()],
+            )
+            latest = (Deployment.select(Deployment.id.alias("deployment_id"), rank.alias("position"))
+                      .where(Deployment.status == "success", *self._conditions(shape)))
+            latest = latest.alias("latest")
+            query: peewee.Query = (self.select()
+                                   .join_from(Deployment, latest, on=(Deployment.id == latest.c.deployment_id))
+                                   .where(latest.c.position == 1)
+                                   .order_by(Service.name, Environment.name))
+            return query
+
+        return self.prepared(("deployed_where", shape), build).rows(self.db, values)
 
     def history(self, *, page: int = 1, size: int = 50, service: Service | uuid.UUID | None = None,
                 environment: Environment | int | None = None, status: str | Sequence[str] | None = None,
                 since: datetime.datetime | None = None, until: datetime.datetime | None = None) -> Page[Deployment]:
         """Page ``page`` of deployments matching the filters, newest first (``since <= created_at < until``)."""
-        query = self._history(service, environment, status, since, until).order_by(*self._ordering(_HISTORY_ORDER))
-        return self.paginate(query, page, size)
+        filters = self._history_filters(service, environment, status, since, until)
+        return self.page(page, size=size, order_by=_HISTORY_ORDER, **filters)
 
     def history_after(self, *, after: str | None = None, size: int = 50,
                       service: Service | uuid.UUID | None = None, environment: Environment | int | None = None,
                       status: str | Sequence[str] | None = None, since: datetime.datetime | None = None,
                       until: datetime.datetime | None = None) -> CursorPage[Deployment]:
         """Like :meth:`history`, paginated by keyset: pass the previous page's ``next_cursor`` as ``after``."""
-        query = self._history(service, environment, status, since, until)
-        return self.keyset(query, self._sort_keys(_HISTORY_ORDER), after, size)
+        filters = self._history_filters(service, environment, status, since, until)
+        return self.cursor_page(size=size, order_by=_HISTORY_ORDER, after=after, **filters)
 
-    def _history(self, service: Service | uuid.UUID | None, environment: Environment | int | None,
-                 status: str | Sequence[str] | None, since: datetime.datetime | None,
-                 until: datetime.datetime | None) -> peewee.ModelSelect[Deployment]:
+    def _history_filters(self, service: Service | uuid.UUID | None, environment: Environment | int | None,
+                         status: str | Sequence[str] | None, since: datetime.datetime | None,
+                         until: datetime.datetime | None) -> dict[str, object]:
         filters: dict[str, object] = {}
         if service is not None:
             filters["service"] = _key(service)
@@ -107,17 +115,21 @@ class DeploymentRepository(Repository[Deployment]):
             filters["created_at__gte"] = since
         if until is not None:
             filters["created_at__lt"] = until
-        return self._filtered(self.select(), filters)
+        return filters
 
     def environments_reached(self, commit_sha: str) -> list[Environment]:
         """Environments where a release built from ``commit_sha`` (40 hex digits) was deployed successfully."""
         if not isinstance(commit_sha, str) or not _SHA.fullmatch(commit_sha.lower()):
             raise InvalidQueryError(f"commit {commit_sha!r} is not a full commit SHA (expected 40 hex digits)")
-        reached = (Deployment.select(Deployment.environment)
-                   .join(Release)
-                   .where(Release.commit_sha == commit_sha.lower(), Deployment.status == "success"))
-        query = Environment.select().where(Environment.id.in_(reached)).order_by(Environment.name)
-        return list(query.execute(self.db))
+
+        def build() -> peewee.Query:
+            reached = (Deployment.select(Deployment.environment)
+                       .join(Release)
+                       .where(Release.commit_sha == Param(0), Deployment.status == "success"))
+            query: peewee.Query = Environment.select().where(Environment.id.in_(reached)).order_by(Environment.name)
+            return query
+
+        return self.prepared("environments_reached", build).rows(self.db, [commit_sha.lower()])
 
     def previous_successful(self, deployment: Deployment | uuid.UUID | str) -> Deployment | None:
         """The last successful deployment of the same service to the same environment before ``deployment``.
@@ -127,13 +139,21 @@ class DeploymentRepository(Repository[Deployment]):
         current = deployment if isinstance(deployment, Deployment) else self.get_or_none(deployment)
         if current is None:
             raise NotFoundError("Deployment", deployment)
-        earlier = (Deployment.created_at < current.created_at) | (
-            (Deployment.created_at == current.created_at) & (Deployment.id < current.id))
-        query = (self.select()
-                 .where(Deployment.service == current.service_id, Deployment.environment == current.environment_id,
-                        Deployment.status == "success", earlier)
-                 .order_by(*self._ordering(_HISTORY_ORDER)).limit(1))
-        found: Deployment | None = query.get_or_none(self.db)
+
+        def build() -> peewee.Query:
+            created, key = Param(2), Param(3)
+            earlier = (Deployment.created_at < created) | ((Deployment.created_at == created) & (Deployment.id < key))
+            query: peewee.Query = (
+                self.select()
+                .where(Deployment.service == Param(0), Deployment.environment == Param(1),
+                       Deployment.status == "success", earlier)
+                .order_by(*self._ordering(_HISTORY_ORDER)).limit(1))
+            return query
+
+        values = [self.param(Deployment.service, current.service_id),
+                  self.param(Deployment.environment, current.environment_id),
+                  self.param(Deployment.created_at, current.created_at), self.param(Deployment.id, current.id)]
+        found: Deployment | None = self.prepared("previous_successful", build).first(self.db, values)
         return found
 
     def dora_metrics(self, start: datetime.datetime, end: datetime.datetime) -> DoraMetrics:

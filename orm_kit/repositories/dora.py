@@ -1,4 +1,4 @@
-"""DORA metrics for a period over production-tier environments, from two queries.
+"""DORA metrics for a period over production-tier environments, from two queries (each built once).
 
     metrics = dora_metrics(db, datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
     metrics.deployment_frequency      # successful production deployments per day
@@ -35,9 +35,11 @@ from dataclasses import dataclass
 
 import peewee
 
+from orm_kit import dialect
 from orm_kit.errors import InvalidQueryError
-from orm_kit.fields import as_utc
+from orm_kit.fields import as_utc, writer
 from orm_kit.models import Deployment, Environment, Incident, Release
+from orm_kit.prepared import Param, Prepared, cache_for
 
 __all__ = ["DoraMetrics", "dora_metrics"]
 
@@ -76,30 +78,20 @@ def _period(start: datetime.datetime, end: datetime.datetime) -> tuple[datetime.
 def dora_metrics(db: peewee.Database, start: datetime.datetime, end: datetime.datetime) -> DoraMetrics:
     """The DORA metrics of production-tier environments for ``start <= t < end`` (see the module docstring)."""
     start, end = _period(start, end)
-    incident = Incident.select(peewee.SQL("1")).where(Incident.caused_by == Deployment.id)
-    rollback_alias = Deployment.alias("rollback")
-    rollback = rollback_alias.select(peewee.SQL("1")).where(rollback_alias.rollback_of == Deployment.id)
-    failed = peewee.Case(None, [(peewee.fn.EXISTS(incident) | peewee.fn.EXISTS(rollback), 1)], 0)
-    rows = (Deployment.select(Deployment.finished_at, Release.committed_at, failed.alias("failed"))
-            .join_from(Deployment, Environment)
-            .join_from(Deployment, Release, peewee.JOIN.LEFT_OUTER)
-            .where(Environment.tier == "production", Deployment.status == "success",
-                   Deployment.finished_at >= start, Deployment.finished_at < end)
-            .tuples().execute(db))
+    statements = cache_for(dora_metrics, db)
+    convert = writer(Deployment.finished_at, postgres=dialect.is_postgres(db)).apply
+    period = [convert(start), convert(end)]
     deployments = 0
     failures = 0
     lead_times: list[datetime.timedelta] = []
-    for finished_at, committed_at, was_failure in rows:
+    for finished_at, committed_at, was_failure in statements.get("changes", lambda: Prepared(_changes(), db)).rows(
+            db, period):
         deployments += 1
         failures += 1 if int(was_failure) else 0
         if committed_at is not None:
             lead_times.append(finished_at - committed_at)
     restores = [resolved - opened for opened, resolved in
-                (Incident.select(Incident.opened_at, Incident.resolved_at)
-                 .join(Environment)
-                 .where(Environment.tier == "production", Incident.resolved_at.is_null(False),
-                        Incident.opened_at >= start, Incident.opened_at < end)
-                 .tuples().execute(db))]
+                statements.get("restores", lambda: Prepared(_restores(), db)).rows(db, period)]
     days = (end - start).total_seconds() / 86400
     return DoraMetrics(
         start=start,
@@ -112,3 +104,30 @@ def dora_metrics(db: peewee.Database, start: datetime.datetime, end: datetime.da
         restored_incidents=len(restores),
         time_to_restore=_median(restores),
     )
+
+
+def _changes() -> peewee.Query:
+    """Successful production deployments finished in the period: finish, commit time, whether the change failed."""
+    incident = Incident.select(peewee.SQL("1")).where(Incident.caused_by == Deployment.id)
+    rollback_alias = Deployment.alias("rollback")
+    rollback = rollback_alias.select(peewee.SQL("1")).where(rollback_alias.rollback_of == Deployment.id)
+    failed = peewee.Case(None, [(peewee.fn.EXISTS(incident) | peewee.fn.EXISTS(rollback), 1)], 0)
+    query: peewee.Query = (
+        Deployment.select(Deployment.finished_at, Release.committed_at, failed.alias("failed"))
+        .join_from(Deployment, Environment)
+        .join_from(Deployment, Release, peewee.JOIN.LEFT_OUTER)
+        .where(Environment.tier == "production", Deployment.status == "success",
+               Deployment.finished_at >= Param(0), Deployment.finished_at < Param(1))
+        .tuples())
+    return query
+
+
+def _restores() -> peewee.Query:
+    """Production incidents opened in the period and resolved: opened and resolved times."""
+    query: peewee.Query = (
+        Incident.select(Incident.opened_at, Incident.resolved_at)
+        .join(Environment)
+        .where(Environment.tier == "production", Incident.resolved_at.is_null(False),
+               Incident.opened_at >= Param(0), Incident.opened_at < Param(1))
+        .tuples())
+    return query

@@ -2,7 +2,7 @@
 
     services = ServiceRepository(db)
     svc = services.find_by_name("checkout-api")                 # Service | None
-    detail = services.find_with_deployments(svc.id)             # 2 queries, whatever the count
+    detail = services.find_with_deployments(svc)                # 1 query (2 by key), whatever the count
     graph = services.dependency_graph(svc, depth=3)             # 3 queries (recursive CTEs)
     owned = services.owned_by_team(team)                        # the team and its sub-teams
 """
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import peewee
 
 from orm_kit.errors import InvalidQueryError, NotFoundError
-from orm_kit.models import Deployment, Environment, Release, Service, ServiceDependency, Team
+from orm_kit.models import Deployment, Service, ServiceDependency, Team
+from orm_kit.prepared import Param
 from orm_kit.repositories.team import _team_id, team_tree
 from orm_kit.repository import Repository
 from orm_kit.validation import field_type_error
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 MAX_GRAPH_DEPTH = 32
+_LISTED_NODES = 256  # up to this many services are read by key; a larger graph by its walks again
+_NEWEST_FIRST = ("-created_at", "-id")
 
 
 @dataclass(frozen=True)
@@ -76,16 +79,12 @@ class ServiceRepository(Repository[Service]):
         return self.find_unique("name", name)
 
     def find_with_deployments(self, key: Service | uuid.UUID | str) -> ServiceDeployments:
-        """The service and all its deployments, newest first, in two queries; NotFoundError if no service."""
-        service = self.get(key.id if isinstance(key, Service) else key)
-        query = (Deployment.select(Deployment, Environment, Release)
-                 .join_from(Deployment, Environment)
-                 .join_from(Deployment, Release, peewee.JOIN.LEFT_OUTER)
-                 .where(Deployment.service == service.id)
-                 .order_by(Deployment.created_at.desc(), Deployment.id.desc()))
-        deployments = tuple(query.execute(self.db))
-        for deployment in deployments:
-            deployment.service = service  # already loaded: reading d.service costs no query
+        """The service and all its deployments, newest first, with environment and release; NotFoundError if none.
+
+        Two queries for a key; one for a ``Service`` row already read, which is used as it is.
+        """
+        service = key if isinstance(key, Service) else self.get(key)
+        deployments = self.children_of(service, Deployment, order_by=_NEWEST_FIRST, related=("environment", "release"))
         return ServiceDeployments(service=service, deployments=deployments)
 
     def owned_by_team(self, team: Team | int, *, include_subteams: bool = True) -> list[Service]:
@@ -93,15 +92,21 @@ class ServiceRepository(Repository[Service]):
         team_id = _team_id(team)
         if not include_subteams:
             return self.find(owner=team_id, order_by=["name"])
-        tree = team_tree(team_id)
-        query = (self.select().where(Service.owner.in_(tree.select_from(tree.c.id)))
-                 .with_cte(tree).order_by(Service.name))
-        return list(query.execute(self.db))
+
+        def build() -> peewee.Query:
+            tree = team_tree(Param(0))
+            query: peewee.Query = (self.select().where(Service.owner.in_(tree.select_from(tree.c.id)))
+                                   .with_cte(tree).order_by(Service.name))
+            return query
+
+        return self.prepared("owned_by_team", build).rows(self.db, [self.param(Team.id, team_id)])
 
     def dependency_graph(self, root: Service | uuid.UUID | str, *, depth: int = 3) -> DependencyGraph:
         """Dependencies and dependents of ``root`` to ``depth`` hops, cycles included once; at most three queries.
 
         The two walks, then one query for the services on them (the root among them when it is given by key).
+        Each is built once: the walks run with the root and the depth as parameters, and the services
+        are read by key (by walking again, as subqueries, when more than 256 are met).
         """
         if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= MAX_GRAPH_DEPTH:
             raise InvalidQueryError(f"graph depth must be a whole number from 1 to {MAX_GRAPH_DEPTH} (got {depth!r})")
@@ -111,18 +116,27 @@ class ServiceRepository(Repository[Service]):
             root_id = _as_uuid(root)
         else:
             raise NotFoundError("Service", root)
-        down = _reach(root_id, depth, downstream=True)
-        up = _reach(root_id, depth, downstream=False)
-        down_rows = [_edge_row(row) for row in _edges(down, depth, downstream=True).execute(self.db)]
-        up_rows = [_edge_row(row) for row in _edges(up, depth, downstream=False).execute(self.db)]
+        values = [self.param(Service.id, root_id), depth]
+        down_rows = [_edge_row(row) for row in self.prepared(
+            "dependencies", lambda: _edges(_reach(downstream=True), downstream=True)).rows(self.db, values)]
+        up_rows = [_edge_row(row) for row in self.prepared(
+            "dependents", lambda: _edges(_reach(downstream=False), downstream=False)).rows(self.db, values)]
         ids = {row[0] for row in down_rows + up_rows} | {row[1] for row in down_rows + up_rows}
         nodes: dict[uuid.UUID, Service] = {root.id: root} if isinstance(root, Service) else {}
-        if root_id not in nodes or ids - nodes.keys():
-            # The node ids come from the same walks (which start at the root, so a root given by key is
-            # read here too), as subqueries: no parameter list that grows with the graph.
-            involved = self.select().where(Service.id.in_(down.select_from(down.c.id))
-                                           | Service.id.in_(up.select_from(up.c.id)))
-            nodes.update({s.id: s for s in involved.execute(self.db) if s.id not in nodes})
+        missing = (ids | {root_id}) - nodes.keys()
+        if len(missing) <= _LISTED_NODES:
+            # The services the walks met, by key: one array parameter on PostgreSQL, a short list on SQLite.
+            found = self.find(id__in=sorted(missing)) if missing else []
+        else:
+            # A graph this large: the walks again, as subqueries, rather than a parameter list that grows with it.
+            def involved() -> peewee.Query:
+                down, up = _reach(downstream=True), _reach(downstream=False)
+                query: peewee.Query = self.select().where(Service.id.in_(down.select_from(down.c.id))
+                                                          | Service.id.in_(up.select_from(up.c.id)))
+                return query
+
+            found = self.prepared("graph_nodes", involved).rows(self.db, values)
+        nodes.update({s.id: s for s in found if s.id not in nodes})
         service = nodes.get(root_id)
         if service is None:
             raise NotFoundError("Service", root)
@@ -144,8 +158,8 @@ def _as_uuid(value: object) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-def _reach(root_id: uuid.UUID, depth: int, *, downstream: bool) -> peewee.CTE:
-    """Recursive CTE ``(id, depth)`` of the services within ``depth`` hops of ``root_id``.
+def _reach(*, downstream: bool) -> peewee.CTE:
+    """Recursive CTE ``(id, depth)`` of the services within ``Param(1)`` hops of the service ``Param(0)``.
 
     The walk is over services, not edges: ``UNION`` keeps one row per (service, hops), so a service
     met again through a cycle is expanded once per hop count, at most ``depth`` times -- the work is
@@ -153,23 +167,23 @@ def _reach(root_id: uuid.UUID, depth: int, *, downstream: bool) -> peewee.CTE:
     once per edge that reaches it, which is quadratic on a fan with back edges.)
     """
     name = "down" if downstream else "up"
-    base = Service.select(Service.id, peewee.SQL("0")).where(Service.id == root_id)
+    base = Service.select(Service.id, peewee.SQL("0")).where(Service.id == Param(0))
     reach = base.cte(name, recursive=True, columns=("id", "depth"))
     link = ServiceDependency.alias(f"{name}_link")
     near, far = (link.service, link.depends_on) if downstream else (link.depends_on, link.service)
     step = (link.select(far, reach.c.depth + peewee.SQL("1"))
-            .join(reach, on=(near == reach.c.id)).where(reach.c.depth < depth))
+            .join(reach, on=(near == reach.c.id)).where(reach.c.depth < Param(1)))
     return reach.union(step)
 
 
-def _edges(reach: peewee.CTE, depth: int, *, downstream: bool) -> peewee.SelectQuery:
-    """Each edge leaving a reached service (short of ``depth``), once, at its nearest hop count."""
+def _edges(reach: peewee.CTE, *, downstream: bool) -> peewee.SelectQuery:
+    """Each edge leaving a reached service (short of ``Param(1)`` hops), once, at its nearest hop count."""
     link = ServiceDependency
     near = link.service if downstream else link.depends_on
     query: peewee.SelectQuery = (
         link.select(link.service, link.depends_on, link.kind, peewee.fn.MIN(reach.c.depth) + peewee.SQL("1"))
         .join(reach, on=(near == reach.c.id))
-        .where(reach.c.depth < depth)
+        .where(reach.c.depth < Param(1))
         .group_by(link.service, link.depends_on, link.kind)
         .with_cte(reach)
         .tuples()

@@ -6,12 +6,13 @@ import peewee
 
 from orm_kit.errors import InvalidQueryError
 from orm_kit.models import Team
+from orm_kit.prepared import Param
 from orm_kit.repository import Repository
 
 __all__ = ["TeamRepository", "team_tree"]
 
 
-def team_tree(team_id: int) -> peewee.CTE:
+def team_tree(team_id: int | peewee.Node) -> peewee.CTE:
     """A recursive CTE ``team_tree(id)``: the team and every team below it.
 
     ``UNION`` (not ``UNION ALL``) drops ids already found, so a cycle of parents ends the recursion
@@ -38,10 +39,14 @@ class TeamRepository(Repository[Team]):
     def subteams(self, team: Team | int) -> list[Team]:
         """Every team below ``team`` (children, their children, ...), by name; one query."""
         team_id = _team_id(team)
-        tree = team_tree(team_id)
-        query = (Team.select().where(Team.id.in_(tree.select_from(tree.c.id)), Team.id != team_id)
-                 .with_cte(tree).order_by(Team.name))
-        return list(query.execute(self.db))
+
+        def build() -> peewee.Query:
+            tree = team_tree(Param(0))
+            query: peewee.Query = (Team.select().where(Team.id.in_(tree.select_from(tree.c.id)), Team.id != Param(0))
+                                   .with_cte(tree).order_by(Team.name))
+            return query
+
+        return self.prepared("subteams", build).rows(self.db, [self.param(Team.id, team_id)])
 
 
 def _team_id(team: Team | int) -> int:
