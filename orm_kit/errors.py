@@ -167,7 +167,7 @@ class MigrationError(OrmKitError):
 
 
 class InvalidQueryError(OrmKitError):
-    """Raised when a filter, sort key, page or cursor names something a repository does not expose."""
+    """Raised when a filter, sort key, page, cursor or a value compared in a query cannot be used as given."""
 
 
 class RetryExhaustedError(OrmKitError):

@@ -23,8 +23,9 @@ from typing import Any
 import peewee
 
 from orm_kit import dialect
+from orm_kit.errors import InvalidQueryError
 
-__all__ = ["Conversion", "UTCDateTimeField", "as_utc", "reader", "utcnow", "with_database", "writer"]
+__all__ = ["Conversion", "UTCDateTimeField", "as_utc", "out_of_range", "reader", "utcnow", "with_database", "writer"]
 
 UTC = datetime.UTC
 _fromisoformat = datetime.datetime.fromisoformat
@@ -37,10 +38,30 @@ def utcnow() -> datetime.datetime:
 
 
 def as_utc(value: datetime.datetime) -> datetime.datetime:
-    """``value`` as an aware UTC datetime; a naive value is taken to be UTC already."""
+    """``value`` as an aware UTC datetime; a naive value is taken to be UTC already.
+
+    An instant that falls outside years 1-9999 once in UTC (``0001-01-01 00:00+14:00``) has no UTC
+    ``datetime`` and no column can hold it: :class:`~orm_kit.errors.InvalidQueryError`, never ``OverflowError``.
+    Writes never get here with one (validation refuses it first); a query's value can.
+    """
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):  # ValueError: a tzinfo whose offset is not within a day
+        raise InvalidQueryError(f"the time {value.isoformat()} {out_of_range(value)}") from None
+
+
+def out_of_range(value: datetime.datetime) -> str | None:
+    """Why the aware ``value`` cannot be stored as a UTC instant (outside years 1-9999 once in UTC), or None."""
+    if value.tzinfo is None or value.tzinfo is UTC:
+        return None
+    try:
+        value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return ("is outside years 1 to 9999 once converted to UTC, which no database column holds; give an "
+                "instant from 0001-01-01 to 9999-12-31 UTC")
+    return None
 
 
 def _utc_from_db(value: Any) -> Any:

@@ -35,7 +35,8 @@ from urllib.parse import urlsplit
 
 import peewee
 
-from orm_kit.fields import as_utc
+from orm_kit._shown import shown
+from orm_kit.fields import as_utc, out_of_range
 
 __all__ = [
     "Validator",
@@ -57,6 +58,7 @@ __all__ = [
 ]
 
 BLANK = "can't be blank"
+UTC = datetime.UTC
 
 
 class Validator:
@@ -79,8 +81,7 @@ class Validator:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return shown(value, 77)
 
 
 def required() -> Validator:
@@ -168,14 +169,22 @@ def url(*, schemes: Iterable[str] = ("http", "https")) -> Validator:
         if isinstance(value, str) and not any(c.isspace() for c in value):
             try:
                 parts = urlsplit(value)
-                host = parts.hostname
-            except ValueError:
-                host = None
-            if parts.scheme in allowed and host:
+                # .port raises for a port that is not a number from 0 to 65535: that URL is no URL either.
+                ok = parts.scheme in allowed and bool(parts.hostname) and (parts.port or 0) >= 0
+            except ValueError:  # an unclosed or invalid IPv6 host ("http://[::1"), a bad port
+                ok = False
+            if ok:
                 return None
         return f"is not a valid URL (expected {' or '.join(s + '://' for s in allowed)}host/..., got {_shown(value)})"
 
     return Validator(check, f"url(schemes={allowed!r})")
+
+
+def _finite(value: int | float | decimal.Decimal) -> bool:
+    # math.isfinite() raises for a signaling Decimal NaN; Decimal answers for itself.
+    if isinstance(value, int):
+        return True  # math.isfinite() of an integer past a float's range raises OverflowError
+    return value.is_finite() if isinstance(value, decimal.Decimal) else math.isfinite(value)
 
 
 def number_range(*, min: float | None = None, max: float | None = None) -> Validator:
@@ -184,10 +193,12 @@ def number_range(*, min: float | None = None, max: float | None = None) -> Valid
     def check(value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
             return None  # the type check reports non-numbers
+        if not _finite(value):
+            return f"must be a finite number (got {_shown(value)})"  # NaN compares false with both bounds
         if min is not None and value < min:
-            return f"must be at least {min} (got {value})"
+            return f"must be at least {min} (got {_shown(value)})"
         if max is not None and value > max:
-            return f"must be at most {max} (got {value})"
+            return f"must be at most {max} (got {_shown(value)})"
         return None
 
     return Validator(check, f"number_range(min={min!r}, max={max!r})")
@@ -229,6 +240,8 @@ def not_before(later: Any, earlier: Any, earlier_name: str) -> str | None:
     SQL expression is the database's to evaluate.
     """
     if isinstance(later, datetime.datetime) and isinstance(earlier, datetime.datetime):
+        if out_of_range(later) or out_of_range(earlier):
+            return None  # the type check reports it
         later, earlier = as_utc(later), as_utc(earlier)  # a naive value is UTC, as the fields store it
     elif not (type(later) is datetime.date and type(earlier) is datetime.date):
         return None
@@ -252,7 +265,7 @@ def _int_error(value: Any, bits: int) -> str | None:
         return f"must be an integer (got {_shown(value)})"
     low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     if not low <= value <= high:
-        return f"must be a {bits}-bit integer between {low} and {high} (got {value})"
+        return f"must be a {bits}-bit integer between {low} and {high} (got {_shown(value)})"
     return None
 
 
@@ -312,7 +325,7 @@ def _build_type_check(field: peewee.Field) -> TypeCheck:
         def number(value: Any) -> str | None:
             if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
                 return f"must be a number (got {_shown(value)})"
-            if isinstance(value, float | decimal.Decimal) and not math.isfinite(value):
+            if not _finite(value):
                 return f"must be a finite number (got {value})"
             return None
         return number
@@ -332,8 +345,11 @@ def _build_type_check(field: peewee.Field) -> TypeCheck:
         return a_uuid
     if isinstance(field, peewee.DateTimeField):
         def date_time(value: Any) -> str | None:
-            if type(value) is datetime.datetime or isinstance(value, datetime.datetime):
-                return None
+            if isinstance(value, datetime.datetime):
+                zone = value.tzinfo
+                if zone is None or zone is UTC:
+                    return None
+                return out_of_range(value)
             return f"must be a date and time (got {_shown(value)})"
         return date_time
     if isinstance(field, peewee.DateField):

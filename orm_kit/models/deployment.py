@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import peewee
 
 from orm_kit import dialect
-from orm_kit.fields import UTCDateTimeField, as_utc, utcnow
+from orm_kit.fields import UTCDateTimeField, as_utc, out_of_range, utcnow
 from orm_kit.locking import Versioned
 from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.environment import Environment
@@ -101,6 +101,8 @@ class Deployment(Versioned, PlatformModel):
 def _seconds_between(start: Any, end: Any) -> int | None:
     if not isinstance(start, datetime.datetime) or not isinstance(end, datetime.datetime):
         return None
+    if out_of_range(start) or out_of_range(end):
+        return None  # the type check reports it: derive() runs before validation
     ran = as_utc(end) - as_utc(start)
     # finished before started is finished_at's error to report, not a negative duration
     return round(ran.total_seconds()) if ran >= datetime.timedelta(0) else None

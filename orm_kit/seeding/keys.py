@@ -24,7 +24,7 @@ import peewee
 
 from orm_kit._shown import shown
 from orm_kit.errors import SeedError
-from orm_kit.fields import as_utc
+from orm_kit.fields import as_utc, out_of_range
 from orm_kit.model import Model
 from orm_kit.seeding.files import SeedRow
 from orm_kit.seeding.registry import SeedRegistry, SeedTable, pk, pk_field
@@ -87,6 +87,8 @@ def decode(text: str) -> tuple[Any, ...]:
 def hashable(value: Any) -> Any:
     """``value`` as a part of a natural key (datetimes in UTC); TypeError for a list, a mapping or bytes."""
     if isinstance(value, datetime.datetime):
+        if out_of_range(value):
+            raise TypeError("an instant outside years 1-9999 in UTC cannot be part of a key")
         return as_utc(value)
     if isinstance(value, bytes | bytearray):
         raise TypeError("bytes cannot be part of a key")  # a YAML !!binary: not text the bookkeeping can keep
