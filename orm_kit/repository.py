@@ -59,9 +59,10 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 import peewee
 
 from orm_kit import cursors, dialect
+from orm_kit._shown import shown
 from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError, ValidationError
 from orm_kit.fields import utcnow
-from orm_kit.filters import OPERATORS, Order, after_condition, escape_like, is_text, like, like_pattern
+from orm_kit.filters import OPERATORS, Order, after_condition, escape_like, is_text, like, like_pattern, search_text
 from orm_kit.integrity import translate as _translate
 from orm_kit.locking import Versioned, conflict_error, missing_version_error, restore, snapshot
 from orm_kit.model import Model
@@ -71,6 +72,7 @@ from orm_kit.shapes import Shape, Shapes
 from orm_kit.validation import field_type_error, model_rules, type_check
 
 __all__ = [
+    "MAX_OFFSET",
     "MAX_PAGE_SIZE",
     "OPERATORS",
     "CursorPage",
@@ -87,6 +89,8 @@ T = TypeVar("T")
 
 MAX_PAGE_SIZE = 1000
 MAX_LIMIT = MAX_PAGE_SIZE * 10
+#: The most rows an offset (or a page number) may skip: OFFSET is a signed 64-bit integer on both databases.
+MAX_OFFSET = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -300,9 +304,8 @@ class Repository(Generic[ModelT]):
                 f"{type(self).__name__} has no search_fields to search; list the text fields to match on the "
                 f"class, e.g. search_fields = {tuple(self._text_field_names()[:2])!r}"
             )
-        if not isinstance(text, str):
-            raise InvalidQueryError(f"search text must be a string (got {text!r})")
-        values = [like_pattern(text, "contains"), self._positive("limit", limit, MAX_PAGE_SIZE)]
+        pattern = like_pattern(search_text(text, "search text"), "contains")
+        values = [pattern, self._positive("limit", limit, MAX_PAGE_SIZE)]
         return self._shapes.search(self.search_fields).rows(self.db, values)
 
     def _text_field_names(self) -> list[str]:
@@ -321,8 +324,7 @@ class Repository(Generic[ModelT]):
     def page(self, number: int = 1, *, size: int = 50, order_by: Sequence[str] = (),
              **filters: object) -> Page[ModelT]:
         """Page ``number`` (from 1) of ``size`` rows, with the total: the rows, then a count if the page is full."""
-        number = self._positive("page number", number, None)
-        size = self._positive("page size", size, MAX_PAGE_SIZE)
+        number, size = self._page_bounds(number, size)
         shape, values = self._bind(filters)
         order = self._order(order_by)
         offset = (number - 1) * size
@@ -524,8 +526,7 @@ class Repository(Generic[ModelT]):
 
     def paginate(self, query: peewee.ModelSelect[ModelT], number: int, size: int) -> Page[ModelT]:
         """Page ``number`` of an ordered peewee ``query`` with its total (two queries, built per call)."""
-        number = self._positive("page number", number, None)
-        size = self._positive("page size", size, MAX_PAGE_SIZE)
+        number, size = self._page_bounds(number, size)
         total = int(query.order_by().count(self.db))
         items = tuple(query.paginate(number, size).execute(self.db))
         return Page(items=items, number=number, size=size, total=total)
@@ -596,15 +597,23 @@ class Repository(Generic[ModelT]):
     @staticmethod
     def _positive(what: str, value: object, most: int | None) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (most is not None and value > most):
-            bound = f" and at most {most}" if most is not None else ""
-            raise InvalidQueryError(f"{what} must be a whole number of at least 1{bound} (got {value!r})")
+            bound = f" and at most {most:,}" if most is not None else ""
+            raise InvalidQueryError(f"{what} must be a whole number of at least 1{bound} (got {shown(value)})")
         return value
 
     @staticmethod
     def _offset(value: object) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise InvalidQueryError(f"offset must be a whole number >= 0 (got {value!r})")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_OFFSET:
+            raise InvalidQueryError(f"offset must be a whole number from 0 to {MAX_OFFSET:,}, the most either "
+                                    f"database can skip (got {shown(value)})")
         return value
+
+    @classmethod
+    def _page_bounds(cls, number: object, size: object) -> tuple[int, int]:
+        """``number`` and ``size`` of a page, checked: the page must start within :data:`MAX_OFFSET` rows."""
+        size = cls._positive("page size", size, MAX_PAGE_SIZE)
+        number = cls._positive("page number", number, MAX_OFFSET // size + 1)
+        return number, size
 
     def _delete(self, sql: str, params: list[Any], key: object) -> Any:
         try:
