@@ -23,7 +23,7 @@ from typing import Any
 import peewee
 
 from orm_kit import dialect
-from orm_kit.errors import InvalidQueryError
+from orm_kit.errors import InvalidQueryError, ValidationError
 
 __all__ = ["Conversion", "UTCDateTimeField", "as_utc", "out_of_range", "reader", "utcnow", "with_database", "writer"]
 
@@ -268,7 +268,10 @@ def writer(field: peewee.Field, *, postgres: bool) -> Conversion:
         key = field.rel_field.name
 
         def foreign_key(value: Any) -> Any:
-            if isinstance(value, related):
+            if isinstance(value, peewee.Model):
+                if not isinstance(value, related):  # its key would link to a row of the wrong table
+                    raise ValidationError(field.model.__name__, {field.name: [
+                        f"must be a {related.__name__} or its {key} (got a row of {type(value).__name__})"]})
                 value = getattr(value, key)
             return target.apply(value)
 

@@ -311,7 +311,7 @@ def _no_check(value: Any) -> str | None:
 
 def _build_type_check(field: peewee.Field) -> TypeCheck:
     if isinstance(field, peewee.ForeignKeyField):
-        return _foreign_key_check(type_check(field.rel_field))
+        return _foreign_key_check(field, type_check(field.rel_field))
     if isinstance(field, peewee.IntegerField):
         bits = next(b for kind, b in _INT_BITS if isinstance(field, kind))
         low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
@@ -370,28 +370,37 @@ def _build_type_check(field: peewee.Field) -> TypeCheck:
     return _no_check
 
 
-def _foreign_key_check(target: TypeCheck) -> TypeCheck:
-    """The check of the key a foreign key points at; a model instance passes, and each distinct value is parsed once.
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _foreign_key_check(field: peewee.ForeignKeyField, target: TypeCheck) -> TypeCheck:
+    """The check of the key a foreign key points at; an instance of the model it points at passes, an instance of
+    any other model is refused (its key would silently link to a row of the wrong table), and each distinct
+    text value is parsed once.
 
     Only text values are remembered: a key given as text (a UUID, say) takes a parse to check, and a
     bulk load repeats the same few parents on every row. A value of the key's own type passes with
     one ``type()`` test, cheaper than a lookup.
     """
-    if target is _no_check:
-        return target
     known: set[str] = set()
 
     def foreign_key(value: Any) -> str | None:
         if type(value) is str and value in known:
             return None
+        if isinstance(value, peewee.Model):
+            related = field.rel_model  # read per call: a deferred or "self" reference is resolved after the check
+            if isinstance(value, related):
+                return None
+            given = type(value).__name__
+            return (f"must be a {related.__name__} or its {field.rel_field.name} (got {_article(given)} {given}, "
+                    "a row of another table)")
         problem = target(value)
-        if problem is None:
-            if type(value) is str:
-                if len(known) >= _MEMO_SIZE:
-                    known.clear()
-                known.add(value)
-            return None
-        return None if isinstance(value, peewee.Model) else problem
+        if problem is None and type(value) is str:
+            if len(known) >= _MEMO_SIZE:
+                known.clear()
+            known.add(value)
+        return problem
 
     return foreign_key
 
@@ -436,12 +445,13 @@ def _value_check(field: peewee.Field, rules: tuple[Validator, ...]) -> ValueChec
     # Only these can pass their type check while being an SQL expression (a model instance is a Node).
     node_may_pass = isinstance(field, peewee.ForeignKeyField) or kind_check is _no_check
     checks = tuple(_direct(rule) for rule in rules)
-    node = peewee.Node
+    node, model = peewee.Node, peewee.Model
 
     def check(value: Any) -> list[str] | None:
         problem = kind_check(value)
         if problem is not None:
-            return None if isinstance(value, node) else [problem]
+            # An SQL expression is the database's to evaluate; a model instance is a Node too, but a row, not SQL.
+            return None if isinstance(value, node) and not isinstance(value, model) else [problem]
         if not checks or (node_may_pass and isinstance(value, node)):
             return None
         found: list[str] | None = None
