@@ -417,13 +417,13 @@ class Repository(Generic[ModelT]):
         """
         model = self.model
         if (type(obj) is not model or model.save not in (Model.save, Versioned.save)
-                or self._has_unsaved_relations(obj)):
+                or self._has_unsaved_relations(obj) or self._derived_in_sql(obj)):
             obj.save()  # the general path handles what the reused SQL does not
             return obj
         before = snapshot(obj)
         try:
-            if model._derives():
-                model.derive(obj.__data__)  # as Model.save(): derived columns (Model.derive) before validating
+            if model._derives():  # as Model.save(): derived columns (Model.derive) before validating
+                model.derive(obj.__data__, partial=obj._persisted)
             if _own_validation(model):
                 obj.validate()
             else:  # what Model.validate() runs, without the calls in between
@@ -620,6 +620,15 @@ class Repository(Generic[ModelT]):
             return self._execute(sql, params)
         except peewee.IntegrityError as exc:  # rows still refer to it: say which
             raise _translate(self.model, exc, where=self._plan.pk == key, deleting=True) from exc
+
+    def _derived_in_sql(self, obj: ModelT) -> bool:
+        """Whether a derived field of ``obj`` (a row read without one of its inputs) is computed in SQL on save."""
+        model = self.model
+        if not model._derives() or not obj._persisted:
+            return False
+        probe = dict(obj.__data__)
+        model.derive(probe, partial=True)
+        return any(isinstance(value, peewee.Node) for value in probe.values())
 
     def _has_unsaved_relations(self, obj: ModelT) -> bool:
         # A related object assigned before it had a key: peewee's save() resolves it, so use that path.

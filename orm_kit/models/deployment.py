@@ -70,12 +70,17 @@ class Deployment(Versioned, PlatformModel):
 
     @classmethod
     def derive(cls, data: dict[str, Any], *, partial: bool = False) -> None:
-        """Keep ``duration_seconds`` in step with ``started_at`` and ``finished_at`` on every write path."""
-        if "started_at" not in data and "finished_at" not in data:
-            return  # a value given for duration_seconds itself is overwritten below, never trusted
-        if "started_at" in data and "finished_at" in data:
+        """Keep ``duration_seconds`` in step with ``started_at`` and ``finished_at`` on every write path.
+
+        A value given for ``duration_seconds`` itself is never trusted: a new row's comes from its two
+        times (None when either is missing), and an UPDATE that names the duration or one time computes
+        it in SQL from the row's own columns.
+        """
+        if not partial:
+            data["duration_seconds"] = _seconds_between(data.get("started_at"), data.get("finished_at"))
+        elif "started_at" in data and "finished_at" in data:
             data["duration_seconds"] = _seconds_between(data["started_at"], data["finished_at"])
-        elif partial:  # an UPDATE of one end: the other end is the row's own column
+        elif "started_at" in data or "finished_at" in data or "duration_seconds" in data:
             start = _param(cls.started_at, data["started_at"]) if "started_at" in data else cls.started_at
             end = _param(cls.finished_at, data["finished_at"]) if "finished_at" in data else cls.finished_at
             data["duration_seconds"] = _sql_seconds_between(cls._meta.database, start, end)
