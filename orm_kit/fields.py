@@ -25,7 +25,8 @@ import peewee
 from orm_kit import dialect
 from orm_kit.errors import InvalidQueryError, ValidationError
 
-__all__ = ["Conversion", "UTCDateTimeField", "as_utc", "out_of_range", "reader", "utcnow", "with_database", "writer"]
+__all__ = ["Conversion", "UTCDateTimeField", "UUIDField", "as_utc", "out_of_range", "reader", "utcnow", "with_database",
+           "writer"]
 
 UTC = datetime.UTC
 _fromisoformat = datetime.datetime.fromisoformat
@@ -142,6 +143,26 @@ class UTCDateTimeField(peewee.DateTimeField):
         if value is None:
             return None
         return _utc_from_db(value)
+
+
+class UUIDField(peewee.UUIDField):
+    """peewee's ``UUIDField``, every spelling of a UUID written in one form: 32 lowercase hex digits on SQLite.
+
+    peewee writes a 32-character text as it is given, so on SQLite ``"8F2A...E1"`` (upper case) was stored
+    verbatim: the row was then not found by its UUID, a second row with the same UUID was accepted, and
+    references to it failed. PostgreSQL's ``uuid`` type is canonical by itself. Every
+    :class:`~orm_kit.model.Model` stores its ``peewee.UUIDField`` columns (and the foreign keys to them)
+    through this class.
+    """
+
+    def db_value(self, value: Any) -> Any:
+        """``value`` as SQLite stores a UUID (text that is not a UUID is left for validation to report)."""
+        if isinstance(value, str):
+            try:
+                return uuid.UUID(value).hex
+            except ValueError:
+                return value
+        return super().db_value(value)  # type: ignore[no-untyped-call]  # peewee's stubs leave it untyped
 
 
 # --- conversions for prepared statements --------------------------------------------------------------
@@ -278,7 +299,7 @@ def writer(field: peewee.Field, *, postgres: bool) -> Conversion:
         return Conversion(foreign_key, keep=target.keep, none_too=target.none_too)
     if method is UTCDateTimeField.db_value:
         return Conversion(_utc_to_postgres if postgres else _utc_to_text)
-    if method is peewee.UUIDField.db_value:
+    if method is peewee.UUIDField.db_value or method is UUIDField.db_value:
         return Conversion(_uuid_to_postgres(field) if postgres else _uuid_to_text(field))
     if method is peewee.Field.db_value:
         return _adapted(field, field.db_value)

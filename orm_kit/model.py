@@ -35,7 +35,7 @@ import peewee
 from orm_kit import dialect
 from orm_kit._sql import execute
 from orm_kit.errors import ValidationError
-from orm_kit.fields import utcnow
+from orm_kit.fields import UUIDField, utcnow
 from orm_kit.integrity import translate as _translate
 from orm_kit.plan import plain_construction, plan_for, register_plain_init
 from orm_kit.validation import Validator, collect_record_rules, model_rules
@@ -109,6 +109,15 @@ class Model(peewee.Model):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.__orm_kit_record_rules__ = collect_record_rules(cls)
+
+    @classmethod
+    def validate_model(cls) -> None:
+        """peewee's hook once a model class has its fields: a plain ``peewee.UUIDField`` writes through
+        :class:`orm_kit.fields.UUIDField`, so every spelling of a UUID is stored (and found) in one form."""
+        super().validate_model()
+        for field in cls._meta.fields.values():
+            if type(field) is peewee.UUIDField:
+                field.__class__ = UUIDField  # the same field, its db_value canonical: nothing else differs
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Rows read from the database are built with __no_default__; anything else is new.

@@ -42,6 +42,7 @@ from playhouse.schema_diff import diff_models
 from orm_kit._shown import shown
 from orm_kit.dialect import unwrap
 from orm_kit.errors import MigrationError, MigrationRefusedError
+from orm_kit.fields import UUIDField
 from orm_kit.migrate.apps import AppMigrations, Graph, heads, referenced_apps
 from orm_kit.migrate.drift import accept_python_defaults, apps_of, compare, owners, replay_owning
 from orm_kit.migrate.files import MigrationFile, discover
@@ -235,7 +236,11 @@ def _template(diff: object, todos: list[str]) -> str:
     imports: set[str] = set()
     saved: list[tuple[peewee.Field, object]] = []
     created = list(getattr(diff, "create_tables", ()))
+    # orm-kit's UUIDField only spells values canonically; its column is peewee's, which the migration declares.
+    canonical: list[peewee.Field] = [f for f in _diff_fields(diff) if type(f) is UUIDField]
     try:
+        for field in canonical:
+            field.__class__ = peewee.UUIDField
         for field in [f for model in created for f in model._meta.sorted_fields]:
             if _python_side(field.default):
                 saved.append((field, field.default))
@@ -258,11 +263,20 @@ def _template(diff: object, todos: list[str]) -> str:
     finally:
         for field, default in saved:
             field.default = default
+        for field in canonical:
+            field.__class__ = UUIDField
     text = _with_constraints(text, created, todos)
     if imports:
         text = text.replace("from peewee import *\n", "from peewee import *\n" + "".join(
             f"import {module}\n" for module in sorted(imports)), 1)
     return text
+
+
+def _diff_fields(diff: object) -> list[peewee.Field]:
+    """Every field ``diff`` writes: its new tables' (with the keys they refer to) and its new columns."""
+    fields = [f for model in getattr(diff, "create_tables", ()) for f in model._meta.sorted_fields]
+    fields += list(getattr(diff, "add_columns", ()))
+    return fields + [f.rel_field for f in fields if isinstance(f, peewee.ForeignKeyField)]
 
 
 def _python_side(default: object) -> bool:
