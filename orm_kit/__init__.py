@@ -191,6 +191,9 @@ def connect(url: str | None = None, *, replicas: collections.abc.Sequence[str] |
     ``max_lag_seconds`` and ``max_lag_bytes`` as the replicas' lag bound unless their URLs say otherwise.
     ``pool`` (a :class:`PoolSettings`, or True for the defaults) pools every server whose URL has no
     ``+pool`` of its own (:mod:`orm_kit.pool`).
+
+    The binding is for the whole process: a repository made for another database refuses to run
+    (:class:`ConfigurationError`) until the models are bound back to it.
     """
     env = os.environ if environ is None else environ
     primary = resolve_url(url, env)

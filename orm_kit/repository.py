@@ -219,6 +219,7 @@ class Repository(Generic[ModelT]):
         ``for_update`` locks the row until the transaction ends (``SELECT ... FOR UPDATE`` on
         PostgreSQL; SQLite's IMMEDIATE transaction already holds the write lock).
         """
+        self._still_bound()
         found = self.get_or_none(key, for_update=for_update)
         if found is None:
             problem = None if key is None else field_type_error(self._plan.pk, key)
@@ -229,6 +230,7 @@ class Repository(Generic[ModelT]):
 
     def get_or_none(self, key: object, *, for_update: bool = False) -> ModelT | None:
         """The row with primary key ``key``, or ``None`` (a key of the wrong type is simply not found)."""
+        self._still_bound()
         plan = self._plan
         if key is None or type_check(plan.pk)(key) is not None:
             return None
@@ -240,6 +242,7 @@ class Repository(Generic[ModelT]):
 
     def find_unique(self, field: str, value: object) -> ModelT | None:
         """The row whose unique ``field`` equals ``value``, or ``None`` (prepared once, like :meth:`get`)."""
+        self._still_bound()
         plan = self._plan
         target = plan.fields.get(field)
         if target is None or not (target.unique or target is plan.pk):
@@ -260,12 +263,14 @@ class Repository(Generic[ModelT]):
         It is compiled once per repository class and database kind, so it must build the same query
         on every call: anything that varies per call belongs in filters.
         """
+        self._still_bound()
         query: peewee.ModelSelect[ModelT] = self.model.select()
         return query
 
     def find(self, *, order_by: Sequence[str] = (), limit: int | None = None, offset: int | None = None,
              **filters: object) -> list[ModelT]:
         """The rows matching every filter, in ``order_by`` order (``"-field"`` descends)."""
+        self._still_bound()
         shape, values = self._bind(filters)
         order = self._order(order_by)
         if limit is not None:
@@ -277,6 +282,7 @@ class Repository(Generic[ModelT]):
 
     def find_one(self, **filters: object) -> ModelT | None:
         """The first row (in the default order) matching every filter, or ``None``."""
+        self._still_bound()
         found = self.find(limit=1, **filters)  # type: ignore[arg-type]  # filters are never the options
         return found[0] if found else None
 
@@ -286,6 +292,7 @@ class Repository(Generic[ModelT]):
 
         Checked like :meth:`find`; built per call (it is what the prepared paths are tested against).
         """
+        self._still_bound()
         conditions = self._shapes.reference(filters)
         query = self.select()
         if conditions:
@@ -299,6 +306,7 @@ class Repository(Generic[ModelT]):
 
     def search(self, text: str, *, limit: int = 50) -> list[ModelT]:
         """Rows whose ``search_fields`` contain ``text`` (ASCII letters in either case; ``%`` and ``_`` literal)."""
+        self._still_bound()
         if not self.search_fields:
             raise ConfigurationError(
                 f"{type(self).__name__} has no search_fields to search; list the text fields to match on the "
@@ -313,17 +321,20 @@ class Repository(Generic[ModelT]):
 
     def count(self, **filters: object) -> int:
         """How many rows match every filter."""
+        self._still_bound()
         shape, values = self._bind(filters)
         return int(self._shapes.count(shape, bare=True).scalar(self.db, values))
 
     def exists(self, **filters: object) -> bool:
         """Whether any row matches every filter."""
+        self._still_bound()
         shape, values = self._bind(filters)
         return bool(self._shapes.exists(shape).scalar(self.db, values))
 
     def page(self, number: int = 1, *, size: int = 50, order_by: Sequence[str] = (),
              **filters: object) -> Page[ModelT]:
         """Page ``number`` (from 1) of ``size`` rows, with the total: the rows, then a count if the page is full."""
+        self._still_bound()
         number, size = self._page_bounds(number, size)
         shape, values = self._bind(filters)
         order = self._order(order_by)
@@ -339,6 +350,7 @@ class Repository(Generic[ModelT]):
     def cursor_page(self, *, size: int = 50, order_by: Sequence[str] = (), after: str | None = None,
                     **filters: object) -> CursorPage[ModelT]:
         """Up to ``size`` rows after the cursor ``after`` (keyset pagination: stable under inserts, one query)."""
+        self._still_bound()
         size = self._positive("page size", size, MAX_PAGE_SIZE)
         shape, values = self._bind(filters)
         order = self._order(order_by, keyset=True)
@@ -364,6 +376,7 @@ class Repository(Generic[ModelT]):
         ``related`` loaded in the same query and its ``via`` already set to the row: reading
         ``child.<via>`` or a related row costs no query. :class:`NotFoundError` when there is no row.
         """
+        self._still_bound()
         parent = self.get(key)
         return WithChildren(parent=parent, children=self.children_of(parent, child, via=via, order_by=order_by,
                                                                      related=related))
@@ -371,6 +384,7 @@ class Repository(Generic[ModelT]):
     def children_of(self, parent: ModelT, child: type[ChildT], *, via: str | None = None,
                     order_by: Sequence[str] = (), related: Sequence[str] = ()) -> tuple[ChildT, ...]:
         """The ``child`` rows of ``parent`` (see :meth:`get_with_children`); one query."""
+        self._still_bound()
         if isinstance(order_by, str):
             order_by = (order_by,)
         if isinstance(related, str):
@@ -388,6 +402,7 @@ class Repository(Generic[ModelT]):
 
     def create(self, **values: object) -> ModelT:
         """A new row from ``values`` (defaults fill the rest), validated and inserted."""
+        self._still_bound()
         plan = self._plan
         unknown = [] if plan.settable.issuperset(values) else sorted(set(values) - plan.settable)
         if unknown:
@@ -415,6 +430,7 @@ class Repository(Generic[ModelT]):
         :class:`~orm_kit.errors.ConflictError`). A model that overrides ``save()`` is saved by its
         own ``save()``, never by the fast path.
         """
+        self._still_bound()
         model = self.model
         if (type(obj) is not model or model.save not in (Model.save, Versioned.save)
                 or self._has_unsaved_relations(obj) or self._derived_in_sql(obj)):
@@ -445,6 +461,7 @@ class Repository(Generic[ModelT]):
 
     def delete(self, target: ModelT | object) -> bool:
         """Delete a row given as a model or a key; True if a row went. A stale versioned copy: ConflictError."""
+        self._still_bound()
         plan = self._plan
         if isinstance(target, self.model):
             params: list[Any] = [plan.key_param(_key_of(target))]
@@ -466,6 +483,7 @@ class Repository(Generic[ModelT]):
         and a versioned model's version moves on in every row changed, so a copy read before is stale.
         At least one filter is required.
         """
+        self._still_bound()
         if not filters:
             raise InvalidQueryError(
                 f"update_where() on {self.model.__name__} needs at least one filter; it would change every row "
@@ -495,6 +513,7 @@ class Repository(Generic[ModelT]):
 
     def delete_where(self, **filters: object) -> int:
         """Delete every row matching the filters, in one DELETE; how many rows went (at least one filter)."""
+        self._still_bound()
         if not filters:
             raise InvalidQueryError(
                 f"delete_where() on {self.model.__name__} needs at least one filter; it would delete every row "
@@ -517,15 +536,18 @@ class Repository(Generic[ModelT]):
         ``.rows(self.db, values)``, ``.first(...)`` or ``.scalar(...)``, the values converted for
         the driver (:meth:`param`).
         """
+        self._still_bound()
         return self._shapes.get(("prepared", key), lambda: Prepared(build(), self.db))  # type: ignore[no-any-return]
 
     def param(self, field: peewee.Field, value: object) -> Any:
         """``value`` as the driver takes it for a placeholder compared with ``field``."""
+        self._still_bound()
         plan = plan_for(field.model, self.db) if field.model is not self.model else self._plan
         return plan.writers[field.name].apply(value)
 
     def paginate(self, query: peewee.ModelSelect[ModelT], number: int, size: int) -> Page[ModelT]:
         """Page ``number`` of an ordered peewee ``query`` with its total (two queries, built per call)."""
+        self._still_bound()
         number, size = self._page_bounds(number, size)
         total = int(query.order_by().count(self.db))
         items = tuple(query.paginate(number, size).execute(self.db))
@@ -534,6 +556,7 @@ class Repository(Generic[ModelT]):
     def keyset(self, query: peewee.ModelSelect[ModelT], keys: Sequence[tuple[peewee.Field, bool]],
                after: str | None, size: int) -> CursorPage[ModelT]:
         """Keyset page of a peewee ``query`` ordered by ``keys`` (``(field, descending)``, total), built per call."""
+        self._still_bound()
         size = self._positive("page size", size, MAX_PAGE_SIZE)
         spec = [("-" if desc else "") + f.name for f, desc in keys]
         if after is not None:
@@ -620,6 +643,23 @@ class Repository(Generic[ModelT]):
             return self._execute(sql, params)
         except peewee.IntegrityError as exc:  # rows still refer to it: say which
             raise _translate(self.model, exc, where=self._plan.pk == key, deleting=True) from exc
+
+    def _still_bound(self) -> None:
+        """Refuse to run once the model has been bound to another database than the one this repository was made for.
+
+        ``orm_kit.connect()`` and ``db.bind()`` bind a model for the whole process. A repository made for
+        PostgreSQL went on writing through SQL built for PostgreSQL while the model's own paths (lazy
+        relations, derived columns computed in SQL, ``save()``) followed the new binding: SQLite's date
+        arithmetic sent to PostgreSQL, rows read from the other database.
+        """
+        database = self.model._meta.database
+        if database is not self.db and dialect.unwrap(database) is not self.db:
+            now = dialect.unwrap(database)
+            raise ConfigurationError(
+                f"{type(self).__name__} was made for {type(self.db).__name__}, but {self.model.__name__} has since "
+                f"been bound to {type(now).__name__ if now is not None else 'no database'} (orm_kit.connect() and "
+                "db.bind() bind models for the whole process): bind them back (db.bind(MODELS)) before using it, "
+                "and work on the other database inside `with other.bind_ctx(MODELS):`, which binds them back after")
 
     def _derived_in_sql(self, obj: ModelT) -> bool:
         """Whether a derived field of ``obj`` (a row read without one of its inputs) is computed in SQL on save."""
