@@ -35,7 +35,8 @@ def check_seconds(value: Any, what: str, *, zero: str | None = None, high: float
                   hint: str = "") -> float:
     """``value`` as seconds: a finite number above 0 (or 0, which means ``zero``) and at most ``high``; ``hint``
     ends the message."""
-    ok = (not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+    ok = (not isinstance(value, bool) and isinstance(value, int | float)
+          and (isinstance(value, int) or math.isfinite(value))  # isfinite() of a huge int raises OverflowError
           and (value > 0 or (zero is not None and value == 0)) and value <= high)
     if not ok:
         low = f"0 ({zero})" if zero is not None else "above 0"

@@ -14,6 +14,8 @@ from typing import Any, ParamSpec, TypeVar
 import peewee
 from playhouse.pool import MaxConnectionsExceeded
 
+from orm_kit._shown import shown
+
 
 class OrmKitError(Exception):
     """Base class of every error orm-kit raises on purpose."""
@@ -155,7 +157,7 @@ class NotFoundError(OrmKitError):
         self.model = model
         self.key = key
         fix = hint or "check the key, or use get_or_none() to allow a miss"
-        super().__init__(f"{model} {key!r} does not exist ({fix})")
+        super().__init__(f"{model} {shown(key)} does not exist ({fix})")
 
 
 class ConflictError(OrmKitError):
@@ -207,7 +209,7 @@ class SeedError(OrmKitError):
         where = path or ""
         if path is not None and line is not None:
             where += f", line {line}"
-        subject = " ".join(part for part in (table, f"field {field!r}" if field else None) if part)
+        subject = " ".join(part for part in (table, f"field {shown(field)}" if field else None) if part)
         prefix = ": ".join(part for part in (where, subject) if part)
         super().__init__(f"{prefix}: {reason}" if prefix else reason)
 

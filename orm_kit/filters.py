@@ -266,8 +266,13 @@ def parse_order(model: type[peewee.Model], order_by: str | Sequence[str], *, all
     unique, not-null key), so pages never overlap or skip. ``keyset`` orders (cursor pages) refuse
     fields that can be null, and their tie-break follows the last key's direction.
     """
-    if isinstance(order_by, str):
+    if order_by is None:
+        order_by = ()
+    elif isinstance(order_by, str):
         order_by = [order_by]
+    elif not isinstance(order_by, list | tuple):
+        raise InvalidQueryError(
+            f"order_by is a field name or a list of them, '-name' descending (got {shown(order_by)})")
     fields = model._meta.fields
     names = fields if allowed is None else allowed
     keys: list[tuple[peewee.Field, bool]] = []

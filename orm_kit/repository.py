@@ -232,6 +232,8 @@ class Repository(Generic[ModelT]):
         """The row with primary key ``key``, or ``None`` (a key of the wrong type is simply not found)."""
         self._still_bound()
         plan = self._plan
+        if isinstance(key, peewee.Model):  # a row: its own key if it is one of ours, else no key of ours at all
+            key = _key_of(key) if isinstance(key, self.model) else None
         if key is None or type_check(plan.pk)(key) is not None:
             return None
         if for_update and plan.for_update:
@@ -247,7 +249,7 @@ class Repository(Generic[ModelT]):
         target = plan.fields.get(field)
         if target is None or not (target.unique or target is plan.pk):
             raise InvalidQueryError(
-                f"{self.model.__name__} field {field!r} is not a unique field; expected one of "
+                f"{self.model.__name__} field {shown(field)} is not a unique field; expected one of "
                 f"{', '.join(n for n, f in plan.fields.items() if f.unique or f is plan.pk)}"
             )
         if value is None or type_check(target)(value) is not None:
@@ -407,7 +409,8 @@ class Repository(Generic[ModelT]):
         unknown = [] if plan.settable.issuperset(values) else sorted(set(values) - plan.settable)
         if unknown:
             raise InvalidQueryError(
-                f"{self.model.__name__} has no field {unknown[0]!r}; expected some of {', '.join(self._plan.names)}"
+                f"{self.model.__name__} has no field {shown(unknown[0])}; expected some of "
+                f"{', '.join(self._plan.names)}"
             )
         obj: ModelT = plan.new(values)
         return self.save(obj)
@@ -540,8 +543,12 @@ class Repository(Generic[ModelT]):
         return self._shapes.get(("prepared", key), lambda: Prepared(build(), self.db))  # type: ignore[no-any-return]
 
     def param(self, field: peewee.Field, value: object) -> Any:
-        """``value`` as the driver takes it for a placeholder compared with ``field``."""
+        """``value`` as the driver takes it for a placeholder compared with ``field``; InvalidQueryError for a value
+        the column cannot hold (checked before any SQL, so a PostgreSQL transaction is not aborted by it)."""
         self._still_bound()
+        problem = None if value is None else type_check(field)(value)
+        if problem is not None:
+            raise InvalidQueryError(f"{field.model.__name__}.{field.name} {problem}")
         plan = plan_for(field.model, self.db) if field.model is not self.model else self._plan
         return plan.writers[field.name].apply(value)
 
@@ -598,7 +605,7 @@ class Repository(Generic[ModelT]):
         for name in changes:
             if name not in fields or fields[name] is self._plan.pk:
                 raise InvalidQueryError(
-                    f"{self.model.__name__} field {name!r} cannot be updated; expected some of "
+                    f"{self.model.__name__} field {shown(name)} cannot be updated; expected some of "
                     f"{', '.join(n for n in self._plan.names if fields[n] is not self._plan.pk)}"
                 )
 

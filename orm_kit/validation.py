@@ -338,10 +338,13 @@ def _build_type_check(field: peewee.Field) -> TypeCheck:
             if isinstance(value, uuid.UUID):
                 return None
             try:
-                uuid.UUID(str(value))
+                # Text only: str() of a 32-digit integer, or of a row (its key), would parse as a UUID too.
+                if isinstance(value, str):
+                    uuid.UUID(value)
+                    return None
             except ValueError:
-                return f"must be a UUID (got {_shown(value)})"
-            return None
+                pass
+            return f"must be a UUID (got {_shown(value)})"
         return a_uuid
     if isinstance(field, peewee.DateTimeField):
         def date_time(value: Any) -> str | None:

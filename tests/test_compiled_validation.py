@@ -56,10 +56,12 @@ def reference_type_error(field: peewee.Field, value: Any) -> str | None:
         if isinstance(value, uuid.UUID):
             return None
         try:
-            uuid.UUID(str(value))
+            if isinstance(value, str):
+                uuid.UUID(value)
+                return None
         except ValueError:
-            return f"must be a UUID (got {_shown(value)})"
-        return None
+            pass
+        return f"must be a UUID (got {_shown(value)})"
     if isinstance(field, peewee.DateTimeField):
         if isinstance(value, datetime.datetime):
             return out_of_range(value)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import peewee
 import pytest
 
-from orm_kit.errors import InvalidQueryError
-from orm_kit.models import Team
-from orm_kit.repositories import ServiceRepository, TeamRepository
+from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError
+from orm_kit.models import Deployment, Team
+from orm_kit.repositories import DeploymentRepository, ServiceRepository, TeamRepository
 from orm_kit.repository import MAX_OFFSET
 
 import factories
@@ -88,3 +89,42 @@ def test_a_forged_cursor_is_an_invalid_query_error(migrated: peewee.Database, cu
     assert teams.cursor_page(size=1, order_by=["id"]).next_cursor is not None
     error = _refused_and_still_usable(migrated, lambda: teams.cursor_page(size=1, order_by=["id"], after=cursor))
     assert "cursor" in str(error)
+
+
+HUGE = 10**5000  # past the 4,300 digits str() and int() take
+
+
+@pytest.mark.parametrize(("call", "error", "expected"), [
+    (lambda db: TeamRepository(db).find(order_by=5), InvalidQueryError, "order_by is a field name or a list"),
+    (lambda db: TeamRepository(db).get(HUGE), NotFoundError, "Team <an integer of 16610 bits> does not exist"),
+    (lambda db: TeamRepository(db).get("x" * 100_000), NotFoundError, "does not exist"),
+    (lambda db: DeploymentRepository(db).environments_reached(HUGE), InvalidQueryError, "is not a full commit SHA"),
+    (lambda db: DeploymentRepository(db).history(status=Team(name="t")), InvalidQueryError, "a status or a list"),
+    (lambda db: TeamRepository(db).subteams(uuid.UUID(int=1)), InvalidQueryError, "Team.id must be an integer"),
+    (lambda db: ServiceRepository(db).owned_by_team([]), InvalidQueryError, "Team.id must be an integer"),
+    (lambda db: ServiceRepository(db).find_with_deployments(Deployment(id=uuid.UUID(int=2))), NotFoundError,
+     "Service <Deployment: 00000000-0000-0000-0000-000000000002> does not exist"),
+    (lambda db: ServiceRepository(db).get(12345678901234567890123456789012), NotFoundError, "must be a UUID"),
+], ids=["order-by-a-number", "key-of-5000-digits", "key-of-100k-letters", "commit-of-5000-digits",
+        "status-that-is-a-row", "team-that-is-a-uuid", "team-that-is-a-list", "key-that-is-another-tables-row",
+        "uuid-key-that-is-a-32-digit-integer"])
+def test_values_the_property_pass_found_are_typed_errors(migrated: peewee.Database, call: Callable[[Any], object],
+                                                         error: type[Exception], expected: str) -> None:
+    """Each was TypeError, ValueError, OverflowError or a driver's error before (found by test_hostile_properties)."""
+    with migrated.atomic():
+        with pytest.raises(error) as caught:
+            call(migrated)
+        assert expected in str(caught.value) and len(str(caught.value)) < 500
+        assert Team.select().count() == 0
+
+
+def test_a_repository_finds_a_row_given_the_row_itself(migrated: peewee.Database) -> None:
+    team = factories.team(name="owners")
+    assert TeamRepository(migrated).get(team).name == "owners"
+
+
+def test_a_duration_of_5000_digits_is_refused() -> None:
+    from orm_kit.bounds import check_seconds
+
+    with pytest.raises(ConfigurationError, match="expected a number of seconds"):
+        check_seconds(HUGE, "lock_timeout")
