@@ -65,13 +65,13 @@ from orm_kit.migrate import (
 from orm_kit.migrate import baseline as adopt
 from orm_kit.migrate.history import format_utc
 from orm_kit.migrate.lockwait import DEFAULT_LOCK_RETRIES, DEFAULT_STATEMENT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
+from orm_kit.migrate.plan import MAX_STEPS
 from orm_kit.shell import INTERFACES, banner, interact, namespace
 from orm_kit.synthetic import generate, remove_generated
 from orm_kit.transactions import on_commit, transaction
 
 F = TypeVar("F", bound=Callable[..., Any])
 DIALECTS = ("sqlite", "postgres")
-MAX_STEPS = 1_000_000  # migrations to revert at once: more than any history holds
 
 
 class Seconds(click.FloatRange):

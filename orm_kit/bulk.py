@@ -44,6 +44,7 @@ from playhouse.cockroachdb import CockroachDatabase
 
 from orm_kit import dialect
 from orm_kit._sql import connection, cursor, driver_errors, execute, fetchall, quote, scalar
+from orm_kit.bounds import check_count
 from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import ValidationError
 from orm_kit.fields import Conversion, writer
@@ -59,6 +60,7 @@ _POSTGRES_MAX_PARAMETERS = 65535
 _SQLITE_OLD_DEFAULT = 999
 # Past a few thousand rows a longer statement saves nothing and only costs memory.
 DEFAULT_MAX_ROWS = 2000
+MAX_ROWS_BOUND = 1_000_000  # rows held in memory per table before a flush: far past what any chunk needs
 # Column types COPY writes in binary from what orm-kit's writers make (UUID, int, str, aware datetime, ...).
 _BINARY_COPY_TYPES = frozenset({
     "uuid", "smallint", "integer", "bigint", "text", "character varying", "boolean", "real", "double precision",
@@ -151,7 +153,7 @@ class BulkWriter:
                  on_flush: Callable[[type[Model], int], None] | None = None, copy: bool | None = None) -> None:
         self.db = db
         self.validate = validate
-        self.max_rows = max_rows
+        self.max_rows = check_count(max_rows, "max_rows", low=1, high=MAX_ROWS_BOUND)
         self.on_flush = on_flush
         self._postgres = is_postgres(db)
         # COPY needs psycopg 3's cursor.copy(); psycopg2 (or copy=False) writes prepared INSERTs instead.

@@ -11,11 +11,14 @@ import peewee
 import pytest
 
 import orm_kit
+from orm_kit.bulk import BulkWriter
 from orm_kit.echo import echo
 from orm_kit.errors import OrmKitError
 from orm_kit.migrate import Runner, create_migration, preview_sql
 from orm_kit.platform import SEED_REGISTRY, migrations_dir, seed_dir
 from orm_kit.seeding import SeedRegistry, SeedTable, load, remove, status
+from orm_kit.seeding.files import read_rows
+from orm_kit.synthetic import generate
 from orm_kit.testing import max_queries, no_n_plus_one
 from orm_kit.transactions import transaction
 
@@ -38,6 +41,14 @@ CASES: dict[str, Callable[[peewee.Database, Path], object]] = {
     "remove(5)": lambda db, _: remove(db, SEED_REGISTRY, 5),  # type: ignore[arg-type]
     "status(sets=5)": lambda db, _: status(db, SEED_REGISTRY, seed_dir(), sets=[5]),  # type: ignore[list-item]
     "isolation=5": lambda db, _: transaction(db, isolation=5).__enter__(),  # type: ignore[arg-type]
+    "seed sets that are a number": lambda db, _: load(db, SEED_REGISTRY, seed_dir(), sets=5),  # type: ignore[arg-type]
+    "status(sets=5.5)": lambda db, _: status(db, SEED_REGISTRY, seed_dir(), sets=5.5),  # type: ignore[arg-type]
+    "load(max_problems='all')": lambda db, _: load(db, SEED_REGISTRY, seed_dir(),
+                                                   max_problems="all"),  # type: ignore[arg-type]
+    "BulkWriter(max_rows=None)": lambda db, _: BulkWriter(db, max_rows=None),  # type: ignore[arg-type]
+    "generate(max_rows='x')": lambda db, _: generate(db, deployments=1, max_rows="x"),  # type: ignore[arg-type]
+    "read_rows(max_bytes=2**63)": lambda db, _: read_rows(seed_dir() / "reference" / "teams.yaml", max_bytes=2**63),
+    "down(steps=10**5000)": lambda db, _: Runner(db, migrations_dir()).down(steps=10**5000),
 }
 
 

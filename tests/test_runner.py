@@ -363,8 +363,9 @@ def test_a_sqlite_table_rebuild_keeps_the_tables_triggers(tmp_path, folder):
 
 @pytest.mark.parametrize(("steps", "target", "message"), [
     (1, "0001_a", "pass either a number of steps or a target"),
-    (0, None, r"--steps must be a whole number, 1 or more \(got 0\)"),
-])
+    (0, None, r"--steps must be a whole number from 1 to 1,000,000 \(got 0\)"),
+    (10**5000, None, r"--steps must be a whole number from 1 to 1,000,000 \(got <an integer of 16610 bits>\)"),
+], ids=["steps-and-target", "zero-steps", "steps-of-5000-digits"])
 def test_bad_down_arguments_are_refused_at_once_without_waiting_for_the_lock(db, db_url, folder, steps, target,
                                                                             message):
     from orm_kit.db import open_database

@@ -67,6 +67,7 @@ from orm_kit.migrate.lock import run_claim_holder
 from orm_kit.migrate.snapshot import tables
 
 __all__ = [
+    "MAX_STEPS",
     "MigrationState",
     "Plan",
     "RepairReport",
@@ -423,12 +424,16 @@ def plan_up(files: Sequence[MigrationFile], status: Status, target: str | None =
     return [f for f in pending if f.app != last.app or (f.number, f.name) <= (last.number, last.name)]
 
 
+#: Migrations reverted at once, at most: more than any history holds.
+MAX_STEPS = 1_000_000
+
+
 def check_down_arguments(steps: int | None, target: str | None) -> None:
-    """Refuse ``steps`` and ``target`` together, and ``steps`` below 1."""
+    """Refuse ``steps`` and ``target`` together, and ``steps`` outside 1 to :data:`MAX_STEPS`."""
     if steps is not None and target is not None:
         raise MigrationError("pass either a number of steps or a target, not both")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise MigrationError(f"--steps must be a whole number, 1 or more (got {shown(steps)})")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS):
+        raise MigrationError(f"--steps must be a whole number from 1 to {MAX_STEPS:,} (got {shown(steps)})")
     if target is not None and not isinstance(target, str):
         raise MigrationError(f"a migration target is text, NNNN or APP:NNNN (got {shown(target)})")
 

@@ -30,7 +30,7 @@ from orm_kit.seeding.files import SeedSet
 from orm_kit.seeding.keys import Keys
 from orm_kit.seeding.registry import SeedRegistry, SeedTable, check_ready, pk, pk_field
 from orm_kit.seeding.results import RemoveResult, SetStatus
-from orm_kit.seeding.sources import SeedSource, as_sources, available, combined
+from orm_kit.seeding.sources import SeedSource, as_sources, available, combined, set_names
 
 __all__ = ["BOOKKEEPING_TABLES", "Book", "remove", "status", "still_owned"]
 
@@ -140,6 +140,7 @@ def status(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], d
     since, rows still there."""
     sources = as_sources(registry, directory)
     registry = combined(sources)
+    sets = set_names(sets)
     found = {name: seed_set for name, (seed_set, _) in available(sources, missing_ok=True).items()}
     where = " or ".join(repr(str(s.directory)) for s in sources)
     book = Book(db)

@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from orm_kit._shown import shown as _shown
+from orm_kit.bounds import check_count
 from orm_kit.errors import SeedError
 
 __all__ = ["MAX_DEPTH", "MAX_EXPANSION", "MAX_FILE_BYTES", "SeedRow", "SeedSet", "discover_sets", "read_rows"]
@@ -127,6 +128,7 @@ def _read_text(path: Path, shown: str, max_bytes: int) -> str:
 def read_rows(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> list[SeedRow]:
     """Every row of one seed file, in file order, each with its line numbers."""
     shown = str(path)
+    check_count(max_bytes, "max_bytes", low=0, high=2**62)
     text = _read_text(path, shown, max_bytes)
     loader = _Loader(text)
     try:
