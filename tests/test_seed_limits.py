@@ -10,7 +10,7 @@ from pathlib import Path
 import peewee
 import pytest
 
-from orm_kit.errors import SeedError
+from orm_kit.errors import SeedError, SeedProblemsError
 from orm_kit.models import Team
 from orm_kit.platform import SEED_REGISTRY as REGISTRY
 from orm_kit.seeding import load
@@ -139,3 +139,15 @@ def test_bookkeeping_takes_the_same_statements_for_ten_rows_and_for_three_hundre
     large = _bookkeeping_statements(migrated, tmp_path, 300)
     assert large == small
     assert small <= 8
+
+
+def test_a_table_or_field_name_of_100000_characters_is_quoted_briefly(migrated: peewee.Database,
+                                                                      tmp_path: Path) -> None:
+    """An unknown table's name was quoted whole: a 100 kB message for a 100 kB key."""
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "long.yaml").write_text(
+        "team:\n  - name: a\n    " + "f" * 1000 + ": 1\n? " + "t" * 100_000 + "\n:\n  - name: b\n")
+    with pytest.raises(SeedProblemsError) as caught:
+        load(migrated, REGISTRY, tmp_path / "seeds")
+    assert len(caught.value.problems) == 2 and len(str(caught.value)) < 1000
+    assert "unknown table 'tttttttt" in str(caught.value)

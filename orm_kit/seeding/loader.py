@@ -113,7 +113,7 @@ def load(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], dir
                     continue
                 if table is None:
                     known = ", ".join(source.registry.by_name)
-                    problems.add(SeedError(f"unknown table {row.table!r} (expected one of {known})",
+                    problems.add(SeedError(f"unknown table {shown(row.table)} (expected one of {known})",
                                            path=row.path, line=row.line))
                     continue
                 bad = _field_problems(table, row)

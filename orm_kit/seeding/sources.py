@@ -115,5 +115,5 @@ def table_for(source: SeedSource, registry: SeedRegistry, table: str) -> SeedTab
     mine = source.registry.by_name.get(table)
     if mine is not None or table not in registry.by_name:
         return mine
-    raise SeedError(f"table {table!r} is not one of {source.owner()}'s seed tables: its files fill only "
+    raise SeedError(f"table {shown(table)} is not one of {source.owner()}'s seed tables: its files fill only "
                     f"{', '.join(source.registry.by_name) or 'none'}, and refer to other apps' rows by natural key")
