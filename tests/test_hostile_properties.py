@@ -346,3 +346,43 @@ def test_the_suite_draws_the_same_examples_on_every_run() -> None:
     """conftest.py loads the derandomized "ci" profile unless HYPOTHESIS_PROFILE names another."""
     if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci":
         assert settings.default.derandomize and settings.default.database is None
+
+
+@pytest.fixture
+def both_databases(postgres_url: str, tmp_path: Path) -> Any:
+    """A migrated SQLite file and the migrated PostgreSQL test database, side by side."""
+    from orm_kit.db import open_database
+    from orm_kit.platform import migrate_up
+
+    from conftest import reset_postgres
+
+    reset_postgres(postgres_url)
+    databases = [open_database(f"sqlite:///{tmp_path / 'side.db'}"), open_database(postgres_url)]
+    for db in databases:
+        with db.bind_ctx(MODELS):
+            migrate_up(db)
+    yield databases
+    for db in databases:
+        db.close()
+
+
+def _outcome(db: peewee.Database, folder: Path) -> object:
+    with db.bind_ctx(MODELS):
+        error = _typed_or_result(lambda: seeding.load(db, SEED_REGISTRY, folder))
+    if error is None:
+        return "loaded"
+    return [(p.line, p.table, p.field, p.reason) for p in getattr(error, "problems", [error])]
+
+
+@pytest.mark.postgres
+@settings(max_examples=25 * SCALE, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(document=mutated_documents())
+def test_a_seed_file_loads_or_fails_alike_on_sqlite_and_postgresql(both_databases: list[peewee.Database],
+                                                                   document: str) -> None:
+    """The same problems, with the same file, line, table, field and words, on both databases."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "drawn.yaml").write_text(document)
+        sqlite, postgres = (_outcome(db, Path(folder)) for db in both_databases)
+    event("loaded" if sqlite == "loaded" else "refused")
+    assert sqlite == postgres
