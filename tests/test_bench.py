@@ -34,7 +34,7 @@ def test_the_quick_migration_stall_bench_runs_every_scenario_but_the_long_reader
         reset_postgres(postgres_url)  # leave the next test the empty database it expects
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    for row in ("| (a) make: NOT NULL column with a default + index | safe |", "| (b) a foreign key and a CHECK | plain |",
-                "| (d) the shipped 0002 + 0003, again | safe |"):
+    for row in ("| (a) make: NOT NULL column with a default + index | safe |",
+                "| (b) a foreign key and a CHECK | plain |", "| (d) the shipped 0002 + 0003, again | safe |"):
         assert row in output, output[-4000:]
     assert "applied 0002_deployment_duration, 0003_deployment_history_indexes" in output
