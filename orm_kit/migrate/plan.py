@@ -47,6 +47,7 @@ from orm_kit.migrate.files import (
     misnamed,
     number_of,
     suggested_name,
+    superseded,
     syntax_error,
 )
 from orm_kit.migrate.history import (
@@ -362,6 +363,7 @@ def assess(files: Sequence[MigrationFile], history: Sequence[HistoryRow], *, dir
     states = []
     for f in files:
         row = by_name.get(f.name)
+        replaced = superseded(f)  # read (and checked) for every file, so a malformed one is found at once
         if numbers[f.number] > 1 and row is None:
             states.append(MigrationState(f.number, f.name, "duplicate", checksum=f.checksum, app=app))
             continue
@@ -380,7 +382,7 @@ def assess(files: Sequence[MigrationFile], history: Sequence[HistoryRow], *, dir
         state = row.outcome or APPLIED
         if state in UNFINISHED:
             problems.append(_unfinished_problem(row, live[1] if live and live[0] == row.name else None))
-        elif row.checksum is not None and row.checksum != f.checksum:
+        elif row.checksum is not None and row.checksum != f.checksum and row.checksum not in replaced:
             state = "edited"
             problems.append(
                 f"{f.name}.py was edited after it was applied (recorded sha256 {row.checksum[:12]}, file has "
