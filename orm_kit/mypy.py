@@ -196,7 +196,8 @@ def _record_class_body(ctx: ClassDefContext) -> None:
             names = _literal_strings(value)
             if names is not None:
                 narrowed[name] = names
-    ctx.cls.info.metadata[_METADATA] = {"fields": fields, **narrowed}
+    # The order the class declares them in (mypy's cache keeps a class's names sorted, not in this order).
+    ctx.cls.info.metadata[_METADATA] = {"fields": fields, "order": list(fields), **narrowed}
 
 
 def _literal_strings(expression: Expression) -> list[str] | None:
@@ -216,9 +217,12 @@ def _fields(info: TypeInfo) -> dict[str, _Field] | None:
     for base in reversed(info.mro):
         if not base.has_base(MODEL) or base.fullname == MODEL:
             continue
-        declared: Mapping[str, Mapping[str, object]] = base.metadata.get(_METADATA, {}).get("fields", {})
-        for name, symbol in base.names.items():
-            node = symbol.node
+        recorded = base.metadata.get(_METADATA, {})
+        declared: Mapping[str, Mapping[str, object]] = recorded.get("fields", {})
+        order: list[str] = recorded.get("order", [])
+        for name in [*order, *sorted(n for n in base.names if n not in declared)]:
+            symbol = base.names.get(name)
+            node = symbol.node if symbol is not None else None
             if not isinstance(node, Var):
                 continue
             if node.type is None:
