@@ -164,7 +164,7 @@ def choice_field(values: Sequence[_ChoiceT], *, null: Literal[False] = False, de
 def choice_field(values: Sequence[_ChoiceT], *, null: bool = False, default: str | None = None,
                  max_length: int = 255, **kwargs: Any) -> peewee.CharField[Any]:
     """A ``CharField`` holding one of ``values``, typed by them: give it a ``Literal``'s values and mypy checks reads
-    and writes (``CharField[Status]``); at run time it is peewee's ``CharField`` with these arguments.
+    and writes (``CharField[Status]``); at run time it is peewee's ``CharField``, its ``choices`` the values.
 
     The values and the default are checked when the model is defined: a default that is not one of them, or
     a value longer than ``max_length``, is a :class:`~orm_kit.errors.ConfigurationError`. The CHECK
@@ -181,6 +181,7 @@ def choice_field(values: Sequence[_ChoiceT], *, null: bool = False, default: str
         raise ConfigurationError(f"choice_field default {default!r} is not one of {', '.join(listed)}")
     if default is not None:
         kwargs["default"] = default
+    kwargs.setdefault("choices", [(v, v) for v in listed])  # peewee's own record of a closed set; it enforces nothing
     field: peewee.CharField[Any] = peewee.CharField(max_length, null=True, **kwargs) if null else \
         peewee.CharField(max_length, **kwargs)
     return field
