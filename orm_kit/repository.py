@@ -37,8 +37,9 @@ Every path runs SQL built once and reused with new parameters. The by-key paths 
 once per *shape* -- which filters with which operators, the order, whether there is a limit, an
 offset or a cursor, how long an ``in`` list is on SQLite (rounded up to a power of two; on PostgreSQL
 it is one array parameter) -- by peewee from :meth:`select`, then kept in a bounded cache per
-repository class and database kind (:class:`~orm_kit.prepared.ShapeCache`) and run with the new
-values; rows become the same models peewee would build, joins included, without its per-row cost.
+repository class, model and database kind (:mod:`orm_kit.shapes`) and run with the new values; rows
+become the same models peewee would build, joins included, without its per-row cost. Keyset cursors
+are :mod:`orm_kit.cursors`.
 :meth:`query` builds the same query the peewee way, per call, for composing further.
 
 Validation, ``updated_at``, unique violations reported as :class:`~orm_kit.errors.ValidationError`,
@@ -49,40 +50,24 @@ behave as on ``Model.save()``; a model that overrides ``save()`` goes through it
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime
 import functools
-import json
 import operator
-import threading
-import uuid
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import peewee
 
-from orm_kit import dialect
+from orm_kit import cursors, dialect
 from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError, ValidationError
 from orm_kit.fields import utcnow
-from orm_kit.filters import (
-    OPERATORS,
-    Filter,
-    Order,
-    after_condition,
-    escape_like,
-    is_text,
-    like,
-    like_pattern,
-    parse_filter,
-    parse_order,
-)
+from orm_kit.filters import OPERATORS, Order, after_condition, escape_like, is_text, like, like_pattern
 from orm_kit.integrity import translate as _translate
 from orm_kit.locking import Versioned, conflict_error, missing_version_error, restore, snapshot
 from orm_kit.model import Model
 from orm_kit.plan import ModelPlan, plan_for
-from orm_kit.prepared import Param, Prepared, ShapeCache, cache_for
+from orm_kit.prepared import Prepared
+from orm_kit.shapes import Shape, Shapes
 from orm_kit.validation import field_type_error, model_rules, type_check
 
 __all__ = [
@@ -102,8 +87,6 @@ T = TypeVar("T")
 
 MAX_PAGE_SIZE = 1000
 MAX_LIMIT = MAX_PAGE_SIZE * 10
-#: Distinct query shapes kept per repository class and database kind (the oldest built goes first).
-SHAPES_PER_REPOSITORY = 512
 
 
 @dataclass(frozen=True)
@@ -142,21 +125,8 @@ class WithChildren(Generic[T, ChildT]):
     children: tuple[ChildT, ...]
 
 
-@dataclass(frozen=True)
-class _Children:
-    """A validated children query: the foreign key it follows, its order and the relations joined in."""
-
-    model: type[peewee.Model]
-    via: peewee.ForeignKeyField
-    order: Order
-    related: tuple[peewee.ForeignKeyField, ...]
-
-
 # Keyed by (repository class, model): Repository(SomeModel, db) serves any model with the one class.
 _checked_classes: set[tuple[type[Repository[Any]], type[Model]]] = set()  # pairs whose field names were checked
-_parsed: dict[tuple[type[Repository[Any]], type[Model]], dict[str, Filter]] = {}
-_parsed_lock = threading.Lock()
-_BARE = ("bare",)  # the shape key of the model's own table, without select()'s joins
 
 
 class Repository(Generic[ModelT]):
@@ -213,13 +183,8 @@ class Repository(Generic[ModelT]):
         # Reads by key may go to a read replica (orm_kit.replicas); raw execute_sql always goes to the primary.
         self._read: Callable[..., Any] = getattr(db, "execute_read_sql", db.execute_sql)
         self._plan: ModelPlan = plan_for(model, db)
-        self._postgres = dialect.is_postgres(db)
-        self._statements: ShapeCache[Any] = cache_for(owner, db, SHAPES_PER_REPOSITORY)
-        filters = _parsed.get(owner)
-        if filters is None:
-            with _parsed_lock:
-                filters = _parsed.setdefault(owner, {})
-        self._filters = filters
+        self._shapes = Shapes(model, db, select=self.select, owner=owner, filter_fields=self.filter_fields,
+                              sort_fields=self.sort_fields, default_order=self.default_order)
 
     @classmethod
     def _check_configuration(cls, model: type[Model]) -> None:
@@ -303,9 +268,8 @@ class Repository(Generic[ModelT]):
             values.append(self._positive("limit", limit, MAX_LIMIT))
         if offset is not None:
             values.append(self._offset(offset))
-        key = ("find", shape, order.spec, limit is not None, offset is not None)
-        statement = self._statements.get(key, lambda: self._compile_listing(shape, order, limit, offset))
-        return statement.rows(self.db, values)  # type: ignore[no-any-return]
+        statement = self._shapes.listing(shape, order, limit=limit is not None, offset=offset is not None)
+        return statement.rows(self.db, values)
 
     def find_one(self, **filters: object) -> ModelT | None:
         """The first row (in the default order) matching every filter, or ``None``."""
@@ -318,7 +282,7 @@ class Repository(Generic[ModelT]):
 
         Checked like :meth:`find`; built per call (it is what the prepared paths are tested against).
         """
-        conditions = [self._filter(key).reference(value, self.db) for key, value in filters.items()]
+        conditions = self._shapes.reference(filters)
         query = self.select()
         if conditions:
             query = query.where(*conditions)
@@ -339,14 +303,7 @@ class Repository(Generic[ModelT]):
         if not isinstance(text, str):
             raise InvalidQueryError(f"search text must be a string (got {text!r})")
         values = [like_pattern(text, "contains"), self._positive("limit", limit, MAX_PAGE_SIZE)]
-
-        def build() -> Prepared:
-            fields = self.model._meta.fields
-            condition = functools.reduce(operator.or_, [like(fields[n], Param(0), self.db) for n in self.search_fields])
-            query = self.select().where(condition).order_by(*self._order(()).terms()).limit(Param(1))
-            return Prepared(query, self.db)
-
-        return self._statements.get(("search",), build).rows(self.db, values)  # type: ignore[no-any-return]
+        return self._shapes.search(self.search_fields).rows(self.db, values)
 
     def _text_field_names(self) -> list[str]:
         return [name for name, field in self._plan.fields.items() if is_text(field)]
@@ -354,18 +311,12 @@ class Repository(Generic[ModelT]):
     def count(self, **filters: object) -> int:
         """How many rows match every filter."""
         shape, values = self._bind(filters)
-        statement = self._statements.get(("count", shape), lambda: self._compile_count(shape, bare=True))
-        return int(statement.scalar(self.db, values))
+        return int(self._shapes.count(shape, bare=True).scalar(self.db, values))
 
     def exists(self, **filters: object) -> bool:
         """Whether any row matches every filter."""
         shape, values = self._bind(filters)
-
-        def build() -> Prepared:
-            query = self._where(self.model.select(), shape)
-            return Prepared(peewee.Select(columns=[peewee.fn.EXISTS(query)]), self.db)
-
-        return bool(self._statements.get(("exists", shape), build).scalar(self.db, values))
+        return bool(self._shapes.exists(shape).scalar(self.db, values))
 
     def page(self, number: int = 1, *, size: int = 50, order_by: Sequence[str] = (),
              **filters: object) -> Page[ModelT]:
@@ -375,14 +326,12 @@ class Repository(Generic[ModelT]):
         shape, values = self._bind(filters)
         order = self._order(order_by)
         offset = (number - 1) * size
-        key = ("find", shape, order.spec, True, True)
-        rows = self._statements.get(key, lambda: self._compile_listing(shape, order, size, offset))
+        rows = self._shapes.listing(shape, order, limit=True, offset=True)
         items = tuple(rows.rows(self.db, [*values, size, offset]))
         if 0 < len(items) < size:
             total = offset + len(items)  # a page that is not full is the last one: no count needed
         else:
-            count = self._statements.get(("count", shape, "joined"), lambda: self._compile_count(shape, bare=False))
-            total = int(count.scalar(self.db, values))
+            total = int(self._shapes.count(shape, bare=False).scalar(self.db, values))
         return Page(items=items, number=number, size=size, total=total)
 
     def cursor_page(self, *, size: int = 50, order_by: Sequence[str] = (), after: str | None = None,
@@ -393,24 +342,14 @@ class Repository(Generic[ModelT]):
         order = self._order(order_by, keyset=True)
         keys = order.keys
         if after is not None:
-            decoded = _decode_cursor(after, list(order.spec), [f for f, _ in keys])
+            decoded = cursors.decode(after, order.spec, [f for f, _ in keys])
             writers = self._plan.writers
             values += [writers[field.name].apply(value) for (field, _), value in zip(keys, decoded, strict=True)]
         values.append(size + 1)
-
-        def build() -> Prepared:
-            query = self._where(self.select(), shape)
-            index = sum(self._filter(k).width(v) for k, v in shape)
-            if after is not None:
-                query = query.where(after_condition(keys, [Param(index + i) for i in range(len(keys))]))
-                index += len(keys)
-            return Prepared(query.order_by(*order.terms()).limit(Param(index)), self.db)
-
-        statement = self._statements.get(("cursor", shape, order.spec, after is not None), build)
-        rows = statement.rows(self.db, values)
+        rows = self._shapes.keyset(shape, order, after=after is not None).rows(self.db, values)
         more = len(rows) > size
         items = tuple(rows[:size])
-        cursor = _encode_cursor(list(order.spec), [_value_of(items[-1], f) for f, _ in keys]) if more else None
+        cursor = cursors.encode(order.spec, [_value_of(items[-1], f) for f, _ in keys]) if more else None
         return CursorPage(items=items, next_cursor=cursor)
 
     def get_with_children(self, key: object, child: type[ChildT], *, via: str | None = None,
@@ -434,10 +373,7 @@ class Repository(Generic[ModelT]):
             order_by = (order_by,)
         if isinstance(related, str):
             related = (related,)
-        spec_key = ("children", child, via, tuple(order_by), tuple(related))
-        spec: _Children = self._statements.get(("spec", *spec_key), lambda: self._children(child, via, order_by,
-                                                                                            related))
-        statement = self._statements.get(spec_key, lambda: self._compile_children(spec))
+        spec, statement = self._shapes.children(child, via, order_by, related)
         fk = spec.via
         key = self._plan.writers[fk.rel_field.name].apply(parent.__data__.get(fk.rel_field.name))
         rows = statement.rows(self.db, [key])
@@ -547,18 +483,10 @@ class Repository(Generic[ModelT]):
         if any(isinstance(v, peewee.Node) for v in data.values()):
             # An SQL expression (a derived value over the row's own columns, say): built for this call.
             update = self._assignments(data)
-            conditions = [self._filter(key).reference(value, self.db) for key, value in filters.items()]
-            query = peewee.ModelUpdate(model, update).where(*conditions)
+            query = peewee.ModelUpdate(model, update).where(*self._shapes.reference(filters))
             return self._write_query(lambda: query.execute(self.db), data)
 
-        def build() -> Prepared:
-            assignments = self._assignments({name: Param(i) for i, name in enumerate(names)})
-            width = len(names)
-            query = peewee.ModelUpdate(model, assignments)
-            conditions = self._conditions(shape, first=width)
-            return Prepared(query.where(*conditions) if conditions else query, self.db)
-
-        statement = self._statements.get(("update_where", names, shape), build)
+        statement = self._shapes.update(names, shape, self._assignments)
         writers = self._plan.writers
         params = [writers[name].apply(data[name]) for name in names] + values
         return self._write_query(lambda: statement.execute(self.db, params).rowcount, data)
@@ -570,16 +498,11 @@ class Repository(Generic[ModelT]):
                 f"delete_where() on {self.model.__name__} needs at least one filter; it would delete every row "
                 "(to mean every row, filter on the key, e.g. id__isnull=False)")
         shape, values = self._bind(filters)
-
-        def build() -> Prepared:
-            return Prepared(peewee.ModelDelete(self.model).where(*self._conditions(shape)), self.db)
-
-        statement = self._statements.get(("delete_where", shape), build)
+        statement = self._shapes.delete(shape)
         try:
             return int(statement.execute(self.db, values).rowcount)
         except peewee.IntegrityError as exc:  # rows still refer to some of them: say which
-            conditions = [self._filter(key).reference(value, self.db) for key, value in filters.items()]
-            where = functools.reduce(operator.and_, conditions)
+            where = functools.reduce(operator.and_, self._shapes.reference(filters))
             raise _translate(self.model, exc, where=where, deleting=True) from exc
 
     # --- building blocks for subclasses ------------------------------------------------------------
@@ -592,7 +515,7 @@ class Repository(Generic[ModelT]):
         ``.rows(self.db, values)``, ``.first(...)`` or ``.scalar(...)``, the values converted for
         the driver (:meth:`param`).
         """
-        return self._statements.get(("prepared", key), lambda: Prepared(build(), self.db))  # type: ignore[no-any-return]
+        return self._shapes.get(("prepared", key), lambda: Prepared(build(), self.db))  # type: ignore[no-any-return]
 
     def param(self, field: peewee.Field, value: object) -> Any:
         """``value`` as the driver takes it for a placeholder compared with ``field``."""
@@ -613,13 +536,13 @@ class Repository(Generic[ModelT]):
         size = self._positive("page size", size, MAX_PAGE_SIZE)
         spec = [("-" if desc else "") + f.name for f, desc in keys]
         if after is not None:
-            values = _decode_cursor(after, spec, [f for f, _ in keys])
+            values = cursors.decode(after, spec, [f for f, _ in keys])
             query = query.where(after_condition(keys, values))
         ordering = [f.desc() if desc else f.asc() for f, desc in keys]
         rows = list(query.order_by(*ordering).limit(size + 1).execute(self.db))
         more = len(rows) > size
         items = tuple(rows[:size])
-        cursor = _encode_cursor(spec, [_value_of(items[-1], f) for f, _ in keys]) if more else None
+        cursor = cursors.encode(spec, [_value_of(items[-1], f) for f, _ in keys]) if more else None
         return CursorPage(items=items, next_cursor=cursor)
 
     def _sort_keys(self, order_by: Sequence[str]) -> list[tuple[peewee.Field, bool]]:
@@ -632,113 +555,19 @@ class Repository(Generic[ModelT]):
 
     # --- the parts ---------------------------------------------------------------------------------
 
-    def _filter(self, key: str) -> Filter:
-        found = self._filters.get(key)
-        if found is None:
-            # Parsed once per repository class; a bad key raises and is not kept, so the dict stays bounded.
-            found = self._filters[key] = parse_filter(self.model, key, self.filter_fields)
-        return found
-
-    def _bind(self, filters: Mapping[str, object]) -> tuple[tuple[tuple[str, Hashable], ...], list[Any]]:
+    def _bind(self, filters: Mapping[str, object]) -> tuple[Shape, list[Any]]:
         """The shape of ``filters`` and their parameters, every name and value checked."""
-        values: list[Any] = []
-        postgres = self._postgres
-        shape = tuple((key, self._filter(key).bind(value, values, postgres=postgres)) for key, value in filters.items())
-        return shape, values
+        return self._shapes.bind(filters)
 
-    def _conditions(self, shape: tuple[tuple[str, Hashable], ...], first: int = 0) -> list[peewee.Node]:
+    def _conditions(self, shape: Shape, first: int = 0) -> list[peewee.Node]:
         """The conditions of ``shape``, their placeholders numbered from ``first``."""
-        conditions = []
-        index = first
-        for key, variant in shape:
-            condition = self._filter(key)
-            width = condition.width(variant)
-            conditions.append(condition.prepared(variant, [Param(i) for i in range(index, index + width)], self.db))
-            index += width
-        return conditions
+        return self._shapes.conditions(shape, first)
 
-    def _where(self, query: peewee.ModelSelect[ModelT], shape: tuple[tuple[str, Hashable], ...]) -> Any:
-        conditions = self._conditions(shape)
-        return query.where(*conditions) if conditions else query
+    def _where(self, query: peewee.ModelSelect[ModelT], shape: Shape) -> Any:
+        return self._shapes.where(query, shape)
 
     def _order(self, order_by: str | Sequence[str], *, keyset: bool = False) -> Order:
-        def parse() -> Order:
-            return parse_order(self.model, order_by, allowed=self.sort_fields, default=self.default_order,
-                               keyset=keyset)
-
-        items = (order_by,) if isinstance(order_by, str) else tuple(order_by)
-        if not all(isinstance(item, str) for item in items):
-            return parse()  # refused there, with the reason; never a cache key
-        return self._statements.get(("order", items, keyset), parse)  # type: ignore[no-any-return]
-
-    def _compile_listing(self, shape: tuple[tuple[str, Hashable], ...], order: Order, limit: int | None,
-                         offset: int | None) -> Prepared:
-        query = self._where(self.select(), shape).order_by(*order.terms())
-        index = sum(self._filter(k).width(v) for k, v in shape)
-        if limit is not None:
-            query = query.limit(Param(index))
-            index += 1
-        if offset is not None:
-            query = query.offset(Param(index))
-        return Prepared(query, self.db)
-
-    def _compile_count(self, shape: tuple[tuple[str, Hashable], ...], *, bare: bool) -> Prepared:
-        """``SELECT COUNT(1) FROM (...)``, as peewee counts: over the model's table, or over :meth:`select`.
-
-        Over :meth:`select`, its LEFT OUTER joins to one row each (a foreign key to the joined table's
-        key, which nothing else joins from) are left out: they cannot change how many rows there are,
-        and without them the count can be read from an index alone (20 times faster on a history).
-        """
-        query = self._where(self.model.select() if bare else _count_source(self.select()), shape)
-        wrapped = query.order_by().alias("_wrapped")
-        if wrapped._count_can_project_one():
-            wrapped = wrapped.select(peewee.SQL("1"))
-        return Prepared(peewee.Select([wrapped], [peewee.fn.COUNT(peewee.SQL("1"))]), self.db)
-
-    def _children(self, child: type[peewee.Model], via: str | None, order_by: Sequence[str],
-                  related: Sequence[str]) -> _Children:
-        """Check a children query's names once (InvalidQueryError naming what the child model has)."""
-        if not (isinstance(child, type) and issubclass(child, peewee.Model)):
-            raise InvalidQueryError(f"children must be a model class (got {child!r})")
-        fields = child._meta.fields
-        pointing = [f for f in fields.values() if isinstance(f, peewee.ForeignKeyField) and f.rel_model is self.model]
-        if via is None:
-            if len(pointing) != 1:
-                raise InvalidQueryError(
-                    f"{child.__name__} has {len(pointing) or 'no'} foreign keys to {self.model.__name__}"
-                    + (f" ({', '.join(f.name for f in pointing)}); pass via=... naming one" if pointing else ""))
-            fk = pointing[0]
-        else:
-            named = fields.get(via)
-            if not isinstance(named, peewee.ForeignKeyField) or named.rel_model is not self.model:
-                raise InvalidQueryError(
-                    f"{child.__name__}.{via} is not a foreign key to {self.model.__name__}; expected one of "
-                    f"{', '.join(f.name for f in pointing) or '(none)'}")
-            fk = named
-        joins = []
-        loadable = [f for f in fields.values() if isinstance(f, peewee.ForeignKeyField) and f is not fk]
-        for name in related:
-            field = fields.get(name)
-            if not any(field is f for f in loadable):
-                raise InvalidQueryError(f"{child.__name__} cannot load {name!r} with its rows; expected foreign keys "
-                                        f"among {', '.join(f.name for f in loadable) or '(none)'}")
-            joins.append(field)
-        return _Children(child, fk, parse_order(child, order_by, allowed=None, default=()), tuple(joins))
-
-    def _compile_children(self, spec: _Children) -> Prepared:
-        child = spec.model
-        targets: list[Any] = []
-        for field in spec.related:
-            # The child's own table or one joined twice needs a name of its own in the query.
-            taken = field.rel_model is child or any(t is field.rel_model for t in targets)
-            targets.append(field.rel_model.alias() if taken else field.rel_model)
-        query = child.select(child, *targets)
-        for field, target in zip(spec.related, targets, strict=True):
-            kind = peewee.JOIN.LEFT_OUTER if field.null else peewee.JOIN.INNER
-            on = field == getattr(target, field.rel_field.name)
-            query = query.join_from(child, target, kind, on=on, attr=field.name)
-        query = query.where(spec.via == Param(0)).order_by(*spec.order.terms())
-        return Prepared(query, self.db)
+        return self._shapes.order(order_by, keyset=keyset)
 
     def _check_changes(self, changes: Mapping[str, object]) -> None:
         fields = self._plan.fields
@@ -826,42 +655,6 @@ class Repository(Generic[ModelT]):
             raise NotFoundError(self.model.__name__, _key_of(obj))
 
 
-def _count_source(query: Any) -> Any:
-    """``query`` without the LEFT OUTER joins that match at most one row each (see ``_compile_count``)."""
-    if query._where is not None or query._group_by or query._having is not None or query._distinct \
-            or query._windows or query._cte_list:
-        return query  # a condition or grouping of its own may read the joined table
-
-    def strip(source: Any) -> Any:
-        if not isinstance(source, peewee.Join):
-            return source
-        lhs = strip(source.lhs)
-        if source.join_type == peewee.JOIN.LEFT_OUTER and _to_one(source) and source.rhs not in query._joins:
-            return lhs
-        return peewee.Join(lhs, source.rhs, source.join_type, getattr(source, "_on", None))
-
-    clone = query.clone()
-    clone._from_list = [strip(source) for source in query._from_list]
-    return clone
-
-
-def _to_one(join: peewee.Join) -> bool:
-    """Whether ``join`` is on ``foreign key = the joined model's key`` (one row at most per row joined to)."""
-    on, dest = getattr(join, "_on", None), join.rhs
-    if not isinstance(on, peewee.Expression) or on.op != peewee.OP.EQ:
-        return False
-    model = dest.model if isinstance(dest, peewee.ModelAlias) else dest
-    if not (isinstance(model, type) and issubclass(model, peewee.Model)):
-        return False
-    for near, far in ((on.lhs, on.rhs), (on.rhs, on.lhs)):
-        field = near.field if isinstance(near, peewee.FieldAlias) else near
-        target = far.field if isinstance(far, peewee.FieldAlias) else far
-        if (isinstance(field, peewee.ForeignKeyField) and field.rel_model is model and target is field.rel_field
-                and (target.primary_key or target.unique)):
-            return True
-    return False
-
-
 _validated_by_model: dict[type[Model], bool] = {}
 
 
@@ -875,44 +668,9 @@ def _own_validation(model: type[Model]) -> bool:
     return own
 
 
-# --- keyset cursors ------------------------------------------------------------------------------
-
 def _key_of(obj: peewee.Model) -> Any:
     return obj._pk  # type: ignore[attr-defined]  # missing from the stubs
 
 
 def _value_of(obj: peewee.Model, field: peewee.Field) -> object:
     return obj.__data__.get(field.name)
-
-
-def _python_value(field: peewee.Field, raw: object) -> object:
-    return field.python_value(raw)  # type: ignore[no-untyped-call]
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, datetime.datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
-def _encode_cursor(spec: list[str], values: list[object]) -> str:
-    raw = json.dumps({"o": spec, "v": [_jsonable(v) for v in values]}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, spec: list[str], fields: list[peewee.Field]) -> list[object]:
-    problem = (f"cursor {cursor[:40]!r} is not one this listing issued for order {spec} "
-               "(pass the next_cursor of the previous page unchanged, with the same order and filters)")
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(data, dict) or data.get("o") != spec or len(data.get("v", ())) != len(fields):
-            raise InvalidQueryError(problem)
-        values = [_python_value(field, raw) for field, raw in zip(fields, data["v"], strict=True)]
-    except (ValueError, TypeError, binascii.Error, AttributeError, UnicodeDecodeError) as exc:
-        raise InvalidQueryError(problem) from exc
-    for field, value in zip(fields, values, strict=True):
-        if value is None or field_type_error(field, value) is not None:
-            raise InvalidQueryError(problem)
-    return values

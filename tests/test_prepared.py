@@ -207,13 +207,13 @@ def test_a_model_without_joins_too(migrated: peewee.Database, names: list[str], 
 def test_an_in_list_on_sqlite_is_one_statement_per_power_of_two(migrated: peewee.Database, data: Platform,
                                                                   backend: str) -> None:
     repo = DeploymentRepository(migrated)
-    repo._statements.clear()  # shared by every DeploymentRepository on this kind of database
+    repo._shapes.statements.clear()  # shared by every DeploymentRepository on this kind of database
     statuses = ["success", "failed", "canceled", "running", "skipped"]
     for count in range(1, 6):
         found = repo.find(status__in=statuses[:count])
         assert [snapshot(d) for d in found] == [snapshot(d) for d in repo.query(status__in=statuses[:count])
                                                 .execute(migrated)]
-    shapes = {key for key in repo._statements._items if key[0] == "find"}
+    shapes = {key for key in repo._shapes.statements._items if key[0] == "find"}
     # 1, 2, 3-4, 5 values: four statements on SQLite; on PostgreSQL the list is one array parameter.
     assert len(shapes) == (1 if backend == "postgres" else 4)
 
@@ -236,7 +236,7 @@ def test_the_tie_break_is_only_added_where_the_order_is_not_total(migrated: peew
 
 def test_statements_are_bounded_per_repository(migrated: peewee.Database, data: Platform) -> None:
     repo = DeploymentRepository(migrated)
-    cache = repo._statements
+    cache = repo._shapes.statements
     size, cache.size = cache.size, 8
     try:
         for n in range(20):

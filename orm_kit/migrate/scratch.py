@@ -33,7 +33,8 @@ import peewee
 from orm_kit._sql import execute, quote
 from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import MigrationError, MigrationFailedError, first_line
-from orm_kit.migrate.files import MigrationFile
+from orm_kit.migrate.apps import label
+from orm_kit.migrate.files import DEFAULT_APP, MigrationFile
 from orm_kit.migrate.lock import foreign_keys_off
 from orm_kit.migrate.migrator import run_step
 from orm_kit.migrate.snapshot import Facts, snapshot
@@ -182,7 +183,8 @@ def replay(scratch: peewee.Database, files: Iterable[MigrationFile], direction: 
                 run_deferred_inline(scratch, run_step(scratch, module, direction).deferred)
         except Exception as exc:  # noqa: BLE001 - reported with the migration's name
             raise MigrationFailedError(
-                f"{f.name} {direction}() fails on a scratch database: {first_line(exc)}") from None
+                f"{label(f.app, f.name, f.app != DEFAULT_APP)} {direction}() fails on a scratch database: "
+                f"{first_line(exc)}") from None
 
 
 def run_deferred_inline(scratch: peewee.Database, steps: Sequence[Step]) -> None:
