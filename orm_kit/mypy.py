@@ -146,8 +146,8 @@ class OrmKitPlugin(Plugin):
     def get_function_signature_hook(self, fullname: str) -> Callable[[FunctionSigContext], FunctionLike] | None:
         """A model's constructor: one keyword per field."""
         info = self._subclass(fullname, MODEL)
-        if info is None or info.fullname == MODEL:
-            return None
+        if info is None or info.fullname == MODEL or _defined_in(info, "__init__") not in _MODEL_DEFINERS:
+            return None  # a model with an __init__ of its own keeps its signature
         return partial(_constructor, info)
 
     def get_method_signature_hook(self, fullname: str) -> Callable[[MethodSigContext], FunctionLike] | None:
