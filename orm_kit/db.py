@@ -40,6 +40,7 @@ import os
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -68,6 +69,7 @@ __all__ = [
     "resolve_migration_url",
     "resolve_url",
     "scrub",
+    "sqlite_file",
 ]
 
 DEFAULT_URL = "sqlite:///orm_kit.db"
@@ -423,6 +425,14 @@ def check_connection(db: peewee.Database, url: str) -> None:
         hint = ("check that the folder exists and is writable" if is_sqlite(db)
                 else "check that the server is running and the URL, user and password are right")
         raise DatabaseUnavailableError(f"cannot open database {redact_url(url)}: {reason} ({hint})") from None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for a server's URL or an in-memory database."""
+    parsed = parse_url(url)
+    if parsed.family != "sqlite" or parsed.database in ("", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def open_database(url: str, *, connect: bool = True, must_exist: bool = False,

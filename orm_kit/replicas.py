@@ -247,7 +247,7 @@ class _Tracked:
             with contextlib.suppress(Exception):
                 self.db.close()
             session.outages[self] = self.outages
-        return self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+        return self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]  # peewee untyped
 
     def usable(self, now: float) -> bool:
         return self.problem is None and now >= self.down_until
@@ -358,7 +358,7 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
     def _on_primary(self, sql: str, params: Any, *, wrote: bool, read: bool = False) -> Any:
         self._count("primary_reads" if read else "primary_statements")
         try:
-            cursor = super().execute_sql(sql, params)  # type: ignore[no-untyped-call]
+            cursor = super().execute_sql(sql, params)  # type: ignore[no-untyped-call]  # peewee untyped
         except peewee.DatabaseError as exc:
             self._raise_if_standby(exc)
             raise
@@ -388,7 +388,7 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
                 return "it has default_transaction_read_only = on"
         if conn is not None and not self.in_transaction():  # e.g. behind PgBouncer, which forwards neither
             with contextlib.suppress(Exception):
-                if super().execute_sql("SELECT pg_is_in_recovery()").fetchone()[0]:  # type: ignore[no-untyped-call]
+                if super().execute_sql("SELECT pg_is_in_recovery()").fetchone()[0]:  # type: ignore[no-untyped-call]  # peewee untyped
                     return "it is in recovery (pg_is_in_recovery() is true)"
         return None
 
@@ -428,7 +428,7 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
 
     def _primary_lsn(self) -> int:
         try:
-            text, block = super().execute_sql(  # type: ignore[no-untyped-call]
+            text, block = super().execute_sql(  # type: ignore[no-untyped-call]  # peewee untyped
                 "SELECT pg_current_wal_insert_lsn(), current_setting('wal_block_size')::int").fetchone()
         except peewee.DatabaseError as exc:
             self._raise_if_standby(exc)

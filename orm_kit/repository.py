@@ -515,7 +515,7 @@ class Repository(Generic[ModelT]):
         ``.rows(self.db, values)``, ``.first(...)`` or ``.scalar(...)``, the values converted for
         the driver (:meth:`param`).
         """
-        return self._shapes.get(("prepared", key), lambda: Prepared(build(), self.db))  # type: ignore[no-any-return]
+        return self._shapes.get(("prepared", key), lambda: Prepared(build(), self.db))
 
     def param(self, field: peewee.Field, value: object) -> Any:
         """``value`` as the driver takes it for a placeholder compared with ``field``."""

@@ -74,7 +74,7 @@ class _Capturing:
     def execute_sql(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         if self.captured is not None:
             self.captured.append(Captured(sql, tuple(params or ()), self.in_deferred))
-        return super().execute_sql(sql, params)  # type: ignore[misc]
+        return super().execute_sql(sql, params)  # type: ignore[misc]  # a mixin: mypy cannot see the peewee base
 
     def writes(self) -> list[Captured]:
         """The captured statements that change something (catalog reads and savepoints left out)."""
@@ -94,7 +94,7 @@ class ScratchPostgres(_Capturing, peewee.PostgresqlDatabase):
         if _CONCURRENTLY.search(sql):
             if self.captured is not None:
                 self.captured.append(Captured(sql, tuple(params or ()), self.in_deferred))
-            return peewee.PostgresqlDatabase.execute_sql(self, _CONCURRENTLY.sub("", sql), params)  # type: ignore[no-untyped-call]
+            return peewee.PostgresqlDatabase.execute_sql(self, _CONCURRENTLY.sub("", sql), params)  # type: ignore[no-untyped-call]  # peewee untyped
         return super().execute_sql(sql, params)
 
 
@@ -143,7 +143,7 @@ def scratch_copy(db: peewee.Database) -> Iterator[ScratchSqlite]:
         copy.connect()
         try:
             # A consistent snapshot even while others write; the live database is only read.
-            db.connection().backup(copy.connection())  # type: ignore[no-untyped-call]
+            db.connection().backup(copy.connection())  # type: ignore[no-untyped-call]  # peewee untyped
             yield copy
         finally:
             copy.close()
