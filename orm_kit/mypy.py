@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+import mypy.types  # noqa: F401 - before mypy.maptype, whose import first runs into a cycle of mypy's own
 from mypy.maptype import map_instance_to_supertype
 from mypy.nodes import (
     ARG_NAMED_OPT,
@@ -79,7 +80,7 @@ from mypy.types import (
     get_proper_type,
 )
 
-__all__ = ["OrmKitPlugin", "plugin"]
+__all__ = ["TYPED_OPERATORS", "OrmKitPlugin", "plugin"]
 
 MODEL = "orm_kit.model.Model"
 REPOSITORY = "orm_kit.repository.Repository"
@@ -101,6 +102,9 @@ _ORDERED = frozenset({"find", "query", "page", "cursor_page"})
 _COMPARISONS = ("lt", "lte", "gt", "gte")
 _LISTS = ("in", "not_in")
 _TEXT_OPERATORS = ("contains", "startswith")
+#: Every operator the plugin types: orm_kit.filters.OPERATORS (a test holds them equal; importing the run-time
+#: module here would load peewee and the toolkit into mypy for a tuple).
+TYPED_OPERATORS = ("eq", "ne", *_COMPARISONS, *_LISTS, "isnull", *_TEXT_OPERATORS)
 _DECLARED = ("primary_key", "unique")  # bool keyword arguments of a field kept from the class body
 _NAMED = ("column_name", "object_id_name")  # str keyword arguments
 _NARROWED = ("filter_fields", "sort_fields")  # a repository's literal lists of names

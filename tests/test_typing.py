@@ -17,6 +17,7 @@ import peewee
 import pytest
 
 from feature_flags.models import MODELS as FLAG_MODELS
+from orm_kit import filters, mypy
 from orm_kit.errors import ConfigurationError
 from orm_kit.fields import choice_field
 from orm_kit.models import MODELS
@@ -120,6 +121,13 @@ def test_drifted_declarations_are_each_named_with_the_fix(drifted: Path) -> None
         assert expected in found, f"{expected!r} not in:\n{found}"
     assert len(problems) == 7, "\n".join(problems)
     assert Owner.nodes  # the backref is there at run time, as the first problem says
+
+
+def test_the_plugin_types_the_filter_languages_operators() -> None:
+    # A new operator in orm_kit.filters must be typed by the plugin too (it keeps its own list).
+    assert sorted(mypy.TYPED_OPERATORS) == sorted(filters.OPERATORS)
+    assert set(mypy._TEXT_OPERATORS) == set(filters._TEXT_OPERATORS)
+    assert set(mypy._LISTS) == set(filters._LIST_OPERATORS)
 
 
 def test_choice_field_is_peeweees_char_field_holding_its_values() -> None:
