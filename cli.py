@@ -43,6 +43,7 @@ from orm_kit.db import (
     resolve_migration_url,
     resolve_url,
     scrub,
+    sqlite_file,
 )
 from orm_kit.dbshell import run_client
 from orm_kit.echo import echo
@@ -112,6 +113,7 @@ class Context:
         self.echo = False
         self.given_to_group: list[str] = []  # shared options given before the subcommand, by name
         self._db: peewee.Database | None = None
+        self._created: Path | None = None  # a SQLite file this command's opening of the database created
         self._project: Project | None = None
 
     @property
@@ -162,7 +164,13 @@ class Context:
         """The database, opened (and every app's models bound to it) on first use."""
         if self._db is None:
             apps = self.project.apps
+            path = sqlite_file(self.url)
+            try:
+                existed = path is None or path.exists()
+            except OSError:  # a name no filesystem holds (ENAMETOOLONG): open_database() says so, typed
+                existed = True
             self._db = open_database(self.url)
+            self._created = None if existed else path
             bind(self._db, apps)
             if self.echo:
                 echo(self._db)
@@ -206,8 +214,14 @@ class Context:
         return app.name
 
     def close(self) -> None:
+        """Close the database; a SQLite file this command created and left without a table goes again (a
+        refused `migrate up 9999` leaves nothing behind)."""
         if self._db is not None and not self._db.is_closed():
+            empty = self._created is not None and not self._db.get_tables()
             self._db.close()
+            if empty and self._created is not None:
+                for end in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{self._created}{end}").unlink(missing_ok=True)
 
 
 def _in_memory_sqlite(url: str) -> bool:
@@ -322,6 +336,9 @@ _SHARED: dict[str, Callable[[], Callable[[F], F]]] = {
     "app": lambda: click.option(
         "--app", metavar="NAME", default=None, expose_value=False, callback=_store("app"),
         help="The app to work on (default: the project's own; the platform without one)."),
+    "app_of_models": lambda: click.option(
+        "--app", metavar="NAME", default=None, expose_value=False, callback=_store("app"),
+        help="The name of the app --models describes, when no pyproject.toml names it (every app is covered)."),
     "models": lambda: click.option(
         "--models", metavar="MODULE", multiple=True, expose_value=False, callback=_store("models"),
         help="A module of the project app's models (repeatable; instead of pyproject.toml's)."),
@@ -485,7 +502,7 @@ def _status_lines(status: Status) -> list[str]:
 
 @migrate.command()
 @json_option
-@uses("database", "direct_database", "project", "models", "migrations", "allow_out_of_order")
+@uses("database", "direct_database", "project", "app_of_models", "models", "migrations", "allow_out_of_order")
 @click.pass_context
 @library_errors
 def status(ctx: click.Context, as_json: bool) -> None:
@@ -524,7 +541,7 @@ def make(ctx: click.Context, name: str) -> None:
 
 @migrate.command("check")
 @json_option
-@uses("database", "direct_database", "project", "models", "migrations")
+@uses("database", "direct_database", "project", "app_of_models", "models", "migrations")
 @click.pass_context
 @library_errors
 def check_command(ctx: click.Context, as_json: bool) -> None:
@@ -635,7 +652,7 @@ def _render_on(state: Context, dialect: str) -> peewee.Database:
 
 @migrate.command("verify")
 @json_option
-@uses("database", "direct_database", "project", "models", "migrations")
+@uses("database", "direct_database", "project", "app_of_models", "models", "migrations")
 @click.pass_context
 @library_errors
 def verify_command(ctx: click.Context, as_json: bool) -> None:
@@ -825,7 +842,7 @@ def schema() -> None:
 @schema.command("diagram")
 @click.option("--format", "fmt", type=click.Choice(diagram.FORMATS), default="mermaid", show_default=True,
               help="Mermaid erDiagram (for Markdown) or Graphviz dot (dot -Tsvg).")
-@uses("project", "models")
+@uses("project", "app_of_models", "models")
 @click.pass_context
 @library_errors
 def schema_diagram(ctx: click.Context, fmt: str) -> None:
@@ -840,7 +857,7 @@ def schema_diagram(ctx: click.Context, fmt: str) -> None:
 @click.option("--interface", "-i", type=click.Choice(INTERFACES), default="auto", show_default=True,
               help="IPython when installed (auto), or the standard Python prompt.")
 @click.option("--command", "-c", default=None, help="Run this Python code in the shell's namespace and exit.")
-@uses("database", "project", "models")
+@uses("database", "project", "app_of_models", "models")
 @click.pass_context
 @library_errors
 def shell(ctx: click.Context, interface: str, command: str | None) -> None:

@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_migration_stall.py --postgres URL              # 1,000,000 deployments, 3 runs
     .venv/bin/python bench/bench_migration_stall.py --postgres URL --deployments 100000 --runs 5
     .venv/bin/python bench/bench_migration_stall.py --postgres URL --reuse       # keep the rows of an earlier run
+    .venv/bin/python bench/bench_migration_stall.py --postgres URL --quick       # every scenario but (c), small (CI)
 
 The database's public schema is dropped and rebuilt (shipped migrations, then ``seed generate``) unless
 ``--reuse`` finds enough deployments there already. Eight client threads (``--clients``), each on its own
@@ -17,6 +18,9 @@ whole migration in one transaction, no lock_timeout), interleaved with a baselin
 (c)  migration (a) behind a reader that keeps a transaction on deployment open for 30 s: the safe runner
      gives up after its retries (the reader still there), then runs again once the reader has ended;
 (c') the same behind a reader that ends after 6 s, within the safe runner's retries.
+(d)  the shipped ``0002_deployment_duration`` (and ``0003``) reverted and applied again by the safe runner: its
+     backfill UPDATE runs in the transaction its ADD COLUMN locked the table in, so it stalls for as long as
+     the UPDATE takes; measured to put a number on it (``--skip-shipped`` leaves it out).
 
 Goals: stalls under 200 ms for (a) and (b); for (c) no client waits longer than the lock timeout (2 s),
 the migration fails cleanly (schema and history unchanged) and succeeds once the reader has ended.
@@ -243,7 +247,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--reuse", action="store_true", help="keep the deployments an earlier run built")
+    parser.add_argument("--skip-shipped", action="store_true", help="leave out scenario (d), the shipped 0002")
+    parser.add_argument("--quick", action="store_true",
+                        help="2,000 deployments, one run, two clients, no scenario (c): checks that it all runs (CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.deployments, args.runs, args.clients = min(args.deployments, 2_000), 1, 2
+    baseline = 0.5 if args.quick else 5.0
     url = args.postgres
     db = setup(url, args.deployments, args.reuse)
     version = db.execute_sql("SHOW server_version").fetchone()[0]
@@ -272,20 +282,22 @@ def main() -> None:
         for run in range(args.runs):
             print(f"run {run + 1} of {args.runs}", flush=True)
             with measured(clients) as times:
-                time.sleep(5)
+                time.sleep(baseline)
             record("-", "none", times)
 
             with measured(clients) as times:
                 assert runner.up("0004") == ["0004_deployment_region"]
                 times["migrated"] = time.monotonic()
             record("a", "safe", times)
-            runner.down()
+            runner.down(allow_data_loss=True)
 
             with measured(clients) as times:
                 assert constrainer.up() == ["0004_fk_and_check"]
                 times["migrated"] = time.monotonic()
             record("b", "safe", times)
-            constrainer.down()
+            constrainer.down(allow_data_loss=True)
+            if args.quick:
+                continue
 
             with long_reader(url, 30) as reader, measured(clients) as times:
                 try:
@@ -301,13 +313,23 @@ def main() -> None:
                 applied = runner.up("0004")
                 times["migrated"] = time.monotonic()
             record("c", "retry", times, "applied once the reader ended" if applied else "nothing applied?!")
-            runner.down()
+            runner.down(allow_data_loss=True)
 
             with long_reader(url, 6), measured(clients) as times:
                 applied = runner.up("0004")
                 times["migrated"] = time.monotonic()
             record("c'", "safe", times, "applied within its retries" if applied else "nothing applied?!")
-            runner.down()
+            runner.down(allow_data_loss=True)
+
+        if not args.skip_shipped:
+            # No statement timeout: on a big table the backfill may run past the default minute.
+            shipped = Runner(db, migrations_dir(), policy=LockPolicy(statement_timeout=0), lock_timeout=60)
+            shipped.down(target="0001", allow_data_loss=True)
+            db.execute_sql("VACUUM ANALYZE deployment")
+            with measured(clients) as times:
+                applied = shipped.up()
+                times["migrated"] = time.monotonic()
+            record("d", "safe", times, f"applied {', '.join(applied)}")
 
         print("the plain forms, one transaction, no lock_timeout (what orm-kit did before)", flush=True)
         with measured(clients) as times:
@@ -321,11 +343,12 @@ def main() -> None:
             times["migrated"] = time.monotonic()
         record("b", "plain", times)
         plain(db, constraints, "0004_fk_and_check", "down")
-        with long_reader(url, 10), measured(clients) as times:
-            plain(db, region, "0004_deployment_region", "up")
-            times["migrated"] = time.monotonic()
-        record("c", "plain", times, "waited for the 10 s reader")
-        plain(db, region, "0004_deployment_region", "down")
+        if not args.quick:
+            with long_reader(url, 10), measured(clients) as times:
+                plain(db, region, "0004_deployment_region", "up")
+                times["migrated"] = time.monotonic()
+            record("c", "plain", times, "waited for the 10 s reader")
+            plain(db, region, "0004_deployment_region", "down")
     finally:
         stop.set()
         for client in clients:
@@ -338,11 +361,12 @@ def main() -> None:
 
 
 NAMES = {
-    "-": "no migration (5 s)",
+    "-": "no migration (5 s; --quick: 0.5 s)",
     "a": "(a) make: NOT NULL column with a default + index",
     "b": "(b) a foreign key and a CHECK",
     "c": "(c) behind a 30 s reader (plain: a 10 s one)",
     "c'": "(c') behind a reader that ends after 6 s",
+    "d": "(d) the shipped 0002 + 0003, again",
 }
 
 

@@ -13,7 +13,7 @@ peewee models on the same tables (``bench/plain.py``), written as a peewee user 
 validation; **orm-kit** is the repositories (or, for the ``Model.`` rows, the model API), with
 validation on. Every answer is checked against the others; a difference fails the run (exit 1).
 Contenders run interleaved, ``--runs`` times, and the median is shown, in microseconds per
-operation (or per row), with orm-kit's ratio to raw and to peewee and the goal from issue 12.
+operation (or per row), with orm-kit's ratio to raw and to peewee and our speed goal for it.
 
 On PostgreSQL, URL names a server where the user may create databases: the bench creates
 ``orm_kit_bench*`` databases next to the one named, and drops them at the end.

@@ -60,22 +60,31 @@ from orm_kit.errors import (
     ValidationError,
 )
 from orm_kit.errors import unchained as _unchained
-from orm_kit.fields import UTCDateTimeField, utcnow
+from orm_kit.fields import UTCDateTimeField, choice_field, utcnow
 from orm_kit.locking import Versioned
 from orm_kit.migrate import LockPolicy, Runner
 from orm_kit.model import Model
 from orm_kit.models import (
     MODELS,
     Api,
+    ApiType,
+    DependencyKind,
     Deployment,
+    DeploymentStatus,
     Environment,
+    EnvironmentState,
+    EnvironmentTier,
     Incident,
+    Lifecycle,
     Release,
     Service,
     ServiceApiConsumer,
     ServiceDependency,
     ServiceSourceConfig,
+    Severity,
+    SyncPolicy,
     Team,
+    Tier,
 )
 from orm_kit.platform import migrate_up
 from orm_kit.pool import PoolSettings
@@ -100,6 +109,7 @@ from orm_kit.validation import validate, validates
 __all__ = [
     "MODELS",
     "Api",
+    "ApiType",
     "App",
     "Backref",
     "CheckViolationError",
@@ -110,18 +120,23 @@ __all__ = [
     "DatabaseUnavailableError",
     "DependencyEdge",
     "DependencyGraph",
+    "DependencyKind",
     "DependentObjectsError",
     "Deployment",
     "DeploymentRepository",
+    "DeploymentStatus",
     "DiskFullError",
     "DoraMetrics",
     "DriverMissingError",
     "Environment",
     "EnvironmentRepository",
+    "EnvironmentState",
+    "EnvironmentTier",
     "ForeignKeyViolationError",
     "Incident",
     "IntegrityViolationError",
     "InvalidQueryError",
+    "Lifecycle",
     "LockPolicy",
     "MigrationBlockedError",
     "MigrationError",
@@ -154,14 +169,18 @@ __all__ = [
     "ServiceDeployments",
     "ServiceRepository",
     "ServiceSourceConfig",
+    "Severity",
+    "SyncPolicy",
     "Team",
     "TeamRepository",
+    "Tier",
     "UTCDateTimeField",
     "UniqueViolationError",
     "ValidationError",
     "Versioned",
     "WithChildren",
     "backref",
+    "choice_field",
     "connect",
     "migrate_up",
     "on_commit",

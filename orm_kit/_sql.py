@@ -20,7 +20,7 @@ driver_errors: Any = getattr(peewee, "__exception_wrapper__")  # noqa: B009 - mi
 
 def execute(db: peewee.Database, sql: str, params: Sequence[Any] | None = None) -> Any:
     """Run one statement; return peewee's cursor."""
-    return db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+    return db.execute_sql(sql, params)  # type: ignore[no-untyped-call]  # peewee untyped
 
 
 def fetchall(db: peewee.Database, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -41,12 +41,12 @@ def quote(identifier: str) -> str:
 
 def cursor(db: peewee.Database) -> Any:
     """A new cursor of the driver's connection (opened if needed); close it when done."""
-    return db.cursor()  # type: ignore[no-untyped-call]
+    return db.cursor()  # type: ignore[no-untyped-call]  # peewee untyped
 
 
 def connection(db: peewee.Database) -> Any:
     """The driver's connection (opened if needed)."""
-    return db.connection()  # type: ignore[no-untyped-call]
+    return db.connection()  # type: ignore[no-untyped-call]  # peewee untyped
 
 
 def literal(value: Any) -> str:

@@ -58,7 +58,7 @@ def decode(cursor: str, spec: Sequence[str], fields: Sequence[peewee.Field]) -> 
 
 
 def _python_value(field: peewee.Field, raw: object) -> object:
-    return field.python_value(raw)  # type: ignore[no-untyped-call]
+    return field.python_value(raw)  # type: ignore[no-untyped-call]  # peewee untyped
 
 
 def _jsonable(value: object) -> object:

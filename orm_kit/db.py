@@ -41,6 +41,7 @@ import re
 import shutil
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -80,6 +81,7 @@ __all__ = [
     "resolve_url",
     "scrub",
     "shown_url",
+    "sqlite_file",
 ]
 
 DEFAULT_URL = "sqlite:///orm_kit.db"
@@ -473,6 +475,14 @@ def _free_bytes(db: peewee.Database) -> int | None:
         return shutil.disk_usage(folder).free
     except OSError:
         return None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for a server's URL or an in-memory database."""
+    parsed = parse_url(url)
+    if parsed.family != "sqlite" or parsed.database in ("", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 @unchained

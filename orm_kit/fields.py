@@ -1,7 +1,11 @@
 """Field types orm-kit adds to peewee's, and the fast value conversions its prepared statements use.
 
+    Status = Literal["created", "running", "success"]
+    STATUSES: tuple[Status, ...] = get_args(Status)       # the one list validators and CHECKs use
+
     class Deployment(Model):
         created_at = UTCDateTimeField(default=utcnow)     # aware UTC datetimes on both databases
+        status = choice_field(STATUSES, max_length=16, default="created")   # reads and writes Status
 
     convert = reader(Deployment.created_at, postgres=False)   # what the driver returns -> the Python value
     convert.apply("2026-01-05 10:11:12.000000")              # datetime(2026, 1, 5, 10, 11, 12, tzinfo=UTC)
@@ -16,17 +20,20 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import peewee
 
 from orm_kit import dialect
-from orm_kit.errors import InvalidQueryError, ValidationError
+from orm_kit.errors import ConfigurationError, InvalidQueryError, ValidationError
 
-__all__ = ["Conversion", "UTCDateTimeField", "UUIDField", "as_utc", "out_of_range", "reader", "utcnow", "with_database",
-           "writer"]
+__all__ = ["Conversion", "UTCDateTimeField", "UUIDField", "as_utc", "choice_field", "out_of_range", "reader", "utcnow",
+           "with_database", "writer"]
+
+_V = TypeVar("_V")
+_ChoiceT = TypeVar("_ChoiceT", bound=str)
 
 UTC = datetime.UTC
 _fromisoformat = datetime.datetime.fromisoformat
@@ -121,15 +128,35 @@ def _utc_to_postgres(value: Any) -> Any:
     return as_utc(value)
 
 
-class UTCDateTimeField(peewee.DateTimeField):
+if TYPE_CHECKING:
+    _DateTimeField = peewee.DateTimeField
+else:
+    class _DateTimeField(peewee.DateTimeField, Generic[_V]):
+        """peewee's DateTimeField, generic at run time as its stubs make it for mypy (``Field[_V]``)."""
+
+
+class UTCDateTimeField(_DateTimeField[_V]):
     """A point in time stored in UTC and read back as an aware UTC ``datetime``.
 
     PostgreSQL stores ``timestamptz``. SQLite has no time type, so the value is stored as fixed-width
     text (``YYYY-MM-DD HH:MM:SS.ffffff``, always UTC) that sorts and compares in time order and that
-    SQLite's date functions read. A naive ``datetime`` is taken to be UTC.
+    SQLite's date functions read. A naive ``datetime`` is taken to be UTC. Read, it is a
+    ``datetime.datetime`` to mypy (``datetime.datetime | None`` with ``null=True``), as peewee's own
+    fields are typed by their stubs.
     """
 
     field_type = "TIMESTAMPTZ"
+
+    if TYPE_CHECKING:
+        @overload
+        def __new__(cls, *args: Any, null: Literal[True], **kwargs: Any) -> UTCDateTimeField[datetime.datetime | None]:
+            ...
+
+        @overload
+        def __new__(cls, *args: Any, null: Literal[False] = ..., **kwargs: Any) -> UTCDateTimeField[datetime.datetime]:
+            ...
+
+        def __new__(cls, *args: Any, null: bool = False, **kwargs: Any) -> UTCDateTimeField[Any]: ...
 
     def db_value(self, value: Any) -> Any:
         """``value`` in UTC, as the database stores it (aware datetime on PostgreSQL, ISO text on SQLite)."""
@@ -163,6 +190,42 @@ class UUIDField(peewee.UUIDField):
             except ValueError:
                 return value
         return super().db_value(value)  # type: ignore[no-untyped-call]  # peewee's stubs leave it untyped
+
+
+@overload
+def choice_field(values: Sequence[_ChoiceT], *, null: Literal[True], default: str | None = None,
+                 max_length: int = 255, **kwargs: Any) -> peewee.CharField[_ChoiceT | None]: ...
+
+
+@overload
+def choice_field(values: Sequence[_ChoiceT], *, null: Literal[False] = False, default: str | None = None,
+                 max_length: int = 255, **kwargs: Any) -> peewee.CharField[_ChoiceT]: ...
+
+
+def choice_field(values: Sequence[_ChoiceT], *, null: bool = False, default: str | None = None,
+                 max_length: int = 255, **kwargs: Any) -> peewee.CharField[Any]:
+    """A ``CharField`` holding one of ``values``, typed by them: give it a ``Literal``'s values and mypy checks reads
+    and writes (``CharField[Status]``); at run time it is peewee's ``CharField``, its ``choices`` the values.
+
+    The values and the default are checked when the model is defined: a default that is not one of them, or
+    a value longer than ``max_length``, is a :class:`~orm_kit.errors.ConfigurationError`. The CHECK
+    constraint and the ``one_of`` validator are declared as for any field, from the same values.
+    """
+    listed = tuple(values)
+    if not listed or not all(isinstance(v, str) for v in listed):
+        raise ConfigurationError(f"choice_field takes a non-empty sequence of strings (got {values!r})")
+    too_long = [v for v in listed if len(v) > max_length]
+    if too_long:
+        raise ConfigurationError(f"choice_field value {too_long[0]!r} is longer than max_length={max_length}; "
+                                 "raise max_length")
+    if default is not None and default not in listed:
+        raise ConfigurationError(f"choice_field default {default!r} is not one of {', '.join(listed)}")
+    if default is not None:
+        kwargs["default"] = default
+    kwargs.setdefault("choices", [(v, v) for v in listed])  # peewee's own record of a closed set; it enforces nothing
+    field: peewee.CharField[Any] = peewee.CharField(max_length, null=True, **kwargs) if null else \
+        peewee.CharField(max_length, **kwargs)
+    return field
 
 
 # --- conversions for prepared statements --------------------------------------------------------------

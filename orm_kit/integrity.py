@@ -188,7 +188,7 @@ def _which_row(rows: Sequence[Mapping[str, Any]], names: Sequence[str], values: 
 
 def _key_of(value: Any) -> Any:
     """A value as the database stores it for a key: a related row by its primary key."""
-    return value._pk if isinstance(value, peewee.Model) else value  # type: ignore[attr-defined]
+    return value._pk if isinstance(value, peewee.Model) else value  # type: ignore[attr-defined]  # _pk: not in the stubs
 
 
 # --- PostgreSQL: everything is in the diagnostics ---------------------------------------------------------------
@@ -271,7 +271,7 @@ def _postgres_foreign_key(model: type[peewee.Model] | None, table: str, constrai
 
 def _python(field: peewee.Field, text: str) -> Any:
     try:
-        return field.python_value(text)  # type: ignore[no-untyped-call]
+        return field.python_value(text)  # type: ignore[no-untyped-call]  # peewee untyped
     except (TypeError, ValueError):
         return text
 
@@ -299,7 +299,7 @@ def _postgres_names(table: str, checks: Sequence[Check]) -> Iterator[tuple[str, 
 def _unique_columns(model: type[peewee.Model]) -> dict[str, list[str]]:
     """Constraint or index name -> column names, for the unique ones PostgreSQL may report."""
     meta = model._meta
-    found = {f"{meta.table_name}_pkey": [f.column_name for f in meta.get_primary_keys()]}  # type: ignore[no-untyped-call]
+    found = {f"{meta.table_name}_pkey": [f.column_name for f in meta.get_primary_keys()]}  # type: ignore[no-untyped-call]  # peewee untyped
     for index in meta.fields_to_index():
         if index._unique:
             found[index._name] = [getattr(e, "column_name", str(e)) for e in index._expressions]

@@ -149,7 +149,7 @@ class ModelPlan:
         model = self.model
         if not self.plain:
             return model(**values)
-        data = model._meta.get_default_dict()  # type: ignore[no-untyped-call]
+        data = model._meta.get_default_dict()  # type: ignore[no-untyped-call]  # peewee untyped
         obj: Any = _new(model)
         obj.__data__ = data
         obj._dirty = dirty = set(data)

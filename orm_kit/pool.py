@@ -111,13 +111,13 @@ class _CleanPool(PooledDatabase, DiskFullErrors, UTCSessions, peewee.PostgresqlD
         self.pool_name = pool_name
         self._returned_at: dict[int, float] = {}
         self._unclean: set[int] = set()
-        super().__init__(database, max_connections=max_connections, stale_timeout=stale_timeout,  # type: ignore[no-untyped-call]
+        super().__init__(database, max_connections=max_connections, stale_timeout=stale_timeout,  # type: ignore[no-untyped-call]  # peewee untyped
                          timeout=timeout, **kwargs)
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         """Check a connection out for this thread; :class:`PoolExhaustedError` when none came back in time."""
         try:
-            return bool(super().connect(reuse_if_open))  # type: ignore[no-untyped-call]
+            return bool(super().connect(reuse_if_open))  # type: ignore[no-untyped-call]  # peewee untyped
         except MaxConnectionsExceeded as exc:
             if isinstance(exc, PoolExhaustedError):
                 raise

@@ -107,7 +107,7 @@ class Prepared:
             read = getattr(db, "execute_read_sql", None)
             if read is not None:
                 return read(self.sql, self.params(values))
-        return db.execute_sql(self.sql, self.params(values))  # type: ignore[no-untyped-call]
+        return db.execute_sql(self.sql, self.params(values))  # type: ignore[no-untyped-call]  # peewee untyped
 
     def rows(self, db: peewee.Database, values: Sequence[Any] = ()) -> list[Any]:
         """Every row, as the query's peewee would return them (models with their joins, tuples, ...)."""

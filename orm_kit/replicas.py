@@ -256,7 +256,7 @@ class _Tracked:
             with contextlib.suppress(Exception):
                 self.db.close()
             session.outages[self] = self.outages
-        return self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+        return self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]  # peewee untyped
 
     def usable(self, now: float) -> bool:
         return self.problem is None and now >= self.down_until

@@ -540,7 +540,7 @@ class Repository(Generic[ModelT]):
         the driver (:meth:`param`).
         """
         self._still_bound()
-        return self._shapes.get(("prepared", key), lambda: Prepared(build(), self.db))  # type: ignore[no-any-return]
+        return self._shapes.get(("prepared", key), lambda: Prepared(build(), self.db))
 
     def param(self, field: peewee.Field, value: object) -> Any:
         """``value`` as the driver takes it for a placeholder compared with ``field``; InvalidQueryError for a value

@@ -22,7 +22,7 @@ import operator
 import threading
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import peewee
 
@@ -36,6 +36,8 @@ __all__ = ["SHAPES_PER_REPOSITORY", "Children", "Shape", "Shapes"]
 
 #: Distinct query shapes kept per repository class, model and database kind (the oldest built goes first).
 SHAPES_PER_REPOSITORY = 512
+
+R = TypeVar("R")
 
 #: ``((filter key, its variant), ...)``: the filters of one call, as far as the SQL depends on them.
 Shape = tuple[tuple[str, Hashable], ...]
@@ -74,9 +76,10 @@ class Shapes:
                 filters = _parsed.setdefault(owner, {})
         self._filters = filters
 
-    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+    def get(self, key: Hashable, build: Callable[[], R]) -> R:
         """What ``build()`` made for ``key`` (a statement, an order), built once and kept."""
-        return self.statements.get(key, build)
+        kept: R = self.statements.get(key, build)  # the cache holds several kinds: Any, typed again here
+        return kept
 
     # --- filters and orders ------------------------------------------------------------------------
 
@@ -130,7 +133,7 @@ class Shapes:
         items = (order_by,) if isinstance(order_by, str) else tuple(order_by)
         if not all(isinstance(item, str) for item in items):
             return parse()  # refused there, with the reason; never a cache key
-        return self.statements.get(("order", items, keyset), parse)  # type: ignore[no-any-return]
+        return self.get(("order", items, keyset), parse)
 
     # --- compiled statements -------------------------------------------------------------------------
 
@@ -146,7 +149,7 @@ class Shapes:
                 query = query.offset(Param(index))
             return Prepared(query, self.db)
 
-        return self.statements.get(("find", shape, order.spec, limit, offset), build)  # type: ignore[no-any-return]
+        return self.get(("find", shape, order.spec, limit, offset), build)
 
     def keyset(self, shape: Shape, order: Order, *, after: bool) -> Prepared:
         """``select()`` filtered, after a cursor's row (its sort values bound after the filters'), limited."""
@@ -159,7 +162,7 @@ class Shapes:
                 index += len(keys)
             return Prepared(query.order_by(*order.terms()).limit(Param(index)), self.db)
 
-        return self.statements.get(("cursor", shape, order.spec, after), build)  # type: ignore[no-any-return]
+        return self.get(("cursor", shape, order.spec, after), build)
 
     def search(self, fields: Sequence[str]) -> Prepared:
         """``select()`` where any of ``fields`` contains the pattern bound first, in the default order, limited."""
@@ -169,7 +172,7 @@ class Shapes:
             return Prepared(self._select().where(condition).order_by(*self.order(()).terms()).limit(Param(1)),
                             self.db)
 
-        return self.statements.get(("search", tuple(fields)), build)  # type: ignore[no-any-return]
+        return self.get(("search", tuple(fields)), build)
 
     def exists(self, shape: Shape) -> Prepared:
         """``SELECT EXISTS (...)`` over the model's table."""
@@ -177,7 +180,7 @@ class Shapes:
             return Prepared(peewee.Select(columns=[peewee.fn.EXISTS(self.where(self.model.select(), shape))]),
                             self.db)
 
-        return self.statements.get(("exists", shape), build)  # type: ignore[no-any-return]
+        return self.get(("exists", shape), build)
 
     def update(self, names: tuple[str, ...], shape: Shape,
                assignments: Callable[[Mapping[str, Any]], Mapping[peewee.Field, Any]]) -> Prepared:
@@ -187,14 +190,14 @@ class Shapes:
             conditions = self.conditions(shape, first=len(names))
             return Prepared(query.where(*conditions) if conditions else query, self.db)
 
-        return self.statements.get(("update_where", names, shape), build)  # type: ignore[no-any-return]
+        return self.get(("update_where", names, shape), build)
 
     def delete(self, shape: Shape) -> Prepared:
         """``DELETE`` the rows matching ``shape``."""
         def build() -> Prepared:
             return Prepared(peewee.ModelDelete(self.model).where(*self.conditions(shape)), self.db)
 
-        return self.statements.get(("delete_where", shape), build)  # type: ignore[no-any-return]
+        return self.get(("delete_where", shape), build)
 
     def count(self, shape: Shape, *, bare: bool) -> Prepared:
         """``SELECT COUNT(1) FROM (...)``, as peewee counts: over the model's table, or over ``select()``.
@@ -211,7 +214,7 @@ class Shapes:
             return Prepared(peewee.Select([wrapped], [peewee.fn.COUNT(peewee.SQL("1"))]), self.db)
 
         key = ("count", shape) if bare else ("count", shape, "joined")
-        return self.statements.get(key, build)  # type: ignore[no-any-return]
+        return self.get(key, build)
 
     def children(self, child: type[peewee.Model], via: str | None, order_by: Sequence[str],
                  related: Sequence[str]) -> tuple[Children, Prepared]:

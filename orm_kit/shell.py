@@ -53,7 +53,7 @@ def banner(names: Mapping[str, object], where: str) -> str:
     instances = sorted(n for n, v in names.items() if not isinstance(v, type) and n[:1].islower() and n != "db"
                        and type(v).__name__.endswith("Repository"))
     others = sorted(n for n in names if n not in models and n not in instances and n != "db"
-                    and not (isinstance(names[n], type) and names[n].__name__.endswith("Repository")))  # type: ignore[attr-defined]
+                    and not (isinstance(names[n], type) and names[n].__name__.endswith("Repository")))  # type: ignore[attr-defined]  # checked above
     lines = [f"orm-kit shell on {where}", "  db: the open database"]
     if models:
         lines.append(f"  models: {', '.join(models)}")

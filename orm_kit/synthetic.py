@@ -40,7 +40,17 @@ import peewee
 from orm_kit.bulk import DEFAULT_MAX_ROWS, BulkWriter, larger_cache, next_id, rows_per_chunk, sync_id_sequence
 from orm_kit.dialect import is_postgres
 from orm_kit.errors import SeedError
-from orm_kit.models import Deployment, Environment, Incident, Release, Service, Team
+from orm_kit.models import (
+    FINISHED_STATUSES,
+    SEVERITIES,
+    Deployment,
+    Environment,
+    EnvironmentTier,
+    Incident,
+    Release,
+    Service,
+    Team,
+)
 from orm_kit.platform import SEED_REGISTRY
 from orm_kit.seeding import check_ready
 from orm_kit.seeding.generated import GeneratedBook
@@ -50,11 +60,11 @@ __all__ = ["DEPLOYMENT_FIELDS", "INCIDENT_FIELDS", "RELEASE_FIELDS", "GenerateRe
 
 UTC = datetime.UTC
 BASE_TIME = datetime.datetime(2026, 1, 5, tzinfo=UTC)  # a fixed start: the same seed gives the same times
-ENVIRONMENTS = (("synth-dev", "development"), ("synth-staging", "staging"), ("synth-prod", "production"))
+ENVIRONMENTS: tuple[tuple[str, EnvironmentTier], ...] = (
+    ("synth-dev", "development"), ("synth-staging", "staging"), ("synth-prod", "production"))
 ENV_WEIGHTS = (45, 30, 25)
-STATUSES = ("success", "failed", "canceled", "skipped")
+STATUSES = FINISHED_STATUSES
 STATUS_WEIGHTS = (88, 8, 3, 1)
-SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
 TRIGGERS = ("ci-bot", "alice", "bob", "chen", "dana", "emeka", "farah")
 
 RELEASE_FIELDS = ["id", "service", "version", "commit_sha", "ref", "committed_at", "created_at"]

@@ -209,7 +209,7 @@ def _track_savepoints(db: peewee.Database) -> None:
     classes would change every database in the process.
     """
     if dialect.unwrap(db) is db and "savepoint" not in vars(db):
-        db.savepoint = functools.partial(_TrackedSavepoint, db)  # type: ignore[method-assign]
+        db.savepoint = functools.partial(_TrackedSavepoint, db)  # type: ignore[method-assign]  # per instance, on purpose
 
 
 def _pop(frames: list[_Frame], frame: _Frame) -> None:

@@ -109,3 +109,27 @@ def test_lint_and_sql_work_over_every_app_or_what_app_needs(project: Path, db_ur
     headers = [line for line in out.splitlines() if line.startswith("-- ") and "after its COMMIT" not in line]
     assert code == 0 and headers[-1].startswith("-- flags:0001_initial (up)")
     assert headers[0].startswith("-- platform:0001_initial (up)")
+
+
+def test_an_app_described_only_by_flags_is_made_applied_and_checked(project: Path, db_url: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # No pyproject.toml: --app names the app that --models and --migrations describe, on every command.
+    monkeypatch.chdir(project.parent)
+    (project / "pyproject.toml").unlink()
+    shutil.rmtree(project / "migrations")
+    own = ("--app", "flags", "--models", "feature_flags.models", "--migrations", str(project / "migrations"))
+    base = ("--database", db_url, "migrate")
+    code, out, err = run(*base, *own, "make", "initial")
+    assert code == 0, err
+    assert run(*base, *own, "up")[0] == 0
+    code, out, err = run(*base, *own, "status")
+    assert (code, err) == (0, "") and "flags:0001_initial" in out
+    code, out, err = run(*base, *own, "check")
+    assert (code, err) == (0, ""), out
+    code, out, err = run(*base, *own, "verify")
+    assert (code, err) == (0, ""), out
+    code, out, err = run("schema", "diagram", "--app", "flags", "--models", "feature_flags.models")
+    assert code == 0 and "feature_flag {" in out, err
+    code, out, err = run("--database", db_url, "shell", "--app", "flags", "--models", "feature_flags.models",
+                         "-c", "print(FeatureFlag.select().count())")
+    assert (code, out.strip()) == (0, "0"), err

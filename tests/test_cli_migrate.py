@@ -125,6 +125,8 @@ def test_read_only_commands_refuse_a_missing_sqlite_file_instead_of_creating_it(
     assert run(*base, "create", "add a table")[0] == 0  # writes a file; never touches the database
     assert run(*base, "make", "nothing")[0] == 0
     assert not typo.exists()
+    code, _, err = run(*base, "up", "9999")  # refused before anything was written: no empty file is left
+    assert code == 1 and err.startswith("Error: migration 9999 does not exist") and not typo.exists()
     assert run(*base, "up", "0001") == (0, "applied 0001_a\n", "")
     assert typo.exists()
 

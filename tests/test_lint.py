@@ -157,25 +157,38 @@ def test_an_opt_out_needs_a_known_rule_and_a_reason(pg: peewee.Database, folder:
         "unique-constraint-under-lock, validate-in-same-transaction, volatile-default)"]
 
 
+FIRST_0002 = Path(__file__).resolve().parent / "data" / "0002_deployment_duration_first_release.py.txt"
+
+
 @pytest.mark.postgres
-def test_the_shipped_0002_is_flagged_on_a_database_that_has_deployments(pg: peewee.Database,
-                                                                         postgres_url: str) -> None:
+def test_the_shipped_migrations_lint_clean_and_0002s_first_release_is_flagged(pg: peewee.Database,
+                                                                               postgres_url: str,
+                                                                               tmp_path: Path) -> None:
     migrate_up(pg, target="0001")
     pg.execute_sql("INSERT INTO team (name, created_at) VALUES ('t', now())")
+    # 0002 backfills after its commit, in batches; 0003's indexes are concurrent: nothing to flag.
     report = lint(pg, migrations_dir(), MODELS)
-    # Its backfill runs in the transaction its ADD COLUMN locked the table in; 0003's indexes are concurrent now.
+    assert report.ok and report.findings == [], report.findings
+    # Its first release ran the backfill in the transaction its ADD COLUMN locked the table in.
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for f in migrations_dir().glob("000[13]_*.py"):
+        (folder / f.name).write_text(f.read_text())
+    (folder / "0002_deployment_duration.py").write_text(FIRST_0002.read_text())
+    report = lint(pg, folder, MODELS)
     assert [(f.migration, f.rule, f.table) for f in report.findings] == [
         ("0002_deployment_duration", "backfill-in-transaction", "deployment")]
-    result = CliRunner().invoke(main, ["--database", postgres_url, "migrate", "lint"])
+    result = CliRunner().invoke(main, ["--database", postgres_url, "migrate", "--migrations", str(folder), "lint"])
     assert result.exit_code == 1
     assert result.stdout.startswith("unsafe: 0002_deployment_duration: backfill-in-transaction on deployment (0 rows): "
                                     'UPDATE "deployment" SET "duration_seconds" = ')
-    data = json.loads(CliRunner().invoke(main, ["--database", postgres_url, "migrate", "lint", "--json"]).stdout)
+    data = json.loads(CliRunner().invoke(main, ["--database", postgres_url, "migrate", "--migrations", str(folder),
+                                                "lint", "--json"]).stdout)
     assert data["ok"] is False and data["findings"][0]["rule"] == "backfill-in-transaction"
-    result = CliRunner().invoke(main, ["--database", postgres_url, "migrate", "check"])
+    result = CliRunner().invoke(main, ["--database", postgres_url, "migrate", "--migrations", str(folder), "check"])
     assert result.exit_code == 1
     assert result.stdout.startswith("unsafe: 0002_deployment_duration: backfill-in-transaction on deployment")
-    assert check(pg, MODELS, migrations_dir()).lint[0].rule == "backfill-in-transaction"
+    assert check(pg, MODELS, folder).lint[0].rule == "backfill-in-transaction"
 
 
 def test_a_fresh_database_has_nothing_in_use_and_sqlite_says_it_is_not_judged(db: peewee.Database,

@@ -13,7 +13,9 @@ from playhouse.migrations import Runner as PeeweeRunner
 from orm_kit.db import open_database
 from orm_kit.errors import DataLossError, MigrationError, MigrationFailedError, MigrationRefusedError
 from orm_kit.migrate import AppMigrations, Runner, baseline, check, lint, make_migration, preview_sql, verify
-from orm_kit.migrate.history import History
+from orm_kit.migrate.files import discover
+from orm_kit.migrate.history import RUNNING, History
+from orm_kit.migrate.lock import run_claim
 
 
 def write(folder: Path, name: str, table: str | None = None, *, depends_on: str = "", extra: str = "") -> Path:
@@ -323,6 +325,17 @@ def test_verify_and_sql_run_every_app_in_the_runners_order(db: peewee.Database, 
     assert names(db)[-1] == ("flags", "0002_f2")  # a preview runs nothing
 
 
+def test_a_migration_failing_on_a_scratch_database_is_named_with_its_app(db: peewee.Database,
+                                                                         apps: list[AppMigrations]) -> None:
+    # flags has a 0002 of the same number as platform's: the error must say whose it is.
+    (apps[1].directory / "0002_f2.py").write_text("def up(migrator, db):\n    db.execute_sql('SELEC 1')\n")
+    report = verify(db, apps)
+    problems = [p for step in report.steps for p in step.problems]
+    assert problems and problems[0].startswith("flags:0002_f2 up() fails on a scratch database: "), problems
+    with pytest.raises(MigrationFailedError, match=r"^flags:0002_f2 up\(\) fails on a scratch database: "):
+        check(db, apps)
+
+
 def test_an_app_name_must_be_usable() -> None:
     from orm_kit.errors import ConfigurationError
 
@@ -431,7 +444,8 @@ def test_steps_after_a_commit_record_their_app_and_repair_finishes_them_in_that_
     assert [i.unique for i in db.get_indexes("flag") if i.name == "flag_n"] == [True]
     # down reverts the app's own 0002_index, and only that row goes. What it would drop cannot be worked out (the
     # migrations no longer replay on an empty database: 0001's rows break 0002's unique index), so it asks.
-    with pytest.raises(DataLossError, match=r"cannot tell what it would drop \(0002_index up\(\) fails on a scratch"):
+    with pytest.raises(DataLossError,
+                       match=r"cannot tell what it would drop \(flags:0002_index up\(\) fails on a scratch"):
         runner.down(app="flags")
     assert runner.down(app="flags", allow_data_loss=True) == ["flags:0002_index"]
     assert ("platform", "0002_index", "applied") in rows_of(db) and ("flags", "0002_index", "applied") not in \
@@ -476,3 +490,27 @@ def test_lint_and_check_name_the_app_of_each_unsafe_statement(
     assert not drift.ok and drift.to_dict()["lint"][0]["migration"] == "flags:0002_index"
     # The tables the pending migrations create belong to the app whose migration creates them.
     assert {f.table: f.app for f in drift.findings}.get("flag") == "flags"
+
+
+def test_a_live_run_is_told_apart_from_a_dead_one_of_the_same_name_in_another_app(
+        db: peewee.Database, tmp_path: Path) -> None:
+    platform, flags = tmp_path / "platform", tmp_path / "flags"
+    for folder, table in ((platform, "p"), (flags, "f")):
+        write(folder, "0001_initial", f"{table}_one")
+        write(folder, "0002_index", f"{table}_two", extra="atomic = False")
+    apps = [AppMigrations("platform", platform), AppMigrations("flags", flags)]
+    runner = Runner(db, apps)
+    runner.up("platform:0001")
+    runner.up("flags:0001")
+    history = History(db)
+    # platform's 0002_index was started by a runner that died; flags' 0002_index is being run right now.
+    for app, folder in (("platform", platform), ("flags", flags)):
+        history.record(discover(folder, app)[1], RUNNING, None)
+    with run_claim(db):
+        problems = runner.status().problems
+        assert any(p.startswith("platform: 0002_index (") and "never finished (its runner died)" in p
+                   for p in problems), problems
+        assert any(p.startswith("flags: 0002_index (") and "right now by another runner (pid" in p
+                   for p in problems), problems
+        with pytest.raises(MigrationRefusedError, match=r"^flags:0002_index is being run right now by another"):
+            runner.repair()

@@ -86,3 +86,47 @@ def test_plain_install_brings_the_pytest_plugin(site: Path, tmp_path: Path, orm_
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test_installed_copy[sqlite] PASSED" in result.stdout
     assert "test_installed_copy[postgres] PASSED" in result.stdout
+
+
+SERVICE_CODE = '''\
+from __future__ import annotations
+
+import peewee
+
+import orm_kit
+from orm_kit import Repository, Service
+
+
+class Note(orm_kit.Model):
+    id = peewee.AutoField()
+    service = peewee.ForeignKeyField(Service, backref="notes", on_delete="CASCADE")
+    body = peewee.TextField()
+    pinned = peewee.BooleanField(default=False)
+
+
+def use(db: peewee.Database, service: Service) -> list[Note]:
+    notes = Repository(Note, db)
+    notes.create(service=service, body="typed")
+    assert service.tier in orm_kit.models.TIERS
+    notes.find(pinned__contains="x")
+    Note(body=3)
+    return notes.find(body__startswith="t", pinned=True, order_by=["-id"])
+'''
+
+
+@pytest.mark.slow
+def test_a_services_own_mypy_uses_the_installed_types_and_plugin(site: Path, tmp_path: Path) -> None:
+    # A service's repository with orm-kit installed (not editable): its own mypy configuration names the plugin.
+    (tmp_path / "pyproject.toml").write_text('[tool.mypy]\nstrict = true\nplugins = ["orm_kit.mypy"]\n')
+    (tmp_path / "notes.py").write_text(SERVICE_CODE)
+    # -S as above: mypy imports the plugin, and finds orm_kit's types, from the plain install only.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), sysconfig.get_paths()["purelib"]])}
+    result = subprocess.run([sys.executable, "-S", "-m", "mypy", "--cache-dir", str(tmp_path / "cache"),
+                             "--no-error-summary", "notes.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            check=False)
+    errors = [line for line in result.stdout.splitlines() if ": error: " in line]
+    assert errors == [
+        'notes.py:20: error: Unexpected keyword argument "pinned__contains" for "find" of "Repository[Note]"; did '
+        'you mean "pinned__not_in" or "pinned__in"?  [call-arg]',
+        'notes.py:21: error: Argument "body" to "Note" has incompatible type "int"; expected "str"  [arg-type]',
+    ], result.stdout + result.stderr

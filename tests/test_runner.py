@@ -8,6 +8,7 @@ from pathlib import Path
 import peewee
 import pytest
 
+from orm_kit.db import open_database
 from orm_kit.errors import MigrationError, MigrationFailedError, MigrationRefusedError
 from orm_kit.migrate import Runner, create_migration
 from orm_kit.migrate.files import checksum
@@ -398,3 +399,42 @@ def test_each_migration_commits_on_its_own_before_the_next_begins(db, db_url, fo
         assert "a" in tables and rows == ["0001_a"], (tables, rows)
     """)
     assert migrate_up(db, folder) == ["0001_a", "0002_look"]
+
+
+FIRST_0002 = Path(__file__).resolve().parent / "data" / "0002_deployment_duration_first_release.py.txt"
+
+
+def test_a_database_that_applied_0002s_first_release_sees_the_rewrite_as_applied(direct_url: str,
+                                                                                  tmp_path: Path) -> None:
+    # The shipped 0002 was rewritten (its backfill moved after the commit) and names the first release's
+    # checksum in `supersedes`: a database that applied that release is up to date, not "edited".
+    old = tmp_path / "old"
+    old.mkdir()
+    for f in migrations_dir().glob("000[13]_*.py"):
+        (old / f.name).write_text(f.read_text())
+    (old / "0002_deployment_duration.py").write_text(FIRST_0002.read_text())
+    shipped = (migrations_dir() / "0002_deployment_duration.py").read_text()
+    assert checksum(old / "0002_deployment_duration.py") in shipped
+    db = open_database(direct_url)  # migrations run directly, past a transaction pooler if there is one
+    assert Runner(db, old).up() == ["0001_initial", "0002_deployment_duration", "0003_deployment_history_indexes"]
+    status = Runner(db, migrations_dir()).status()
+    assert status.ok and status.problems == () and status.pending == []
+    assert [m.state for m in status.migrations] == ["applied"] * 3
+    # Any other earlier text is still an edit to be looked at.
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    for f in migrations_dir().glob("000*.py"):
+        (edited / f.name).write_text(f.read_text())
+    (edited / "0002_deployment_duration.py").write_text(FIRST_0002.read_text() + "\n# touched\n")
+    fresh = Runner(db, edited)
+    assert fresh.repair().rechecksummed == ["0002_deployment_duration"]  # now the recorded text is the touched one
+    status = Runner(db, migrations_dir()).status()
+    assert [m.state for m in status.migrations][1] == "edited"
+    assert "0002_deployment_duration.py was edited after it was applied" in status.problems[0]
+    db.close()
+
+
+def test_supersedes_must_be_checksums_with_reasons(folder: Path) -> None:
+    write(folder, "0001_a", header='supersedes = {"abc": "why"}')
+    with pytest.raises(MigrationError, match=r"0001_a.py: supersedes is \"\{'abc': 'why'\}\"; expected a literal dict"):
+        Runner(peewee.SqliteDatabase(":memory:"), folder).status()

@@ -118,7 +118,7 @@ def make_migration(db: peewee.Database, models: Sequence[type[peewee.Model]] | S
     created: dict[str, str] = {}
     with scratch_database(db) as scratch:
         replay_owning(scratch, graph.order(), created)
-        diff = diff_models(scratch, list(chosen.models))  # type: ignore[no-untyped-call]
+        diff = diff_models(scratch, list(chosen.models))  # type: ignore[no-untyped-call]  # peewee untyped
         head = snapshot(scratch)
     owner = owners(apps, created)
     mine = {table for table, owned_by in owner.items() if owned_by == chosen.name}
@@ -259,7 +259,7 @@ def _template(diff: object, todos: list[str]) -> str:
                 todos.append(f"{field.model._meta.table_name}.{field.column_name}: its default is computed in Python "
                              f"({getattr(default, '__qualname__', 'a callable')}), which a migration cannot "
                              "import: give add_column a default=... for the rows already there, or allow null")
-        text: str = template(diff)  # type: ignore[no-untyped-call]
+        text: str = template(diff)  # type: ignore[no-untyped-call]  # peewee untyped
     finally:
         for field, default in saved:
             field.default = default

@@ -6,6 +6,9 @@
 A migration is a file ``NNNN_slug.py`` defining ``up(migrator, db)`` and ``down(migrator, db)``: peewee's
 ``playhouse.migrations`` format, so the same files run under either runner. A module-level
 ``atomic = False`` runs it outside a transaction (for ``CREATE INDEX CONCURRENTLY`` and the like).
+A file rewritten after release (same schema, a safer way there) names the checksums of the revisions it
+replaces, with why, so databases that applied one of them see it as applied, not as edited:
+``supersedes = {"4dded814...": "backfill moved after the commit, in batches"}`` (:func:`superseded`).
 Files are found with peewee's ``[0-9]*.py`` glob; one that glob finds but that is not named
 ``NNNN_slug.py`` is :func:`misnamed` (peewee's runner would run it, orm-kit would not), which stops the
 runner rather than being skipped in silence.
@@ -16,6 +19,7 @@ files independently, and the history keys its rows by app and name (:mod:`orm_ki
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import re
@@ -26,7 +30,7 @@ from types import ModuleType
 from orm_kit.errors import MigrationError, MigrationRefusedError, first_line
 
 __all__ = ["DEFAULT_APP", "MigrationFile", "checksum", "discover", "misnamed", "number_of", "suggested_name",
-           "syntax_error", "target_number"]
+           "superseded", "syntax_error", "target_number"]
 
 NAME = re.compile(r"^(\d+)_?\w*$")
 
@@ -84,6 +88,33 @@ class MigrationFile:
             raise MigrationRefusedError(f"{self.name}.py defines no {direction}(migrator, db), so it cannot be "
                                         f"{verb} (add it; nothing ran)")
         return module
+
+
+def superseded(f: MigrationFile) -> dict[str, str]:
+    """The checksums of earlier revisions ``f`` replaces (its ``supersedes``), each with why; read, never run."""
+    source = f.path.read_bytes()
+    if b"supersedes" not in source:
+        return {}
+    expected = ('expected a literal dict like supersedes = {"<sha256 of the earlier file>": "what changed and why '
+                'the schema it makes is the same"}')
+    try:
+        tree = ast.parse(source, str(f.path))
+    except (SyntaxError, ValueError):
+        return {}  # reported as the file's syntax error, where status looks for one
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "supersedes"
+                                                     for t in node.targets)):
+            continue
+        try:
+            value = ast.literal_eval(node.value)
+        except ValueError:
+            raise MigrationError(f"{f.path.name}: supersedes is not a literal; {expected}") from None
+        if not (isinstance(value, dict) and all(
+                isinstance(k, str) and re.fullmatch(r"[0-9a-f]{64}", k) and isinstance(v, str) and v.strip()
+                for k, v in value.items())):
+            raise MigrationError(f"{f.path.name}: supersedes is {str(value)[:120]!r}; {expected}")
+        return value
+    return {}
 
 
 def syntax_error(f: MigrationFile) -> str | None:

@@ -139,7 +139,7 @@ class History:
         if added:
             migrator = migrator_for(self.db)
             # Fresh, nullable copies of the model's fields: adding them is a plain ALTER on both databases.
-            migrate(*(migrator.add_column(self.table, name, _ADDED_COLUMNS[name]())  # type: ignore[no-untyped-call]
+            migrate(*(migrator.add_column(self.table, name, _ADDED_COLUMNS[name]())  # type: ignore[no-untyped-call]  # peewee untyped
                       for name in added))
         if "app" not in columns:
             self._adopt_app()
@@ -174,7 +174,7 @@ class History:
         present = [f for f in record._meta.sorted_fields if f.column_name in columns]
         rows = []
         found: dict[str, Any]
-        for found in record.select(*present).order_by(record.id).dicts():  # type: ignore[assignment]
+        for found in record.select(*present).order_by(record.id).dicts():  # type: ignore[assignment]  # stubs: rows as models
             rows.append(HistoryRow(int(found["id"]), str(found["name"]), _as_utc(found.get("applied")),
                                    found.get("checksum"), found.get("duration_ms"), found.get("outcome"),
                                    str(found.get("app") or DEFAULT_APP)))

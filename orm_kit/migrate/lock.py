@@ -57,7 +57,7 @@ from orm_kit.errors import MigrationError, MigrationLockTimeoutError
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # a module or nothing
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "foreign_keys_off", "lock_key", "migration_lock", "run_claim", "run_claim_holder"]
 

@@ -48,14 +48,14 @@ class CheckedSqliteMigrator(SqliteMigrator):
         """peewee's ``add_column``; a field of no model writes its default for SQLite (a callable one once)."""
         return super().add_column(table, column_name, with_database(field, self.database), *args, **kwargs)
 
-    @operation  # type: ignore[untyped-decorator]
+    @operation  # type: ignore[untyped-decorator]  # playhouse untyped
     def backfill(self, table: str, values: Mapping[str, Any], where: str | None = None, batch_size: int = 10_000,
                  pause: float = 0.0) -> Any:
         """``UPDATE table SET values [WHERE where]`` at once (batches only matter where others are waiting)."""
         assignments, params = render_assignments(self.database, values)
         return peewee.SQL(f"UPDATE {quote(table)} SET {assignments}" + (f" WHERE {where}" if where else ""), params)
 
-    @operation  # type: ignore[untyped-decorator]
+    @operation  # type: ignore[untyped-decorator]  # playhouse untyped
     def _update_column(self, table: str, column_to_update: str, fn: Callable[[str, str], str | None]) -> Any:
         if execute(self.database, "PRAGMA foreign_keys").fetchone()[0]:
             raise MigrationError(
@@ -71,7 +71,7 @@ class CheckedSqliteMigrator(SqliteMigrator):
         queries = _raw_update_column(self, table, column_to_update, fn)
         return [*queries, self._check_rebuild(table, column_to_update, rows, indexes, triggers)]
 
-    @operation  # type: ignore[untyped-decorator]
+    @operation  # type: ignore[untyped-decorator]  # playhouse untyped
     def _check_rebuild(self, table: str, column: str, rows: dict[str, int], indexes: dict[str, list[str]],
                        triggers: dict[str, str]) -> None:
         # peewee recreates the indexes of a rebuilt table but not its triggers (DROP TABLE takes them along).
@@ -103,10 +103,10 @@ class CheckedSqliteMigrator(SqliteMigrator):
 def migrator_for(db: peewee.Database) -> SchemaMigrator:
     """playhouse.migrate's SchemaMigrator for ``db``: the safe one on PostgreSQL, the checked one on SQLite."""
     if is_sqlite(db):
-        return CheckedSqliteMigrator(db)  # type: ignore[no-untyped-call]
+        return CheckedSqliteMigrator(db)  # type: ignore[no-untyped-call]  # peewee untyped
     if is_postgres(db):
         return SafePostgresqlMigrator(db)
-    migrator: SchemaMigrator = SchemaMigrator.from_database(db)  # type: ignore[no-untyped-call]
+    migrator: SchemaMigrator = SchemaMigrator.from_database(db)  # type: ignore[no-untyped-call]  # peewee untyped
     return migrator
 
 

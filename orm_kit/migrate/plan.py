@@ -48,6 +48,7 @@ from orm_kit.migrate.files import (
     misnamed,
     number_of,
     suggested_name,
+    superseded,
     syntax_error,
     target_number,
 )
@@ -68,6 +69,7 @@ from orm_kit.migrate.snapshot import tables
 
 __all__ = [
     "MAX_STEPS",
+    "LiveRun",
     "MigrationState",
     "Plan",
     "RepairReport",
@@ -287,7 +289,7 @@ def empty(source: Path | Sequence[AppMigrations]) -> Plan:
 
 
 def _merge(apps: Sequence[AppMigrations], history: Sequence[HistoryRow], other: Sequence[str],
-           live: tuple[str, str] | None, allow_out_of_order: bool) -> Plan:
+           live: LiveRun | None, allow_out_of_order: bool) -> Plan:
     files = [f for app in apps for f in discover(app.directory, app.name)]
     graph = Graph.build(files, [app.name for app in apps])
     qualified = len(apps) > 1
@@ -296,7 +298,9 @@ def _merge(apps: Sequence[AppMigrations], history: Sequence[HistoryRow], other: 
     for app in apps:
         status = assess([f for f in files if f.app == app.name], [row for row in history if row.app == app.name],
                         directory=app.directory, misnamed=misnamed(app.directory),
-                        allow_out_of_order=allow_out_of_order, live=live, app=app.name)
+                        allow_out_of_order=allow_out_of_order, app=app.name,
+                        # Migration names repeat across apps (each has its 0001): the run is one app's.
+                        live=(live.name, live.holder) if live is not None and live.app == app.name else None)
         states += status.migrations
         problems += [f"{app.name}: {problem}" if qualified else problem for problem in status.problems]
     problems += graph.problems
@@ -316,14 +320,30 @@ def _merge(apps: Sequence[AppMigrations], history: Sequence[HistoryRow], other: 
                 Status(tuple(states), tuple(problems), tuple(given), order, others), graph)
 
 
+@dataclass(frozen=True)
+class LiveRun:
+    """An ``atomic = False`` migration (or the steps after a commit) still being run, and who runs it."""
+
+    app: str
+    name: str
+    holder: str
+
+    @property
+    def label(self) -> str:
+        """The migration as output names it (``app:name`` outside the platform's app)."""
+        return label(self.app, self.name, self.app != DEFAULT_APP)
+
+
 def live_run(db: peewee.Database, history: Sequence[HistoryRow], history_table: str = HISTORY_TABLE,
-             ) -> tuple[str, str] | None:
+             ) -> LiveRun | None:
     """The unfinished ``atomic = False`` migration whose runner is still alive, and who that is."""
-    unfinished = [row.name for row in history if row.outcome in (RUNNING, REVERTING)]
+    unfinished = [row for row in history if row.outcome in (RUNNING, REVERTING)]
     if not unfinished:
         return None
     holder = run_claim_holder(db, history_table)
-    return None if holder is None else (unfinished[0], holder)
+    # Only one runner at a time holds the claim, and it wrote its row when it started: of several unfinished
+    # rows (a dead run's, in another app, say), the live one is the last written.
+    return None if holder is None else LiveRun(unfinished[-1].app, unfinished[-1].name, holder)
 
 
 def assess(files: Sequence[MigrationFile], history: Sequence[HistoryRow], *, directory: Path,
@@ -346,6 +366,7 @@ def assess(files: Sequence[MigrationFile], history: Sequence[HistoryRow], *, dir
     states = []
     for f in files:
         row = by_name.get(f.name)
+        replaced = superseded(f)  # read (and checked) for every file, so a malformed one is found at once
         if numbers[f.number] > 1 and row is None:
             states.append(MigrationState(f.number, f.name, "duplicate", checksum=f.checksum, app=app))
             continue
@@ -364,7 +385,7 @@ def assess(files: Sequence[MigrationFile], history: Sequence[HistoryRow], *, dir
         state = row.outcome or APPLIED
         if state in UNFINISHED:
             problems.append(_unfinished_problem(row, live[1] if live and live[0] == row.name else None))
-        elif row.checksum is not None and row.checksum != f.checksum:
+        elif row.checksum is not None and row.checksum != f.checksum and row.checksum not in replaced:
             state = "edited"
             problems.append(
                 f"{f.name}.py was edited after it was applied (recorded sha256 {row.checksum[:12]}, file has "

@@ -227,11 +227,10 @@ class Runner:
                     return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                name, holder = busy
                 raise MigrationLockTimeoutError(
-                    f"another runner ({holder}) has been applying {name} (atomic = False, or the steps after its "
-                    f"commit: outside the lock) for more than {self.lock_timeout:g}s: wait for it to finish, or pass "
-                    "a longer --lock-timeout")
+                    f"another runner ({busy.holder}) has been applying {busy.label} (atomic = False, or the steps "
+                    f"after its commit: outside the lock) for more than {self.lock_timeout:g}s: wait for it to "
+                    "finish, or pass a longer --lock-timeout")
             time.sleep(min(_POLL_SECONDS[min(attempt, len(_POLL_SECONDS) - 1)], remaining))
             attempt += 1
 
@@ -473,7 +472,7 @@ class Runner:
                 busy = live_run(self.db, history, self.table)
                 if busy is not None:
                     raise MigrationRefusedError(
-                        f"{busy[0]} is being run right now by another runner ({busy[1]}), outside a transaction "
+                        f"{busy.label} is being run right now by another runner ({busy.holder}), outside a transaction "
                         "(atomic = False, or the steps after its commit): nothing to repair; wait for it to finish, "
                         "then see `orm-kit migrate status`")
                 for position, row in enumerate(history):

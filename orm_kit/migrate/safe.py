@@ -68,15 +68,15 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
     """peewee's PostgresqlMigrator whose operations on tables in use take only brief locks (see the module)."""
 
     def __init__(self, database: peewee.Database, existing: Iterable[str] | None = None) -> None:
-        super().__init__(database)  # type: ignore[no-untyped-call]
+        super().__init__(database)  # type: ignore[no-untyped-call]  # peewee untyped
         self.existing: set[str] = set(existing if existing is not None else tables(database))
         self.deferred: list[Step] = []
 
     def _context(self) -> Any:
-        return self.make_context()  # type: ignore[no-untyped-call]
+        return self.make_context()  # type: ignore[no-untyped-call]  # peewee untyped
 
     def _alter(self, table: str) -> Any:
-        return self._alter_table(self._context(), table)  # type: ignore[no-untyped-call]
+        return self._alter_table(self._context(), table)  # type: ignore[no-untyped-call]  # peewee untyped
 
     def in_use(self, table: str) -> bool:
         """True when ``table`` existed before this migration began (so others may be reading and writing it)."""
@@ -84,7 +84,7 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
 
     # -- adding ---------------------------------------------------------------------------------
 
-    @operation  # type: ignore[untyped-decorator]
+    @operation  # type: ignore[untyped-decorator]  # playhouse untyped
     def add_column(self, table: str, column_name: str, field: Any, allow_not_null: bool = False) -> Any:
         field = with_database(field.clone(), self.database)
         if field.column_name != column_name:
@@ -116,17 +116,17 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
                     table, column_name, rel.table_name, field.rel_field.column_name, field.on_delete,
                     field.on_update, constraint_name=f"{table}_{column_name}_fkey", rel_schema=rel.schema))
             else:
-                self.add_inline_fk_sql(ctx, field)  # type: ignore[no-untyped-call]
+                self.add_inline_fk_sql(ctx, field)  # type: ignore[no-untyped-call]  # peewee untyped
         if field.index or field.unique:
             operations.append(self.add_index(table, (column_name,), field.unique, getattr(field, "index_type", None)))
         return operations
 
-    @operation  # type: ignore[untyped-decorator]
+    @operation  # type: ignore[untyped-decorator]  # playhouse untyped
     def add_index(self, table: str, columns: Any, unique: bool = False, using: str | None = None,
                   where: Any = None, nulls_distinct: bool | None = None, name: str | None = None) -> Any:
         if not self.in_use(table):
             return _plain.add_index.__wrapped__(self, table, columns, unique, using, where, nulls_distinct, name)
-        index_name = name or make_index_name(table, columns)  # type: ignore[no-untyped-call]
+        index_name = name or make_index_name(table, columns)  # type: ignore[no-untyped-call]  # peewee untyped
         target = peewee.Table(table)
         index = peewee.Index(index_name, target, [getattr(target.c, column) for column in columns], unique=unique,
                              safe=True, where=where, using=using, nulls_distinct=nulls_distinct)
@@ -135,7 +135,7 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
         self.deferred.append(ConcurrentIndex(table, index_name, sql))
         return []
 
-    @operation  # type: ignore[untyped-decorator]
+    @operation  # type: ignore[untyped-decorator]  # playhouse untyped
     def add_constraint(self, table: str, name: str, constraint: Any) -> Any:
         ctx = _plain.add_constraint.__wrapped__(self, table, name, constraint)
         if not self.in_use(table):
@@ -157,7 +157,7 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
             return []
         return ctx
 
-    @operation  # type: ignore[untyped-decorator]
+    @operation  # type: ignore[untyped-decorator]  # playhouse untyped
     def add_foreign_key_constraint(self, table: str, column_name: str, rel: str, rel_column: str,
                                    on_delete: str | None = None, on_update: str | None = None,
                                    constraint_name: str | None = None, rel_schema: str | None = None) -> Any:
@@ -170,7 +170,7 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
         self.deferred.append(self._validate(table, name))
         return ctx
 
-    @operation  # type: ignore[untyped-decorator]
+    @operation  # type: ignore[untyped-decorator]  # playhouse untyped
     def add_not_null(self, table: str, column: str) -> Any:
         if not self.in_use(table):
             return _plain.add_not_null.__wrapped__(self, table, column)
@@ -188,7 +188,7 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
         ]
         return []
 
-    @operation  # type: ignore[untyped-decorator]
+    @operation  # type: ignore[untyped-decorator]  # playhouse untyped
     def backfill(self, table: str, values: Mapping[str, Any], where: str | None = None, batch_size: int = 10_000,
                  pause: float = 0.0) -> Any:
         """``UPDATE table SET values [WHERE where]``: in batches after COMMIT on a table in use, at once otherwise.
@@ -200,7 +200,7 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
         if not self.in_use(table):
             where_sql = f" WHERE {where}" if where else ""
             return peewee.SQL(f"UPDATE {quote(table)} SET {assignments}{where_sql}", params)
-        keys = self._primary_key_columns(table)  # type: ignore[no-untyped-call]
+        keys = self._primary_key_columns(table)  # type: ignore[no-untyped-call]  # peewee untyped
         if len(keys) != 1:
             raise MigrationError(
                 f"a batched backfill walks a single-column primary key, and {table!r} has "
@@ -216,20 +216,20 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
 
     # -- dropping -------------------------------------------------------------------------------
 
-    @operation  # type: ignore[untyped-decorator]
+    @operation  # type: ignore[untyped-decorator]  # playhouse untyped
     def drop_column(self, table: str, column_name: str, cascade: bool = False) -> Any:
         if not cascade:
             _refuse_dependents(self.database, table, column_name)
         ctx = self._alter(table).literal(" DROP COLUMN ").sql(peewee.Entity(column_name))
         return ctx.literal(" CASCADE" if cascade else " RESTRICT")
 
-    @operation  # type: ignore[untyped-decorator]
+    @operation  # type: ignore[untyped-decorator]  # playhouse untyped
     def drop_table(self, table: str, safe: bool = False, cascade: bool = False, schema: str | None = None) -> Any:
         if not cascade and schema is None:
             _refuse_dependents(self.database, table)
         return _plain.drop_table.__wrapped__(self, table, safe, cascade, schema)
 
-    @operation  # type: ignore[untyped-decorator]
+    @operation  # type: ignore[untyped-decorator]  # playhouse untyped
     def drop_index(self, table: str, index_name: str) -> Any:
         present = [str(row[0]) for row in fetchall(self.database, """
             SELECT i.relname FROM pg_index AS ix JOIN pg_class AS i ON i.oid = ix.indexrelid

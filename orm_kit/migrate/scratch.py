@@ -33,7 +33,8 @@ import peewee
 from orm_kit._sql import execute, quote
 from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import MigrationError, MigrationFailedError, first_line
-from orm_kit.migrate.files import MigrationFile
+from orm_kit.migrate.apps import label
+from orm_kit.migrate.files import DEFAULT_APP, MigrationFile
 from orm_kit.migrate.lock import foreign_keys_off
 from orm_kit.migrate.migrator import run_step
 from orm_kit.migrate.snapshot import Facts, snapshot
@@ -73,7 +74,7 @@ class _Capturing:
     def execute_sql(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         if self.captured is not None:
             self.captured.append(Captured(sql, tuple(params or ()), self.in_deferred))
-        return super().execute_sql(sql, params)  # type: ignore[misc]
+        return super().execute_sql(sql, params)  # type: ignore[misc]  # a mixin: mypy cannot see the peewee base
 
     def writes(self) -> list[Captured]:
         """The captured statements that change something (catalog reads and savepoints left out)."""
@@ -93,7 +94,7 @@ class ScratchPostgres(_Capturing, peewee.PostgresqlDatabase):
         if _CONCURRENTLY.search(sql):
             if self.captured is not None:
                 self.captured.append(Captured(sql, tuple(params or ()), self.in_deferred))
-            return peewee.PostgresqlDatabase.execute_sql(self, _CONCURRENTLY.sub("", sql), params)  # type: ignore[no-untyped-call]
+            return peewee.PostgresqlDatabase.execute_sql(self, _CONCURRENTLY.sub("", sql), params)  # type: ignore[no-untyped-call]  # peewee untyped
         return super().execute_sql(sql, params)
 
 
@@ -142,7 +143,7 @@ def scratch_copy(db: peewee.Database) -> Iterator[ScratchSqlite]:
         copy.connect()
         try:
             # A consistent snapshot even while others write; the live database is only read.
-            db.connection().backup(copy.connection())  # type: ignore[no-untyped-call]
+            db.connection().backup(copy.connection())  # type: ignore[no-untyped-call]  # peewee untyped
             yield copy
         finally:
             copy.close()
@@ -182,7 +183,8 @@ def replay(scratch: peewee.Database, files: Iterable[MigrationFile], direction: 
                 run_deferred_inline(scratch, run_step(scratch, module, direction).deferred)
         except Exception as exc:  # noqa: BLE001 - reported with the migration's name
             raise MigrationFailedError(
-                f"{f.name} {direction}() fails on a scratch database: {first_line(exc)}") from None
+                f"{label(f.app, f.name, f.app != DEFAULT_APP)} {direction}() fails on a scratch database: "
+                f"{first_line(exc)}") from None
 
 
 def run_deferred_inline(scratch: peewee.Database, steps: Sequence[Step]) -> None:

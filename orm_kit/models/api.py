@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import peewee
 
+from orm_kit.fields import choice_field
 from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.service import LIFECYCLES, Service
 from orm_kit.models.team import Team
 from orm_kit.validation import one_of, slug, url, validate
 
-__all__ = ["API_TYPES", "Api", "ServiceApiConsumer"]
+__all__ = ["API_TYPES", "Api", "ApiType", "ServiceApiConsumer"]
 
-API_TYPES = ("openapi", "asyncapi", "graphql", "grpc")
+ApiType = Literal["openapi", "asyncapi", "graphql", "grpc"]
+API_TYPES: tuple[ApiType, ...] = get_args(ApiType)
 
 
 @validate(
@@ -28,9 +30,9 @@ class Api(PlatformModel):
 
     id = peewee.AutoField()
     name = peewee.CharField(max_length=63, unique=True)
-    type = peewee.CharField(max_length=16, constraints=[in_check("type", API_TYPES)])
-    lifecycle = peewee.CharField(max_length=16, default="experimental",
-                                 constraints=[in_check("lifecycle", LIFECYCLES)])
+    type = choice_field(API_TYPES, max_length=16, constraints=[in_check("type", API_TYPES)])
+    lifecycle = choice_field(LIFECYCLES, max_length=16, default="experimental",
+                             constraints=[in_check("lifecycle", LIFECYCLES)])
     definition_url = peewee.CharField(max_length=2048, null=True)
     owner = peewee.ForeignKeyField(Team, backref="apis", on_delete="RESTRICT")
     provider = peewee.ForeignKeyField(Service, null=True, backref="provided_apis", on_delete="SET NULL")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import peewee
 
 from orm_kit import dialect
-from orm_kit.fields import UTCDateTimeField, as_utc, out_of_range, utcnow
+from orm_kit.fields import UTCDateTimeField, as_utc, choice_field, out_of_range, utcnow
 from orm_kit.locking import Versioned
 from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.environment import Environment
@@ -20,10 +20,11 @@ from orm_kit.validation import length, not_before, number_range, one_of, validat
 if TYPE_CHECKING:
     from orm_kit.models.incident import Incident
 
-__all__ = ["DEPLOYMENT_STATUSES", "FINISHED_STATUSES", "Deployment"]
+__all__ = ["DEPLOYMENT_STATUSES", "FINISHED_STATUSES", "Deployment", "DeploymentStatus"]
 
-DEPLOYMENT_STATUSES = ("created", "running", "success", "failed", "canceled", "skipped", "blocked")
-FINISHED_STATUSES = ("success", "failed", "canceled", "skipped")
+DeploymentStatus = Literal["created", "running", "success", "failed", "canceled", "skipped", "blocked"]
+DEPLOYMENT_STATUSES: tuple[DeploymentStatus, ...] = get_args(DeploymentStatus)
+FINISHED_STATUSES: tuple[DeploymentStatus, ...] = ("success", "failed", "canceled", "skipped")
 
 
 @validate(status=[one_of(*DEPLOYMENT_STATUSES)], triggered_by=[length(max=255)],
@@ -35,9 +36,11 @@ class Deployment(Versioned, PlatformModel):
     service = peewee.ForeignKeyField(Service, backref="deployments", on_delete="CASCADE")
     environment = peewee.ForeignKeyField(Environment, backref="deployments", on_delete="RESTRICT")
     release = peewee.ForeignKeyField(Release, null=True, backref="deployments", on_delete="SET NULL")
-    rollback_of = peewee.ForeignKeyField("self", null=True, unique=True, backref="rollbacks", on_delete="SET NULL")
-    status = peewee.CharField(max_length=16, default="created",
-                              constraints=[in_check("status", DEPLOYMENT_STATUSES)])
+    # "self" is a string to peewee's stubs: the annotation says what reading it gives.
+    rollback_of: peewee.ForeignKeyField[Deployment | None] = peewee.ForeignKeyField(
+        "self", null=True, unique=True, backref="rollbacks", on_delete="SET NULL")
+    status = choice_field(DEPLOYMENT_STATUSES, max_length=16, default="created",
+                          constraints=[in_check("status", DEPLOYMENT_STATUSES)])
     triggered_by = peewee.CharField(max_length=255, null=True)
     lock_version = peewee.IntegerField(default=1)
     created_at = UTCDateTimeField(default=utcnow)

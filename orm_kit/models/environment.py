@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import peewee
 
+from orm_kit.fields import choice_field
 from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.validation import length, not_blank, one_of, slug, url, validate
 
@@ -13,10 +14,12 @@ if TYPE_CHECKING:
     from orm_kit.models.deployment import Deployment
     from orm_kit.models.incident import Incident
 
-__all__ = ["ENVIRONMENT_STATES", "ENVIRONMENT_TIERS", "Environment"]
+__all__ = ["ENVIRONMENT_STATES", "ENVIRONMENT_TIERS", "Environment", "EnvironmentState", "EnvironmentTier"]
 
-ENVIRONMENT_TIERS = ("production", "staging", "testing", "development", "other")
-ENVIRONMENT_STATES = ("available", "stopping", "stopped")
+EnvironmentTier = Literal["production", "staging", "testing", "development", "other"]
+EnvironmentState = Literal["available", "stopping", "stopped"]
+ENVIRONMENT_TIERS: tuple[EnvironmentTier, ...] = get_args(EnvironmentTier)
+ENVIRONMENT_STATES: tuple[EnvironmentState, ...] = get_args(EnvironmentState)
 
 
 @validate(
@@ -33,8 +36,9 @@ class Environment(PlatformModel):
     id = peewee.AutoField()
     name = peewee.CharField(max_length=255, unique=True)
     slug = peewee.CharField(max_length=24, unique=True)
-    tier = peewee.CharField(max_length=16, constraints=[in_check("tier", ENVIRONMENT_TIERS)])
-    state = peewee.CharField(max_length=16, default="available", constraints=[in_check("state", ENVIRONMENT_STATES)])
+    tier = choice_field(ENVIRONMENT_TIERS, max_length=16, constraints=[in_check("tier", ENVIRONMENT_TIERS)])
+    state = choice_field(ENVIRONMENT_STATES, max_length=16, default="available",
+                         constraints=[in_check("state", ENVIRONMENT_STATES)])
     external_url = peewee.CharField(max_length=2048, null=True)
     region = peewee.CharField(max_length=64, null=True)
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import peewee
 
-from orm_kit.fields import UTCDateTimeField
+from orm_kit.fields import UTCDateTimeField, choice_field
 from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.deployment import Deployment
 from orm_kit.models.environment import Environment
 from orm_kit.models.service import Service
 from orm_kit.validation import length, not_before, not_blank, one_of, validate, validates
 
-__all__ = ["SEVERITIES", "Incident"]
+__all__ = ["SEVERITIES", "Incident", "Severity"]
 
-SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
+Severity = Literal["sev1", "sev2", "sev3", "sev4"]
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 
 
 @validate(severity=[one_of(*SEVERITIES)], title=[not_blank(), length(max=255)])
@@ -27,7 +28,7 @@ class Incident(PlatformModel):
     service = peewee.ForeignKeyField(Service, backref="incidents", on_delete="CASCADE")
     environment = peewee.ForeignKeyField(Environment, backref="incidents", on_delete="RESTRICT")
     caused_by = peewee.ForeignKeyField(Deployment, null=True, backref="incidents", on_delete="SET NULL")
-    severity = peewee.CharField(max_length=8, constraints=[in_check("severity", SEVERITIES)])
+    severity = choice_field(SEVERITIES, max_length=8, constraints=[in_check("severity", SEVERITIES)])
     title = peewee.CharField(max_length=255)
     opened_at = UTCDateTimeField()
     resolved_at = UTCDateTimeField(null=True)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import peewee
 
-from orm_kit.fields import UTCDateTimeField, utcnow
+from orm_kit.fields import UTCDateTimeField, choice_field, utcnow
 from orm_kit.locking import Versioned
 from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.team import Team
@@ -24,15 +24,24 @@ __all__ = [
     "LIFECYCLES",
     "SYNC_POLICIES",
     "TIERS",
+    "DependencyKind",
+    "Lifecycle",
     "Service",
     "ServiceDependency",
     "ServiceSourceConfig",
+    "SyncPolicy",
+    "Tier",
 ]
 
-LIFECYCLES = ("experimental", "production", "deprecated")
-TIERS = ("critical", "high", "medium", "low")
-DEPENDENCY_KINDS = ("runtime", "build", "data")
-SYNC_POLICIES = ("manual", "automated")
+# Each closed set once, as a type; its values (what validators, CHECK constraints and fields use) come from it.
+Lifecycle = Literal["experimental", "production", "deprecated"]
+Tier = Literal["critical", "high", "medium", "low"]
+DependencyKind = Literal["runtime", "build", "data"]
+SyncPolicy = Literal["manual", "automated"]
+LIFECYCLES: tuple[Lifecycle, ...] = get_args(Lifecycle)
+TIERS: tuple[Tier, ...] = get_args(Tier)
+DEPENDENCY_KINDS: tuple[DependencyKind, ...] = get_args(DependencyKind)
+SYNC_POLICIES: tuple[SyncPolicy, ...] = get_args(SyncPolicy)
 
 
 @validate(
@@ -47,9 +56,9 @@ class Service(Versioned, PlatformModel):
     id = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
     name = peewee.CharField(max_length=63, unique=True)
     description = peewee.TextField(default="")
-    lifecycle = peewee.CharField(max_length=16, default="experimental",
-                                 constraints=[in_check("lifecycle", LIFECYCLES)])
-    tier = peewee.CharField(max_length=16, constraints=[in_check("tier", TIERS)])
+    lifecycle = choice_field(LIFECYCLES, max_length=16, default="experimental",
+                             constraints=[in_check("lifecycle", LIFECYCLES)])
+    tier = choice_field(TIERS, max_length=16, constraints=[in_check("tier", TIERS)])
     repository_url = peewee.CharField(max_length=2048, null=True)
     owner = peewee.ForeignKeyField(Team, backref="services", on_delete="RESTRICT")
     lock_version = peewee.IntegerField(default=1)
@@ -81,7 +90,8 @@ class ServiceDependency(PlatformModel):
     id = peewee.AutoField()
     service = peewee.ForeignKeyField(Service, backref="dependency_links", on_delete="CASCADE")
     depends_on = peewee.ForeignKeyField(Service, backref="dependent_links", on_delete="CASCADE")
-    kind = peewee.CharField(max_length=16, default="runtime", constraints=[in_check("kind", DEPENDENCY_KINDS)])
+    kind = choice_field(DEPENDENCY_KINDS, max_length=16, default="runtime",
+                        constraints=[in_check("kind", DEPENDENCY_KINDS)])
     created_at = UTCDateTimeField(default=utcnow)
 
     if TYPE_CHECKING:
@@ -114,8 +124,8 @@ class ServiceSourceConfig(PlatformModel):
     repo_url = peewee.CharField(max_length=2048)
     path = peewee.CharField(max_length=1024, default=".")
     target_revision = peewee.CharField(max_length=255, default="HEAD")
-    sync_policy = peewee.CharField(max_length=16, default="manual",
-                                   constraints=[in_check("sync_policy", SYNC_POLICIES)])
+    sync_policy = choice_field(SYNC_POLICIES, max_length=16, default="manual",
+                               constraints=[in_check("sync_policy", SYNC_POLICIES)])
 
     if TYPE_CHECKING:
         service_id: uuid.UUID

@@ -25,7 +25,9 @@ class Team(PlatformModel):
     name = peewee.CharField(max_length=63, unique=True)
     display_name = peewee.CharField(max_length=255, null=True)
     email = peewee.CharField(max_length=254, null=True)
-    parent = peewee.ForeignKeyField("self", null=True, backref="children", on_delete="SET NULL")
+    # "self" is a string to peewee's stubs: the annotation says what reading it gives.
+    parent: peewee.ForeignKeyField[Team | None] = peewee.ForeignKeyField("self", null=True, backref="children",
+                                                                        on_delete="SET NULL")
     created_at = UTCDateTimeField(default=utcnow)
 
     class Meta:

@@ -21,12 +21,15 @@ import peewee
 
 from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError, NotFoundError
-from orm_kit.models import DEPLOYMENT_STATUSES, Deployment, Environment, Release, Service
+from orm_kit.models import DEPLOYMENT_STATUSES, Deployment, DeploymentStatus, Environment, Release, Service
 from orm_kit.prepared import Param
 from orm_kit.repositories.dora import DoraMetrics, dora_metrics
 from orm_kit.repository import CursorPage, Page, Repository
 
 __all__ = ["DeploymentRepository"]
+
+#: One status or several (``history(status="failed")``, ``history(status=["failed", "canceled"])``).
+Statuses = DeploymentStatus | Sequence[DeploymentStatus]
 
 _SHA = re.compile(r"[0-9a-f]{40}")
 # Newest first; the key breaks ties so pages never overlap or skip.
@@ -82,7 +85,7 @@ class DeploymentRepository(Repository[Deployment]):
         return self.prepared(("deployed_where", shape), build).rows(self.db, values)
 
     def history(self, *, page: int = 1, size: int = 50, service: Service | uuid.UUID | None = None,
-                environment: Environment | int | None = None, status: str | Sequence[str] | None = None,
+                environment: Environment | int | None = None, status: Statuses | None = None,
                 since: datetime.datetime | None = None, until: datetime.datetime | None = None) -> Page[Deployment]:
         """Page ``page`` of deployments matching the filters, newest first (``since <= created_at < until``)."""
         filters = self._history_filters(service, environment, status, since, until)
@@ -90,14 +93,14 @@ class DeploymentRepository(Repository[Deployment]):
 
     def history_after(self, *, after: str | None = None, size: int = 50,
                       service: Service | uuid.UUID | None = None, environment: Environment | int | None = None,
-                      status: str | Sequence[str] | None = None, since: datetime.datetime | None = None,
+                      status: Statuses | None = None, since: datetime.datetime | None = None,
                       until: datetime.datetime | None = None) -> CursorPage[Deployment]:
         """Like :meth:`history`, paginated by keyset: pass the previous page's ``next_cursor`` as ``after``."""
         filters = self._history_filters(service, environment, status, since, until)
         return self.cursor_page(size=size, order_by=_HISTORY_ORDER, after=after, **filters)
 
     def _history_filters(self, service: Service | uuid.UUID | None, environment: Environment | int | None,
-                         status: str | Sequence[str] | None, since: datetime.datetime | None,
+                         status: Statuses | None, since: datetime.datetime | None,
                          until: datetime.datetime | None) -> dict[str, object]:
         filters: dict[str, object] = {}
         if service is not None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 import peewee
 
 from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError, NotFoundError
-from orm_kit.models import Deployment, Service, ServiceDependency, Team
+from orm_kit.models import DependencyKind, Deployment, Service, ServiceDependency, Team
 from orm_kit.prepared import Param
 from orm_kit.repositories.team import _team_id, team_tree
 from orm_kit.repository import Repository
@@ -49,7 +50,7 @@ class DependencyEdge:
 
     service: Service
     depends_on: Service
-    kind: str
+    kind: DependencyKind
     depth: int
 
 
@@ -143,17 +144,18 @@ class ServiceRepository(Repository[Service]):
         if service is None:
             raise NotFoundError("Service", root)
 
-        def edges(rows: list[tuple[uuid.UUID, uuid.UUID, str, int]]) -> tuple[DependencyEdge, ...]:
+        def edges(rows: list[tuple[uuid.UUID, uuid.UUID, DependencyKind, int]]) -> tuple[DependencyEdge, ...]:
             found = [DependencyEdge(nodes[a], nodes[b], kind, int(hops)) for a, b, kind, hops in rows]
             return tuple(sorted(found, key=lambda e: (e.depth, e.service.name, e.depends_on.name)))
 
         return DependencyGraph(root=service, depth=depth, dependencies=edges(down_rows), dependents=edges(up_rows))
 
 
-def _edge_row(row: tuple[object, object, object, object]) -> tuple[uuid.UUID, uuid.UUID, str, int]:
-    # Columns of a CTE carry no field, so peewee leaves them raw: SQLite gives the UUID as hex text.
+def _edge_row(row: tuple[object, object, object, object]) -> tuple[uuid.UUID, uuid.UUID, DependencyKind, int]:
+    # Columns of a CTE carry no field, so peewee leaves them raw: SQLite gives the UUID as hex text. The kind is
+    # one of DEPENDENCY_KINDS: the column's CHECK constraint holds it to them.
     a, b, kind, hops = row
-    return _as_uuid(a), _as_uuid(b), str(kind), int(str(hops))
+    return _as_uuid(a), _as_uuid(b), cast(DependencyKind, str(kind)), int(str(hops))
 
 
 def _as_uuid(value: object) -> uuid.UUID:

@@ -203,7 +203,7 @@ def remove(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], n
         for (owner, table_name), keys in everyone.items():
             if owner != name:
                 mine[table_name] -= keys  # shared with another set: stays
-        doomed = {t.name: [pk_field(t.model).python_value(k)  # type: ignore[no-untyped-call]
+        doomed = {t.name: [pk_field(t.model).python_value(k)  # type: ignore[no-untyped-call]  # peewee untyped
                        for k in sorted(mine.get(t.name, ()))]
                   for t in registry.tables}
         _refuse_outside_references(db, registry, name, doomed)

@@ -3,6 +3,7 @@
     from orm_kit.testing import max_queries, no_n_plus_one, record_queries   # query budgets, N+1 detection
     from orm_kit.testing import SchemaSetup, SessionDatabases                # the session's databases
     from orm_kit.testing import pgserver                                     # a throwaway PostgreSQL server
+    from orm_kit.testing.typecheck import type_problems                      # what mypy sees of your models
 
 The pytest plugin (:mod:`orm_kit.testing.plugin`, installed with orm-kit) builds on these: its fixtures
 ``orm_kit_db``, ``max_queries``, ``no_n_plus_one``, ``record_queries`` and ``on_commit_hooks`` are what a
