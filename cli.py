@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,8 +31,9 @@ from urllib.parse import urlsplit
 import click
 import peewee
 
-from orm_kit import diagram, platform, seeding
+from orm_kit import diagram, platform, seeding, synthetic
 from orm_kit.apps import App, bind, migration_sources, seed_sources
+from orm_kit.bounds import MAX_RETRIES, MAX_WAIT_SECONDS
 from orm_kit.config import Overrides, Project, load_project
 from orm_kit.db import (
     DIRECT_ENV_VAR,
@@ -64,12 +66,27 @@ from orm_kit.migrate import (
 from orm_kit.migrate import baseline as adopt
 from orm_kit.migrate.history import format_utc
 from orm_kit.migrate.lockwait import DEFAULT_LOCK_RETRIES, DEFAULT_STATEMENT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
+from orm_kit.migrate.plan import MAX_STEPS
 from orm_kit.shell import INTERFACES, banner, interact, namespace
 from orm_kit.synthetic import generate, remove_generated
 from orm_kit.transactions import on_commit, transaction
 
 F = TypeVar("F", bound=Callable[..., Any])
 DIALECTS = ("sqlite", "postgres")
+
+
+class Seconds(click.FloatRange):
+    """Seconds the database can be told to wait: 0 (where it means something) up to 2^31 - 1 ms, never NaN (which
+    FloatRange lets through: it compares false with both bounds)."""
+
+    def __init__(self, *, zero_ok: bool) -> None:
+        super().__init__(min=0, max=MAX_WAIT_SECONDS, min_open=not zero_ok)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return number
 
 
 class Context:
@@ -148,7 +165,10 @@ class Context:
         if self._db is None:
             apps = self.project.apps
             path = sqlite_file(self.url)
-            existed = path is None or path.exists()
+            try:
+                existed = path is None or path.exists()
+            except OSError:  # a name no filesystem holds (ENAMETOOLONG): open_database() says so, typed
+                existed = True
             self._db = open_database(self.url)
             self._created = None if existed else path
             bind(self._db, apps)
@@ -205,7 +225,10 @@ class Context:
 
 
 def _in_memory_sqlite(url: str) -> bool:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": open_database says what is wrong with it
+        return False
     return parts.scheme.lower() == "sqlite" and not parts.netloc and parts.path.lstrip("/") in ("", ":memory:")
 
 
@@ -229,12 +252,14 @@ def library_errors(command: F) -> F:
             raise click.ClickException(f"{len(exc.problems) + exc.more} problems in the seed files (each above{more}); "
                                        "nothing was written") from None
         except OrmKitError as exc:
-            raise click.ClickException(str(exc)) from None
+            message = str(exc)
         except peewee.DatabaseError as exc:
             state = click.get_current_context().find_object(Context)
             url = state.resolved_url if state is not None else resolve_url()
-            raise click.ClickException(
-                f"database error on {redact_url(url)}: {scrub(first_line(exc, typed=False), url)}") from None
+            message = f"database error on {redact_url(url)}: {scrub(first_line(exc, typed=False), url)}"
+        # Raised outside the except blocks: the error it replaces (a driver's, quoting the row or the URL) is
+        # not chained to it.
+        raise click.ClickException(message)
 
     return wrapper  # type: ignore[return-value]
 
@@ -272,21 +297,21 @@ _SHARED: dict[str, Callable[[], Callable[[F], F]]] = {
         help="The project app's folder of NNNN_name.py migrations (default: pyproject.toml's; without a project, "
              "the platform's)."),
     "lock_timeout": lambda: click.option(
-        "--lock-timeout", type=click.FloatRange(min=0), default=None, expose_value=False,
+        "--lock-timeout", type=Seconds(zero_ok=True), default=None, expose_value=False,
         callback=_store("lock_timeout"),
         help=f"Seconds to wait for another runner's migration lock (default {DEFAULT_LOCK_TIMEOUT:g})."),
     "statement_lock_timeout": lambda: click.option(
-        "--statement-lock-timeout", type=click.FloatRange(min=0, min_open=True), default=None, expose_value=False,
+        "--statement-lock-timeout", type=Seconds(zero_ok=False), default=None, expose_value=False,
         callback=_store("statement_lock_timeout"),
         help=f"PostgreSQL: longest a migration statement waits for a table lock, so the longest the application "
              f"queues behind it (default {DEFAULT_STATEMENT_LOCK_TIMEOUT:g})."),
     "lock_retries": lambda: click.option(
-        "--lock-retries", type=click.IntRange(min=0), default=None, expose_value=False,
+        "--lock-retries", type=click.IntRange(min=0, max=MAX_RETRIES), default=None, expose_value=False,
         callback=_store("lock_retries"),
         help=f"PostgreSQL: attempts after a migration ran out of lock time, with growing waits "
              f"(default {DEFAULT_LOCK_RETRIES})."),
     "statement_timeout": lambda: click.option(
-        "--statement-timeout", type=click.FloatRange(min=0), default=None, expose_value=False,
+        "--statement-timeout", type=Seconds(zero_ok=True), default=None, expose_value=False,
         callback=_store("statement_timeout"),
         help=f"PostgreSQL: longest a statement of a migration's transaction may run, 0 for no limit "
              f"(default {DEFAULT_STATEMENT_TIMEOUT:g})."),
@@ -424,7 +449,7 @@ def up(ctx: click.Context, target: str | None) -> None:
 
 @migrate.command()
 @click.argument("target", required=False)
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Revert the last N migrations.")
+@click.option("--steps", type=click.IntRange(min=1, max=MAX_STEPS), default=None, help="Revert the last N migrations.")
 @click.option("--yes", "-y", is_flag=True, help="Drop tables and columns that hold rows without asking.")
 @uses(*_RUNS)
 @click.pass_context
@@ -568,7 +593,8 @@ def lint_command(ctx: click.Context, as_json: bool) -> None:
 @migrate.command()
 @click.argument("target", required=False)
 @click.option("--down", "down_", is_flag=True, help="The SQL `migrate down` would run instead.")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="With --down: the last N migrations.")
+@click.option("--steps", type=click.IntRange(min=1, max=MAX_STEPS), default=None,
+              help="With --down: the last N migrations.")
 @click.option("--dialect", type=click.Choice(DIALECTS), default=None,
               help="The SQL of every migration (or up to TARGET) on an empty database of this kind: sqlite needs no "
                    "database at all; postgres renders on the PostgreSQL server --database names, in a scratch schema "
@@ -750,13 +776,14 @@ def seed_remove(ctx: click.Context, name: str) -> None:
 
 
 @seed.command("generate")
-@click.option("--deployments", "count", type=click.IntRange(min=0), default=10_000, show_default=True,
-              help="How many deployments to generate.")
-@click.option("--random-seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="The same seed gives the same history.")
-@click.option("--services", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--deployments", "count", type=click.IntRange(min=0, max=synthetic.MAX_DEPLOYMENTS), default=10_000,
+              show_default=True, help="How many deployments to generate.")
+@click.option("--random-seed", type=click.IntRange(min=0, max=synthetic.MAX_RANDOM_SEED), default=0,
+              show_default=True, help="The same seed gives the same history.")
+@click.option("--services", type=click.IntRange(min=1, max=synthetic.MAX_SERVICES), default=20, show_default=True,
               help="How many synthetic services deploy.")
-@click.option("--days", type=click.IntRange(min=1), default=90, show_default=True, help="How long the history spans.")
+@click.option("--days", type=click.IntRange(min=1, max=synthetic.MAX_DAYS), default=90, show_default=True,
+              help="How long the history spans.")
 @uses("database")
 @click.pass_context
 @library_errors
@@ -774,7 +801,7 @@ def seed_generate(ctx: click.Context, count: int, random_seed: int, services: in
 
 
 @seed.command("remove-generated")
-@click.argument("random_seed", type=click.IntRange(min=0))
+@click.argument("random_seed", type=click.IntRange(min=0, max=synthetic.MAX_RANDOM_SEED))
 @uses("database")
 @click.pass_context
 @library_errors

@@ -37,6 +37,7 @@ from orm_kit.errors import (
     ConflictError,
     DatabaseUnavailableError,
     DependentObjectsError,
+    DiskFullError,
     DriverMissingError,
     ForeignKeyViolationError,
     IntegrityViolationError,
@@ -58,6 +59,7 @@ from orm_kit.errors import (
     UniqueViolationError,
     ValidationError,
 )
+from orm_kit.errors import unchained as _unchained
 from orm_kit.fields import UTCDateTimeField, choice_field, utcnow
 from orm_kit.locking import Versioned
 from orm_kit.migrate import LockPolicy, Runner
@@ -123,6 +125,7 @@ __all__ = [
     "Deployment",
     "DeploymentRepository",
     "DeploymentStatus",
+    "DiskFullError",
     "DoraMetrics",
     "DriverMissingError",
     "Environment",
@@ -195,6 +198,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 
+@_unchained
 def connect(url: str | None = None, *, replicas: collections.abc.Sequence[str] | None = None,
             pool: PoolSettings | bool | None = None, max_lag_seconds: float = _replicas.DEFAULT_MAX_LAG_SECONDS,
             max_lag_bytes: int = _replicas.DEFAULT_MAX_LAG_BYTES,
@@ -206,6 +210,9 @@ def connect(url: str | None = None, *, replicas: collections.abc.Sequence[str] |
     ``max_lag_seconds`` and ``max_lag_bytes`` as the replicas' lag bound unless their URLs say otherwise.
     ``pool`` (a :class:`PoolSettings`, or True for the defaults) pools every server whose URL has no
     ``+pool`` of its own (:mod:`orm_kit.pool`).
+
+    The binding is for the whole process: a repository made for another database refuses to run
+    (:class:`ConfigurationError`) until the models are bound back to it.
     """
     env = os.environ if environ is None else environ
     primary = resolve_url(url, env)

@@ -44,6 +44,7 @@ from playhouse.cockroachdb import CockroachDatabase
 
 from orm_kit import dialect
 from orm_kit._sql import connection, cursor, driver_errors, execute, fetchall, quote, scalar
+from orm_kit.bounds import check_count
 from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import ValidationError
 from orm_kit.fields import Conversion, writer
@@ -59,6 +60,7 @@ _POSTGRES_MAX_PARAMETERS = 65535
 _SQLITE_OLD_DEFAULT = 999
 # Past a few thousand rows a longer statement saves nothing and only costs memory.
 DEFAULT_MAX_ROWS = 2000
+MAX_ROWS_BOUND = 1_000_000  # rows held in memory per table before a flush: far past what any chunk needs
 # Column types COPY writes in binary from what orm-kit's writers make (UUID, int, str, aware datetime, ...).
 _BINARY_COPY_TYPES = frozenset({
     "uuid", "smallint", "integer", "bigint", "text", "character varying", "boolean", "real", "double precision",
@@ -135,7 +137,7 @@ class _Buffer:
     names: list[str]
     chunk: int
     defaults: list[Any]  # values (or callables) for the model's defaulted fields the rows leave out
-    derived: list[str]  # fields the model derives from the others (Model.derive), filled per row
+    derived: list[str]  # fields the model derives from the others (Model.derive), filled (or refilled) per row
     check: Callable[[Sequence[Any]], dict[str, list[str]] | None]  # the model's rules, compiled for these names
     convert: Callable[[list[tuple[Any, ...]]], list[Any]]  # rows -> the driver's values, flat (or per row)
     rows: list[tuple[Any, ...]] = field(default_factory=list)
@@ -151,7 +153,7 @@ class BulkWriter:
                  on_flush: Callable[[type[Model], int], None] | None = None, copy: bool | None = None) -> None:
         self.db = db
         self.validate = validate
-        self.max_rows = max_rows
+        self.max_rows = check_count(max_rows, "max_rows", low=1, high=MAX_ROWS_BOUND)
         self.on_flush = on_flush
         self._postgres = is_postgres(db)
         # COPY needs psycopg 3's cursor.copy(); psycopg2 (or copy=False) writes prepared INSERTs instead.
@@ -175,16 +177,18 @@ class BulkWriter:
         # Like insert_many: a field the rows leave out gets its default (created_at=utcnow, ...).
         defaulted = [f for f in meta.sorted_fields if f.name not in fields and f in meta.defaults
                      and not (f is meta.primary_key and meta.auto_increment)]
-        # Which fields Model.derive fills from these (a duration from two times, say): ask it once.
+        # Which fields Model.derive fills from these (a duration from two times, say): ask it once. One the
+        # rows give themselves is derived again all the same: a derived field is never written as given.
         probe: dict[str, Any] = dict.fromkeys(f.name for f in given + defaulted)
         model.derive(probe)
         known = {f.name for f in given + defaulted}  # by name: a Field's == builds SQL, so `in` on Fields lies
         derived = [meta.fields[name] for name in probe if name not in known]
         resolved = given + defaulted + derived
         names = [f.name for f in resolved]
+        rederived = [name for name in names if name in model.derived_fields()]
         chunk = rows_per_chunk(self.db, len(resolved), self.max_rows)
         self._buffers[model] = _Buffer(model, resolved, names, chunk, [meta.defaults[f] for f in defaulted],
-                                       [f.name for f in derived], model.row_checker(names),
+                                       rederived, model.row_checker(names),
                                        _converter([writer(f, postgres=self._postgres) for f in resolved],
                                                   flat=not self.copy and not self._postgres))
 
@@ -294,9 +298,9 @@ class BulkWriter:
 
     @staticmethod
     def _derive(buffer: _Buffer, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        data = dict(zip(buffer.names, row, strict=False))  # the derived fields are not in the row yet
+        data = dict(zip(buffer.names, row, strict=False))  # the derived fields the rows leave out are not in it yet
         buffer.model.derive(data)
-        return row + tuple(data[name] for name in buffer.derived)
+        return tuple(data.get(name) for name in buffer.names)
 
     def _statement(self, buffer: _Buffer, count: int) -> str:
         param: str = self.db.param

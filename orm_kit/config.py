@@ -44,6 +44,7 @@ from typing import Any
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit.apps import App, bind, migration_sources, seed_sources, tables_of
 from orm_kit.errors import ConfigurationError, ProjectConfigError, first_line
 from orm_kit.migrate.apps import APP_NAME, AppMigrations
@@ -88,8 +89,9 @@ class Project:
             if app.name == wanted:
                 return app
         where = f" ({self.pyproject})" if self.pyproject else ""
-        raise ConfigurationError(f"unknown app {wanted!r}: the apps here are {', '.join(a.name for a in self.apps)}"
-                                 f"{where}; an app is named by `app` in [tool.orm-kit] of pyproject.toml")
+        raise ConfigurationError(f"unknown app {shown(wanted)}: the apps here are "
+                                 f"{', '.join(a.name for a in self.apps)}{where}; an app is named by `app` in "
+                                 "[tool.orm-kit] of pyproject.toml")
 
     def migration_sources(self) -> list[AppMigrations]:
         """Every app's migrations, for :class:`~orm_kit.migrate.Runner`, ``check``, ``verify``, ``make``."""
@@ -122,8 +124,9 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path}: not valid TOML: {exc} (fix the syntax)") from None
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError; not UTF-8; a number past 4,300 digits; nesting
+        problem = str(exc)[:200] if isinstance(exc, ValueError) else "it nests too deep"
+        raise ConfigurationError(f"{path}: not valid TOML: {problem} (fix the syntax)") from None
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot be read: {first_line(exc)}") from None
 
@@ -209,10 +212,10 @@ class _Reader:
 
     def _name(self, name: str, key: str, platform: App) -> str:
         if not isinstance(name, str) or not APP_NAME.match(name):
-            raise self.fail(key, f"app name {name!r} is not usable: expected lowercase letters, digits, '_' or '-', "
-                                 "starting with a letter (e.g. feature_flags)")
+            raise self.fail(key, f"app name {shown(name)} is not usable: expected lowercase letters, digits, '_' "
+                                 "or '-', starting with a letter (e.g. feature_flags)")
         if name == platform.name:
-            raise self.fail(key, f"{name!r} is the platform's own name; name your app differently (its other "
+            raise self.fail(key, f"{shown(name)} is the platform's own name; name your app differently (its other "
                                  f"folders go in [tool.orm-kit.apps.{platform.name}])")
         return name
 
@@ -231,7 +234,7 @@ class _Reader:
             return None
         name = self._name(name, "app", platform)
         if any(app.name == name for app in apps):
-            raise self.fail("app", f"{name!r} is also one of [tool.orm-kit.apps]; give each app one name")
+            raise self.fail("app", f"{shown(name)} is also one of [tool.orm-kit.apps]; give each app one name")
         own = self._app(name, self.settings, "")
         return self._flags_on(own)
 
@@ -252,7 +255,7 @@ class _Reader:
         if flags.seed_registry is not None:
             changes["seed_registry"] = self._registry(flags.seed_registry, "--seed-registry")
         if app.models and app.migrations is None and "migrations" not in changes:
-            raise self.fail("migrations", f"is missing for app {app.name!r}: name the folder of its numbered "
+            raise self.fail("migrations", f"is missing for app {shown(app.name)}: name the folder of its numbered "
                                           'migrations (migrations = "migrations"; `orm-kit migrate make` fills it)')
         return dataclasses.replace(app, **changes)
 
@@ -266,7 +269,7 @@ class _Reader:
         if registry is not None and not isinstance(registry, str):
             raise self.fail(f"{key}seed-registry", 'expected "module:ATTRIBUTE" text, like "flags.seeds:REGISTRY"')
         if prefix and migrations is None and models:
-            raise self.fail(f"{key}migrations", f"is missing for app {name!r}: name the folder of its migrations")
+            raise self.fail(f"{key}migrations", f"is missing for app {shown(name)}: name the folder of its migrations")
         if seeds is not None and registry is None and not self.overrides.seed_registry:
             raise self.fail(f"{key}seed-registry", "is missing: seed files need the registry of the tables they fill "
                                                    '(seed-registry = "flags.seeds:REGISTRY", a SeedRegistry)')
@@ -288,14 +291,15 @@ class _Reader:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(key, f"expected {expected}, got {value!r}")
+            raise self.fail(key, f"expected {expected}, got {shown(value)}")
         return list(value)
 
     def _folder(self, value: Any, key: str) -> Path | None:
         if value is None:
             return None
         if not isinstance(value, str) or not value:
-            raise self.fail(key, f'expected a folder, relative to the pyproject.toml, like "migrations"; got {value!r}')
+            raise self.fail(key, 'expected a folder, relative to the pyproject.toml, like "migrations"; got '
+                                 f"{shown(value)}")
         return (self.root / value).resolve()
 
     def _import(self, ref: str, key: str) -> tuple[Any, str | None]:
@@ -303,14 +307,14 @@ class _Reader:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            raise self.fail(key, f"cannot import {module_name!r} ({exc}): is it under {self.root}, or installed? "
+            raise self.fail(key, f"cannot import {shown(module_name)} ({exc}): is it under {self.root}, or installed? "
                                  'a src/ layout needs pythonpath = ["src"]') from None
         except Exception as exc:  # noqa: BLE001 - any error in the user's module is reported, one line
-            raise self.fail(key, f"importing {module_name!r} failed: {first_line(exc)} (fix the module)") from None
+            raise self.fail(key, f"importing {shown(module_name)} failed: {first_line(exc)} (fix the module)") from None
         if not attribute:
             return module, None
         if not hasattr(module, attribute):
-            raise self.fail(key, f"module {module_name!r} has no attribute {attribute!r} (expected "
+            raise self.fail(key, f"module {shown(module_name)} has no attribute {shown(attribute)} (expected "
                                  f"\"{module_name}:NAME\" naming what it defines)")
         return getattr(module, attribute), attribute
 
@@ -327,15 +331,15 @@ class _Reader:
             else:
                 raise self.fail(key, f"{ref} is {type(value).__name__}, expected a sequence of model classes")
             if not models:
-                raise self.fail(key, f"module {ref!r} defines no model classes (subclasses of orm_kit.Model): point "
-                                     "at the module that defines your tables")
+                raise self.fail(key, f"module {shown(ref)} defines no model classes (subclasses of orm_kit.Model): "
+                                     "point at the module that defines your tables")
             found += [m for m in models if m not in found]
         return tuple(found)
 
     def _registry(self, ref: str, key: str) -> SeedRegistry:
         if ":" not in ref:
             raise self.fail(key, f'expected "module:ATTRIBUTE" naming a SeedRegistry, like "flags.seeds:REGISTRY"; '
-                                 f"got {ref!r}")
+                                 f"got {shown(ref)}")
         value, _ = self._import(ref, key)
         if not isinstance(value, SeedRegistry):
             raise self.fail(key, f"{ref} is {type(value).__name__}, expected an orm_kit.seeding.SeedRegistry")

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,10 +48,20 @@ from urllib.parse import SplitResult, unquote, urlsplit
 import peewee
 from playhouse.db_url import parseresult_to_dict
 
+from orm_kit._shown import shown as shown_value
+from orm_kit.backends import PostgresDatabase, SqliteDatabase
+from orm_kit.bounds import MAX_WAIT_SECONDS, check_seconds
 from orm_kit.cockroach import CockroachDatabase
 from orm_kit.dialect import is_sqlite
 from orm_kit.echo import echo_from_environment
-from orm_kit.errors import ConfigurationError, DatabaseUnavailableError, DriverMissingError, first_line
+from orm_kit.errors import (
+    ConfigurationError,
+    DatabaseUnavailableError,
+    DiskFullError,
+    DriverMissingError,
+    first_line,
+    unchained,
+)
 from orm_kit.pool import PooledCockroachDatabase, PooledPostgresDatabase, PoolSettings
 
 __all__ = [
@@ -69,6 +80,7 @@ __all__ = [
     "resolve_migration_url",
     "resolve_url",
     "scrub",
+    "shown_url",
     "sqlite_file",
 ]
 
@@ -77,6 +89,7 @@ ENV_VARS = ("ORM_KIT_DATABASE_URL", "DATABASE_URL")
 #: Where migrations find their direct connection to the database (past a transaction pooler).
 DIRECT_ENV_VAR = "ORM_KIT_DIRECT_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+MAX_POOL_CONNECTIONS = 10_000  # PostgreSQL's max_connections tops out at 262,143; a pool this big is a typo
 
 Family = Literal["sqlite", "postgres", "cockroach"]
 
@@ -123,8 +136,11 @@ def resolve_migration_url(direct: str | None = None, explicit: str | None = None
     return env.get(DIRECT_ENV_VAR) or resolve_url(None, env)
 
 
-_SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_QUERY_PASSWORD = re.compile(r"(?i)([?&](?:password|passwd)=)([^&#]*)")
+# A scheme with its slashes, however many: "postgresql:/app:pw@db" (one slash) or "app:pw@db" (none) still hold
+# a password before the last '@', and a mistyped URL is exactly the one an error message quotes.
+_SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*(?=[^@]*@)")
+# password= as a query option or a libpq keyword (host=db password=secret), quoted or not.
+_QUERY_PASSWORD = re.compile(r"(?i)((?:^|[?&;\s])(?:password|passwd)\s*=\s*)('(?:[^'\\]|\\.)*'?|[^&#\s]*)")
 
 
 def _userinfo(url: str) -> tuple[int, int] | None:
@@ -133,14 +149,13 @@ def _userinfo(url: str) -> tuple[int, int] | None:
     The userinfo runs to the LAST ``@``: a password may hold unencoded ``/``, ``?``, ``#`` or ``@``, which
     ``urlsplit`` would mistake for the end of the host. Masking too much is safe; too little is not.
     """
-    prefix = _SCHEME_PREFIX.match(url)
-    if prefix is None:
-        return None
-    start = prefix.end()
     end = url.rfind("@")
-    if end < start or ":" not in url[start:end]:
+    if end < 0:
         return None
-    return start, end
+    prefix = _SCHEME_PREFIX.match(url)
+    # Without slashes ("app:secret@db") the "scheme" may be the user name: take all of it as the userinfo.
+    start = prefix.end() if prefix is not None and prefix.group().endswith("/") else 0
+    return (start, end) if ":" in url[start:end] else None
 
 
 def redact_url(url: str) -> str:
@@ -152,6 +167,14 @@ def redact_url(url: str) -> str:
         user = url[start:end].split(":", 1)[0]
         shown = f"{url[:start]}{user}:{_MASK}{url[end:]}"
     return _QUERY_PASSWORD.sub(rf"\1{_MASK}", shown)
+
+
+def shown_url(url: str, width: int = 200) -> str:
+    """``url`` as a message quotes it: its password masked (:func:`redact_url`), a long one shortened in the middle."""
+    shown = redact_url(url)
+    if len(shown) <= width:
+        return shown
+    return f"{shown[:width * 2 // 3]}...({len(shown):,} characters)...{shown[-width // 4:]}"
 
 
 def _secrets(url: str) -> list[str]:
@@ -173,11 +196,13 @@ def scrub(text: str, url: str) -> str:
 
 def _sqlite(path: str, options: dict[str, Any], shown: str) -> peewee.SqliteDatabase:
     raw = options.pop("timeout", SQLITE_BUSY_TIMEOUT_SECONDS)
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0:
+    try:
+        # SQLite keeps its busy timeout in a C int of milliseconds: past 2^31 ms it became "never wait".
+        timeout = check_seconds(raw, "the SQLite busy timeout", zero="do not wait")
+    except ConfigurationError:
         raise ConfigurationError(
-            f"database URL {shown!r} has timeout={raw!r}; expected a number of seconds, e.g. ?timeout=30"
-        )
-    timeout = float(raw)
+            f"database URL {shown!r} has timeout={shown_value(raw)}; expected a number of seconds from 0 to "
+            "2,147,483.647 (about 24.8 days, the longest SQLite can wait), e.g. ?timeout=30") from None
     pragmas = {
         "foreign_keys": 1,
         "journal_mode": "wal",
@@ -188,7 +213,7 @@ def _sqlite(path: str, options: dict[str, Any], shown: str) -> peewee.SqliteData
         pragmas.pop("journal_mode")
     # lock_type=IMMEDIATE: the outermost transaction takes the write lock at BEGIN, so a second
     # writer waits on the busy timeout instead of failing when it upgrades a read lock mid-way.
-    return peewee.SqliteDatabase(path, pragmas=pragmas, timeout=timeout, lock_type="IMMEDIATE", **options)
+    return SqliteDatabase(path, pragmas=pragmas, timeout=timeout, lock_type="IMMEDIATE", **options)
 
 
 @dataclass(frozen=True)
@@ -208,10 +233,12 @@ class ParsedURL:
 def _split(url: str, shown: str) -> SplitResult:
     try:
         parts = urlsplit(url)
-        if "@" in parts.path:
-            raise ValueError("an '@' after the host: the password holds an unencoded '/', '?' or '#'")
     except ValueError:
-        raise ConfigurationError(f"database URL {shown!r} cannot be parsed: {_EXPECTED}") from None
+        parts = None
+    # An '@' after the host: the password holds an unencoded '/', '?' or '#', so what urlsplit calls the path,
+    # query or fragment is the rest of the password, and no message may quote any of it.
+    if parts is None or "@" in parts.path or "@" in parts.query or "@" in parts.fragment:
+        raise ConfigurationError(f"database URL {shown!r} cannot be parsed: {_EXPECTED}")
     return parts
 
 
@@ -257,11 +284,13 @@ def _driver_options(parts: SplitResult, shown: str) -> dict[str, Any]:
 def _number(shown: str, name: str, value: Any, *, integer: bool = False, allow_none: bool = False) -> Any:
     if value is None and allow_none:
         return None
-    ok = not isinstance(value, bool) and isinstance(value, int if integer else int | float) and value > 0
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else int | float) and value > 0 and (
+        value <= (MAX_POOL_CONNECTIONS if integer else MAX_WAIT_SECONDS))
     if not ok:
         kind = "a whole number above 0" if integer else "a number of seconds above 0"
         extra = " or none" if allow_none else ""
-        raise ConfigurationError(f"database URL {shown!r} has {name}={value!r}; expected {kind}{extra}")
+        raise ConfigurationError(f"database URL {shown!r} has {name}={shown_value(value)}; expected {kind}{extra}, "
+                                 f"at most {MAX_POOL_CONNECTIONS if integer else MAX_WAIT_SECONDS:,}")
     return value if integer else float(value)
 
 
@@ -316,19 +345,20 @@ def _bare_path(url: str) -> str | None:
     return url
 
 
+@unchained
 def parse_url(url: str, *, extras: Collection[str] = ()) -> ParsedURL:
     """``url`` taken apart (``extras``: further query options the caller handles, taken out too).
 
     Raises :class:`ConfigurationError` (the password masked) for anything that cannot be used as given.
     """
-    shown = redact_url(url)
+    shown = shown_url(url)
     parts = _split(url, shown)
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         path = _bare_path(url)
         if path is not None:
             raise ConfigurationError(
-                f"database URL {shown!r} is a file path, not a URL: did you mean sqlite:///{path} (sqlite: and three "
+                f"database URL {shown!r} is a file path, not a URL: did you mean sqlite:///{shown} (sqlite: and three "
                 "slashes, then the path)? PostgreSQL is postgresql://user:password@host:5432/dbname")
         raise ConfigurationError(
             f"database URL {shown!r} has scheme {scheme or '(none)'!r}; expected sqlite:///path/to/file.db, "
@@ -339,7 +369,7 @@ def parse_url(url: str, *, extras: Collection[str] = ()) -> ParsedURL:
     if family == "sqlite":
         if parts.netloc:
             raise ConfigurationError(
-                f"database URL {shown!r} names a host {parts.netloc!r}; a SQLite URL takes three slashes "
+                f"database URL {shown!r} names a host {urlsplit(shown).netloc!r}; a SQLite URL takes three slashes "
                 f"(sqlite:///relative.db or sqlite:////absolute/path.db)"
             )
         options = _driver_options(parts, shown)
@@ -406,7 +436,7 @@ def _server(parsed: ParsedURL, pool: PoolSettings | None) -> peewee.PostgresqlDa
     if parsed.family == "cockroach":
         db = (PooledCockroachDatabase if pooled else CockroachDatabase)(parsed.database, **arguments)
     else:
-        db = (PooledPostgresDatabase if pooled else peewee.PostgresqlDatabase)(parsed.database, **arguments)
+        db = (PooledPostgresDatabase if pooled else PostgresDatabase)(parsed.database, **arguments)
     mark_pooler(db, parsed)
     return db
 
@@ -416,15 +446,35 @@ def mark_pooler(db: peewee.Database, parsed: ParsedURL) -> None:
     db.orm_kit_pgbouncer = parsed.pgbouncer  # type: ignore[attr-defined]  # orm-kit's own attribute
 
 
+@unchained
 def check_connection(db: peewee.Database, url: str) -> None:
     """Open ``db``'s connection, or raise :class:`DatabaseUnavailableError` naming ``url`` without its password."""
     try:
         db.connect(reuse_if_open=True)
     except (peewee.PeeweeException, OSError, ValueError, TypeError) as exc:
         reason = scrub(first_line(exc, typed=False), url)
+        free = _free_bytes(db) if is_sqlite(db) else None
+        if free is not None and free < _SQLITE_ROOM:
+            # SQLite says "disk I/O error" when it cannot even create the WAL index (-shm) of a full disk.
+            raise DiskFullError(f"cannot open database {shown_url(url)}: {reason}: the disk holding it is full "
+                                f"({free:,} bytes free); free space on that disk, then try again") from None
         hint = ("check that the folder exists and is writable" if is_sqlite(db)
                 else "check that the server is running and the URL, user and password are right")
-        raise DatabaseUnavailableError(f"cannot open database {redact_url(url)}: {reason} ({hint})") from None
+        raise DatabaseUnavailableError(f"cannot open database {shown_url(url)}: {reason} ({hint})") from None
+
+
+_SQLITE_ROOM = 256 * 1024  # what opening a SQLite database in WAL mode may need: its -shm index, a few pages
+
+
+def _free_bytes(db: peewee.Database) -> int | None:
+    """Bytes free on the filesystem holding ``db``'s file (None for an in-memory database or a missing folder)."""
+    folder = os.path.dirname(os.path.abspath(str(db.database)))
+    if str(db.database) in ("", ":memory:") or not os.path.isdir(folder):
+        return None
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -435,6 +485,7 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+@unchained
 def open_database(url: str, *, connect: bool = True, must_exist: bool = False,
                   pool: PoolSettings | None = None) -> peewee.Database:
     """A peewee database for ``url``; with ``connect`` (the default) the connection is opened and checked.

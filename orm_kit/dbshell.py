@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from orm_kit import dialect
+from orm_kit._shown import shown
 from orm_kit.db import open_database, redact_url
 from orm_kit.errors import ClientMissingError, ConfigurationError
 
@@ -80,6 +81,9 @@ def _postgres_target(url: str) -> tuple[str, str | None]:
 def client(url: str, args: Sequence[str] = (), *, environ: dict[str, str] | None = None) -> Iterator[ClientCommand]:
     """The client command for ``url`` (extra ``args`` appended); any password file lives as long as the block."""
     env = dict(os.environ if environ is None else environ)
+    held = next((arg for arg in args if "\x00" in arg), None)
+    if held is not None:
+        raise ConfigurationError(f"client argument {shown(held)} holds a NUL byte, which no command line can carry")
     db = open_database(url, connect=False, must_exist=True)
     if dialect.is_sqlite(db):
         path = str(db.database)
@@ -113,6 +117,8 @@ def run_client(url: str, args: Sequence[str] = ()) -> int:
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             return subprocess.run(command.argv, env=command.env, check=False).returncode  # noqa: S603
+        except OSError as exc:  # E2BIG (arguments too long), a client that is not executable, ...
+            raise ConfigurationError(f"cannot run {command.argv[0]}: {exc.strerror or exc}") from None
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)

@@ -195,6 +195,12 @@ class Echo:
         if target is None:
             raise ConfigurationError("echo() got a DatabaseProxy that is not initialised yet; initialise it first "
                                      "(or pass the database itself)")
+        if stream is not None and not callable(getattr(stream, "write", None)):
+            # Found out at the next statement, every statement would fail far from here.
+            raise ConfigurationError(f"echo() stream is a {type(stream).__name__}, which has no write(); pass a text "
+                                     "stream such as sys.stderr or an open file")
+        if logger is not None and not isinstance(logger, logging.Logger):
+            raise ConfigurationError(f"echo() logger is a {type(logger).__name__}; pass a logging.Logger")
         self.db = target
         self.stream = stream
         self.logger = logger

@@ -7,11 +7,14 @@ offending value, say what was expected, and name the fix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import peewee
 from playhouse.pool import MaxConnectionsExceeded
+
+from orm_kit._shown import shown
 
 
 class OrmKitError(Exception):
@@ -57,6 +60,14 @@ class PrimaryReadOnlyError(DatabaseUnavailableError, peewee.InternalError):
     """Raised when the server written to as the primary refuses the write as read-only (a standby: failover?).
 
     It is also the :class:`peewee.InternalError` peewee raises for SQLSTATE 25006.
+    """
+
+
+class DiskFullError(OrmKitError, peewee.OperationalError):
+    """Raised when the database cannot write because its disk is full; the transaction was rolled back whole.
+
+    It is also the :class:`peewee.OperationalError` peewee raises for it (SQLite's SQLITE_FULL, PostgreSQL's
+    SQLSTATE 53100), so code written for peewee keeps working.
     """
 
 
@@ -146,7 +157,7 @@ class NotFoundError(OrmKitError):
         self.model = model
         self.key = key
         fix = hint or "check the key, or use get_or_none() to allow a miss"
-        super().__init__(f"{model} {key!r} does not exist ({fix})")
+        super().__init__(f"{model} {shown(key)} does not exist ({fix})")
 
 
 class ConflictError(OrmKitError):
@@ -158,7 +169,7 @@ class MigrationError(OrmKitError):
 
 
 class InvalidQueryError(OrmKitError):
-    """Raised when a filter, sort key, page or cursor names something a repository does not expose."""
+    """Raised when a filter, sort key, page, cursor or a value compared in a query cannot be used as given."""
 
 
 class RetryExhaustedError(OrmKitError):
@@ -198,7 +209,7 @@ class SeedError(OrmKitError):
         where = path or ""
         if path is not None and line is not None:
             where += f", line {line}"
-        subject = " ".join(part for part in (table, f"field {field!r}" if field else None) if part)
+        subject = " ".join(part for part in (table, f"field {shown(field)}" if field else None) if part)
         prefix = ": ".join(part for part in (where, subject) if part)
         super().__init__(f"{prefix}: {reason}" if prefix else reason)
 
@@ -256,6 +267,35 @@ class MigrationBlockedError(MigrationFailedError):
 
 class DependentObjectsError(MigrationError):
     """Raised instead of a drop that would cascade: names the views, constraints and other objects that depend on it."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def unchained(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn``, whose :class:`OrmKitError` leaves it with nothing chained and no frames below ``fn``.
+
+    ``raise ... from None`` only hides the error it replaces: ``__context__`` still holds it, and a
+    driver's or parser's error about a URL can quote part of its password ("Port could not be cast to
+    integer value as 'pa'"). So can the locals of the frames it was raised in. For functions that are
+    handed secrets (database URLs), the error is raised again outside the ``except`` block that caught
+    it, with its cause, context and traceback dropped: nothing reachable from it holds more than its
+    message, which masks the password.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except OrmKitError as exc:
+            error = exc
+        error.__cause__ = None
+        error.__context__ = None
+        error.__suppress_context__ = True
+        raise error.with_traceback(None)
+
+    return wrapper
 
 
 def first_line(exc: BaseException, *, typed: bool = True) -> str:

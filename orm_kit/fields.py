@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 import peewee
 
 from orm_kit import dialect
-from orm_kit.errors import ConfigurationError
+from orm_kit.errors import ConfigurationError, InvalidQueryError, ValidationError
 
-__all__ = ["Conversion", "UTCDateTimeField", "as_utc", "choice_field", "reader", "utcnow", "with_database", "writer"]
+__all__ = ["Conversion", "UTCDateTimeField", "UUIDField", "as_utc", "choice_field", "out_of_range", "reader", "utcnow",
+           "with_database", "writer"]
 
 _V = TypeVar("_V")
 _ChoiceT = TypeVar("_ChoiceT", bound=str)
@@ -45,10 +46,30 @@ def utcnow() -> datetime.datetime:
 
 
 def as_utc(value: datetime.datetime) -> datetime.datetime:
-    """``value`` as an aware UTC datetime; a naive value is taken to be UTC already."""
+    """``value`` as an aware UTC datetime; a naive value is taken to be UTC already.
+
+    An instant that falls outside years 1-9999 once in UTC (``0001-01-01 00:00+14:00``) has no UTC
+    ``datetime`` and no column can hold it: :class:`~orm_kit.errors.InvalidQueryError`, never ``OverflowError``.
+    Writes never get here with one (validation refuses it first); a query's value can.
+    """
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):  # ValueError: a tzinfo whose offset is not within a day
+        raise InvalidQueryError(f"the time {value.isoformat()} {out_of_range(value)}") from None
+
+
+def out_of_range(value: datetime.datetime) -> str | None:
+    """Why the aware ``value`` cannot be stored as a UTC instant (outside years 1-9999 once in UTC), or None."""
+    if value.tzinfo is None or value.tzinfo is UTC:
+        return None
+    try:
+        value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return ("is outside years 1 to 9999 once converted to UTC, which no database column holds; give an "
+                "instant from 0001-01-01 to 9999-12-31 UTC")
+    return None
 
 
 def _utc_from_db(value: Any) -> Any:
@@ -149,6 +170,26 @@ class UTCDateTimeField(_DateTimeField[_V]):
         if value is None:
             return None
         return _utc_from_db(value)
+
+
+class UUIDField(peewee.UUIDField):
+    """peewee's ``UUIDField``, every spelling of a UUID written in one form: 32 lowercase hex digits on SQLite.
+
+    peewee writes a 32-character text as it is given, so on SQLite ``"8F2A...E1"`` (upper case) was stored
+    verbatim: the row was then not found by its UUID, a second row with the same UUID was accepted, and
+    references to it failed. PostgreSQL's ``uuid`` type is canonical by itself. Every
+    :class:`~orm_kit.model.Model` stores its ``peewee.UUIDField`` columns (and the foreign keys to them)
+    through this class.
+    """
+
+    def db_value(self, value: Any) -> Any:
+        """``value`` as SQLite stores a UUID (text that is not a UUID is left for validation to report)."""
+        if isinstance(value, str):
+            try:
+                return uuid.UUID(value).hex
+            except ValueError:
+                return value
+        return super().db_value(value)  # type: ignore[no-untyped-call]  # peewee's stubs leave it untyped
 
 
 @overload
@@ -311,14 +352,17 @@ def writer(field: peewee.Field, *, postgres: bool) -> Conversion:
         key = field.rel_field.name
 
         def foreign_key(value: Any) -> Any:
-            if isinstance(value, related):
+            if isinstance(value, peewee.Model):
+                if not isinstance(value, related):  # its key would link to a row of the wrong table
+                    raise ValidationError(field.model.__name__, {field.name: [
+                        f"must be a {related.__name__} or its {key} (got a row of {type(value).__name__})"]})
                 value = getattr(value, key)
             return target.apply(value)
 
         return Conversion(foreign_key, keep=target.keep, none_too=target.none_too)
     if method is UTCDateTimeField.db_value:
         return Conversion(_utc_to_postgres if postgres else _utc_to_text)
-    if method is peewee.UUIDField.db_value:
+    if method is peewee.UUIDField.db_value or method is UUIDField.db_value:
         return Conversion(_uuid_to_postgres(field) if postgres else _uuid_to_text(field))
     if method is peewee.Field.db_value:
         return _adapted(field, field.db_value)

@@ -26,12 +26,13 @@ from typing import Any
 import peewee
 
 from orm_kit import dialect
+from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError
 from orm_kit.fields import Conversion, writer
 from orm_kit.validation import TypeCheck, type_check
 
 __all__ = ["OPERATORS", "Filter", "Order", "after_condition", "escape_like", "like", "parse_filter", "parse_order",
-           "unique_keys"]
+           "search_text", "unique_keys"]
 
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "isnull", "contains", "startswith")
 _TEXT_OPERATORS = frozenset({"contains", "startswith"})
@@ -47,6 +48,26 @@ def escape_like(text: str) -> str:
     """``text`` with the LIKE wildcards ``%`` and ``_`` (and the escape character) escaped."""
     escaped = text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
     return escaped.replace("%", _LIKE_ESCAPE + "%").replace("_", _LIKE_ESCAPE + "_")
+
+
+def search_text(text: object, what: str) -> str:
+    """``text`` when it can be matched as given on both databases; else InvalidQueryError naming ``what``.
+
+    SQLite's LIKE ends a pattern at a NUL byte (``"a\\x00zzz"`` matched as ``"a"``; ``"\\x00"`` matched every
+    row) and PostgreSQL refuses one in any text; a lone surrogate cannot be sent to either. No stored
+    text holds either (validation refuses them), so they are refused here too rather than matching wrongly.
+    """
+    if not isinstance(text, str):
+        raise InvalidQueryError(f"{what} takes text (got {shown(text)})")
+    if "\x00" in text:
+        raise InvalidQueryError(f"{what} cannot contain a NUL byte (\\x00): no stored text holds one")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidQueryError(f"{what} must be valid Unicode text (a lone surrogate at position {exc.start})"
+                                    ) from None
+    return text
 
 
 def like_pattern(text: str, op: str) -> str:
@@ -107,17 +128,15 @@ class Filter:
         op = self.op
         if op == "isnull":
             if not isinstance(value, bool):
-                raise InvalidQueryError(f"filter {self.key!r} takes True or False (got {value!r})")
+                raise InvalidQueryError(f"filter {self.key!r} takes True or False (got {shown(value)})")
             return value
         if op in _TEXT_OPERATORS:
-            if not isinstance(value, str):
-                raise InvalidQueryError(f"filter {self.key!r} takes text (got {value!r})")
-            out.append(like_pattern(value, op))
+            out.append(like_pattern(search_text(value, f"filter {self.key!r}"), op))
             return ""
         convert = (self.postgres_write if postgres else self.sqlite_write).apply
         if op in _LIST_OPERATORS:
             if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-                raise InvalidQueryError(f"filter {self.key!r} takes a list of values (got {value!r})")
+                raise InvalidQueryError(f"filter {self.key!r} takes a list of values (got {shown(value)})")
             items = list(value)
             for item in items:
                 self._checked(item)
@@ -191,10 +210,11 @@ def parse_filter(model: type[peewee.Model], key: str, allowed: Collection[str] |
     names = fields if allowed is None else allowed
     if name not in names or name not in fields:
         raise InvalidQueryError(
-            f"{model.__name__} cannot be filtered by {name!r}; expected one of {', '.join(sorted(names))}"
+            f"{model.__name__} cannot be filtered by {shown(name)}; expected one of {', '.join(sorted(names))}"
         )
     if op not in OPERATORS:
-        raise InvalidQueryError(f"filter {key!r} uses operator {op!r}; expected one of {', '.join(OPERATORS)}")
+        raise InvalidQueryError(
+            f"filter {shown(key)} uses operator {shown(op)}; expected one of {', '.join(OPERATORS)}")
     field: peewee.Field = fields[name]
     if op in _TEXT_OPERATORS and not is_text(field):
         # PostgreSQL has no LOWER(integer) and would abort the transaction; SQLite would cast
@@ -246,19 +266,24 @@ def parse_order(model: type[peewee.Model], order_by: str | Sequence[str], *, all
     unique, not-null key), so pages never overlap or skip. ``keyset`` orders (cursor pages) refuse
     fields that can be null, and their tie-break follows the last key's direction.
     """
-    if isinstance(order_by, str):
+    if order_by is None:
+        order_by = ()
+    elif isinstance(order_by, str):
         order_by = [order_by]
+    elif not isinstance(order_by, list | tuple):
+        raise InvalidQueryError(
+            f"order_by is a field name or a list of them, '-name' descending (got {shown(order_by)})")
     fields = model._meta.fields
     names = fields if allowed is None else allowed
     keys: list[tuple[peewee.Field, bool]] = []
     for item in order_by or default:
         if not isinstance(item, str):
-            raise InvalidQueryError(f"sort key {item!r} must be a field name string")
+            raise InvalidQueryError(f"sort key {shown(item)} must be a field name string")
         desc = item.startswith("-")
         name = item[1:] if desc else item
         if name not in names or name not in fields:
             raise InvalidQueryError(
-                f"{model.__name__} cannot be sorted by {name!r}; expected one of "
+                f"{model.__name__} cannot be sorted by {shown(name)}; expected one of "
                 f"{', '.join(sorted(names))} (prefix '-' for descending)"
             )
         field = fields[name]

@@ -35,7 +35,7 @@ import peewee
 from orm_kit import dialect
 from orm_kit._sql import execute
 from orm_kit.errors import ValidationError
-from orm_kit.fields import utcnow
+from orm_kit.fields import UUIDField, utcnow
 from orm_kit.integrity import translate as _translate
 from orm_kit.plan import plain_construction, plan_for, register_plain_init
 from orm_kit.validation import Validator, collect_record_rules, model_rules
@@ -110,6 +110,15 @@ class Model(peewee.Model):
         super().__init_subclass__(**kwargs)
         cls.__orm_kit_record_rules__ = collect_record_rules(cls)
 
+    @classmethod
+    def validate_model(cls) -> None:
+        """peewee's hook once a model class has its fields: a plain ``peewee.UUIDField`` writes through
+        :class:`orm_kit.fields.UUIDField`, so every spelling of a UUID is stored (and found) in one form."""
+        super().validate_model()
+        for field in cls._meta.fields.values():
+            if type(field) is peewee.UUIDField:
+                field.__class__ = UUIDField  # the same field, its db_value canonical: nothing else differs
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Rows read from the database are built with __no_default__; anything else is new.
         persisted = bool(kwargs.get("__no_default__"))
@@ -182,6 +191,23 @@ class Model(peewee.Model):
     def _derives(cls) -> bool:
         return cls.derive.__func__ is not Model.derive.__func__  # type: ignore[attr-defined]
 
+    @classmethod
+    def derived_fields(cls) -> frozenset[str]:
+        """The fields :meth:`derive` fills for a new row (a value given for one of them is never written as given)."""
+        found: frozenset[str] | None = vars(cls).get("_orm_kit_derived")
+        if found is None:
+            names = [f.name for f in cls._meta.sorted_fields]
+            found = frozenset()
+            if cls._derives():
+                # Left out of a row of every other field, does derive() put it back? (as a new row's insert)
+                for name in names:
+                    probe: dict[str, Any] = dict.fromkeys(n for n in names if n != name)
+                    cls.derive(probe)
+                    if name in probe:
+                        found |= {name}
+            setattr(cls, "_orm_kit_derived", found)  # noqa: B010 - per class, out of sight of the type checker
+        return found
+
     # --- write paths -------------------------------------------------------------------------------
 
     def save(self, force_insert: bool = False, only: Any = None) -> Any:
@@ -190,7 +216,8 @@ class Model(peewee.Model):
         names = None if only is None else [f if isinstance(f, str) else f.name for f in only]
         if self._derives():
             before = dict(self.__data__)
-            type(self).derive(self.__data__)
+            # A row read from the database may hold only some columns: what it lacks is the row's own, not None.
+            type(self).derive(self.__data__, partial=self._persisted)
             changed = [n for n, v in self.__data__.items() if before.get(n, v) != v or n not in before]
             if names is not None:
                 extra = [n for n in changed if n not in names]
@@ -205,13 +232,16 @@ class Model(peewee.Model):
             self.updated_at = utcnow()
             if only is not None:
                 only = [*only, meta.fields["updated_at"]]
-        rows = _write(self, force_insert, only)
+        computed_in_sql = [n for n, v in self.__data__.items() if isinstance(v, peewee.Node)]
+        rows = _GENERAL if computed_in_sql else _write(self, force_insert, only)
         if rows is _GENERAL:
             token = _prevalidated.set(True)
             try:
                 rows = super().save(force_insert=force_insert, only=only)
             finally:
                 _prevalidated.reset(token)
+        for name in computed_in_sql:  # a value the database computed: unknown here until the row is read again
+            self.__data__.pop(name, None)
         self._persisted = True
         return rows
 
@@ -300,6 +330,14 @@ class Model(peewee.Model):
         """Validate the ``fields`` of every instance, then update them all or none."""
         models = list(model_list)
         names = [f if isinstance(f, str) else f.name for f in fields]
+        if cls._derives():
+            # As save(): derived fields follow the fields written (never written as given), computed in SQL
+            # from the row's own columns where an instance lacks an input.
+            for model in models:
+                cls.derive(model.__data__, partial=model._persisted)
+            extra = [n for n in sorted(cls.derived_fields()) if n not in names and any(n in m.__data__ for m in models)]
+            names += extra
+            fields = [*fields, *extra]
         for index, model in enumerate(models):
             errors = model.validation_errors(names)
             if errors:

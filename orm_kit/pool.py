@@ -49,6 +49,9 @@ from typing import Any
 import peewee
 from playhouse.pool import MaxConnectionsExceeded, PooledDatabase
 
+from orm_kit._shown import shown
+from orm_kit.backends import SESSION_SQL, DiskFullErrors, UTCSessions
+from orm_kit.bounds import check_seconds
 from orm_kit.cockroach import CockroachDatabase
 from orm_kit.errors import ConfigurationError, PoolExhaustedError
 
@@ -62,8 +65,9 @@ __all__ = [
 ]
 
 PING_AFTER_IDLE = 1.0
+# RESET ALL takes TimeZone back to the server's default: orm-kit's sessions run in UTC (orm_kit.backends).
 RESET_SQL = ("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; CLOSE ALL; UNLISTEN *; "
-             "SELECT pg_advisory_unlock_all(); DISCARD TEMP")
+             f"SELECT pg_advisory_unlock_all(); DISCARD TEMP; {SESSION_SQL}")
 
 
 @dataclass(frozen=True)
@@ -76,15 +80,12 @@ class PoolSettings:
 
     def __post_init__(self) -> None:
         if isinstance(self.max_connections, bool) or not isinstance(self.max_connections, int) \
-                or self.max_connections < 1:
-            raise ConfigurationError(f"pool max_connections is {self.max_connections!r}; expected a whole number "
-                                     "of at least 1")
-        if not self.timeout > 0:
-            raise ConfigurationError(f"pool timeout is {self.timeout!r}; expected the seconds a checkout may wait "
-                                     "for a free connection, above 0")
-        if self.stale_timeout is not None and not self.stale_timeout > 0:
-            raise ConfigurationError(f"pool stale_timeout is {self.stale_timeout!r}; expected seconds above 0, or "
-                                     "None to keep connections however old")
+                or not 1 <= self.max_connections <= 10_000:
+            raise ConfigurationError(f"pool max_connections is {shown(self.max_connections)}; expected a whole "
+                                     "number from 1 to 10,000")
+        check_seconds(self.timeout, "pool timeout", hint="how long a checkout may wait for a free connection")
+        if self.stale_timeout is not None:
+            check_seconds(self.stale_timeout, "pool stale_timeout", hint="or None to keep connections however old")
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class PoolStatus:
 
 
 # playhouse.pool is untyped, and its init() takes pool options PostgresqlDatabase.init() does not.
-class _CleanPool(PooledDatabase, peewee.PostgresqlDatabase):  # type: ignore[misc]
+class _CleanPool(PooledDatabase, DiskFullErrors, UTCSessions, peewee.PostgresqlDatabase):  # type: ignore[misc]
     """playhouse.pool's pool over a PostgreSQL-protocol database class (mixed in before another one)."""
 
     reset_sql = RESET_SQL
@@ -192,4 +193,4 @@ class PooledPostgresDatabase(_CleanPool):
 class PooledCockroachDatabase(_CleanPool, CockroachDatabase):  # type: ignore[misc]  # as _CleanPool
     """A pooled CockroachDB database (``cockroachdb+pool://``); reset with ``RESET ALL`` only (not tested here)."""
 
-    reset_sql = "RESET ALL"
+    reset_sql = f"RESET ALL; {SESSION_SQL}"

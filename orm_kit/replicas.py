@@ -67,6 +67,9 @@ from typing import Any
 import peewee
 
 from orm_kit import db as dbmod
+from orm_kit._shown import shown
+from orm_kit.backends import PostgresDatabase
+from orm_kit.bounds import check_count, check_seconds
 from orm_kit.dialect import unwrap
 from orm_kit.errors import (
     ConfigurationError,
@@ -75,6 +78,7 @@ from orm_kit.errors import (
     PrimaryReadOnlyError,
     RoutingError,
     first_line,
+    unchained,
 )
 from orm_kit.pool import PooledPostgresDatabase, PoolSettings
 
@@ -101,6 +105,7 @@ __all__ = [
 REPLICA_ENV_VAR = "ORM_KIT_REPLICA_URLS"
 DEFAULT_MAX_LAG_SECONDS = 5.0
 DEFAULT_MAX_LAG_BYTES = 16 * 1024 * 1024  # one WAL segment
+MAX_LAG_BYTES = 2**63 - 1  # a WAL position is 64 bits
 REPLICA_CONNECT_TIMEOUT = 3  # seconds; a replica that does not answer must not hold a read up for long
 _LAG_OPTIONS = ("max_lag_seconds", "max_lag_bytes")
 
@@ -133,7 +138,7 @@ def parse_lsn(text: str) -> int:
     """A PostgreSQL LSN (``16/B374D848``) as a number; :class:`RoutingError` for anything else."""
     found = _LSN.match(text.strip()) if isinstance(text, str) else None
     if found is None:
-        raise RoutingError(f"read-your-writes token {str(text)[:40]!r} is not one session_token() issued; "
+        raise RoutingError(f"read-your-writes token {shown(text, 40)} is not one session_token() issued; "
                            "expected a PostgreSQL LSN such as '16/B374D848' (pass the token on unchanged)")
     return (int(found.group(1), 16) << 32) | int(found.group(2), 16)
 
@@ -199,6 +204,10 @@ class Replica:
     max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS
     max_lag_bytes: int = DEFAULT_MAX_LAG_BYTES
     url: str = field(default="", repr=False)  # only to mask its password in driver messages
+
+    def __post_init__(self) -> None:
+        check_seconds(self.max_lag_seconds, f"replica {self.name!r} max_lag_seconds")
+        check_count(self.max_lag_bytes, f"replica {self.name!r} max_lag_bytes", low=1, high=MAX_LAG_BYTES)
 
 
 @dataclass(frozen=True)
@@ -266,7 +275,7 @@ class _Session:
         self.outages: dict[_Tracked, int] = {}  # per replica, its outage count when this thread connected
 
 
-class ReplicatedDatabase(peewee.PostgresqlDatabase):
+class ReplicatedDatabase(PostgresDatabase):
     """A PostgreSQL primary (this database itself) that sends plain reads to healthy replicas."""
 
     _state: Any  # peewee's per-thread connection state, missing from the stubs
@@ -277,9 +286,8 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
             if not isinstance(spec.db, peewee.PostgresqlDatabase):
                 raise ConfigurationError(f"replica {spec.name!r} is a {type(spec.db).__name__}; replicas are "
                                          "PostgreSQL streaming standbys of the primary")
-        if probe_interval <= 0 or down_backoff < 0:
-            raise ConfigurationError(f"probe_interval ({probe_interval!r}) must be above 0 and down_backoff "
-                                     f"({down_backoff!r}) at least 0, in seconds")
+        check_seconds(probe_interval, "probe_interval")
+        check_seconds(down_backoff, "down_backoff", zero="try a replica that failed again at once")
         self.name = name or database
         self.probe_interval = probe_interval
         self.down_backoff = down_backoff
@@ -358,7 +366,7 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
     def _on_primary(self, sql: str, params: Any, *, wrote: bool, read: bool = False) -> Any:
         self._count("primary_reads" if read else "primary_statements")
         try:
-            cursor = super().execute_sql(sql, params)  # type: ignore[no-untyped-call]  # peewee untyped
+            cursor = super().execute_sql(sql, params)
         except peewee.DatabaseError as exc:
             self._raise_if_standby(exc)
             raise
@@ -388,7 +396,7 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
                 return "it has default_transaction_read_only = on"
         if conn is not None and not self.in_transaction():  # e.g. behind PgBouncer, which forwards neither
             with contextlib.suppress(Exception):
-                if super().execute_sql("SELECT pg_is_in_recovery()").fetchone()[0]:  # type: ignore[no-untyped-call]  # peewee untyped
+                if super().execute_sql("SELECT pg_is_in_recovery()").fetchone()[0]:
                     return "it is in recovery (pg_is_in_recovery() is true)"
         return None
 
@@ -428,7 +436,7 @@ class ReplicatedDatabase(peewee.PostgresqlDatabase):
 
     def _primary_lsn(self) -> int:
         try:
-            text, block = super().execute_sql(  # type: ignore[no-untyped-call]  # peewee untyped
+            text, block = super().execute_sql(
                 "SELECT pg_current_wal_insert_lsn(), current_setting('wal_block_size')::int").fetchone()
         except peewee.DatabaseError as exc:
             self._raise_if_standby(exc)
@@ -646,11 +654,16 @@ def replica(db: peewee.Database) -> contextlib.AbstractContextManager[None]:
 
 def _lag_bound(parsed: dbmod.ParsedURL, name: str, default: float) -> float:
     value = parsed.extras.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigurationError(f"replica URL {parsed.shown!r} has {name}={value!r}; expected a number above 0")
-    return float(value)
+    try:
+        # NaN compared false with every lag: a replica any distance behind counted as healthy.
+        if name == "max_lag_bytes":
+            return float(check_count(value, name, low=1, high=MAX_LAG_BYTES))
+        return check_seconds(value, name)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"replica URL {parsed.shown!r}: {exc}") from None
 
 
+@unchained
 def open_replicated(primary_url: str, replica_urls: Sequence[str], *, pool: PoolSettings | None = None,
                     max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS, max_lag_bytes: int = DEFAULT_MAX_LAG_BYTES,
                     probe_interval: float = 1.0, connect: bool = True) -> ReplicatedDatabase:
@@ -674,7 +687,7 @@ def open_replicated(primary_url: str, replica_urls: Sequence[str], *, pool: Pool
         if "connect_timeout" not in _query_names(url):
             rparsed.driver["connect_timeout"] = REPLICA_CONNECT_TIMEOUT
         arguments = dbmod.database_arguments(rparsed, pool)
-        replica_class = PooledPostgresDatabase if "pool_name" in arguments else peewee.PostgresqlDatabase
+        replica_class = PooledPostgresDatabase if "pool_name" in arguments else PostgresDatabase
         replica_db = replica_class(rparsed.database, **arguments)
         dbmod.mark_pooler(replica_db, rparsed)
         specs.append(Replica(replica_db, dbmod.pool_name(rparsed),

@@ -59,9 +59,10 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 import peewee
 
 from orm_kit import cursors, dialect
+from orm_kit._shown import shown
 from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError, ValidationError
 from orm_kit.fields import utcnow
-from orm_kit.filters import OPERATORS, Order, after_condition, escape_like, is_text, like, like_pattern
+from orm_kit.filters import OPERATORS, Order, after_condition, escape_like, is_text, like, like_pattern, search_text
 from orm_kit.integrity import translate as _translate
 from orm_kit.locking import Versioned, conflict_error, missing_version_error, restore, snapshot
 from orm_kit.model import Model
@@ -71,6 +72,7 @@ from orm_kit.shapes import Shape, Shapes
 from orm_kit.validation import field_type_error, model_rules, type_check
 
 __all__ = [
+    "MAX_OFFSET",
     "MAX_PAGE_SIZE",
     "OPERATORS",
     "CursorPage",
@@ -87,6 +89,8 @@ T = TypeVar("T")
 
 MAX_PAGE_SIZE = 1000
 MAX_LIMIT = MAX_PAGE_SIZE * 10
+#: The most rows an offset (or a page number) may skip: OFFSET is a signed 64-bit integer on both databases.
+MAX_OFFSET = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,7 @@ class Repository(Generic[ModelT]):
         ``for_update`` locks the row until the transaction ends (``SELECT ... FOR UPDATE`` on
         PostgreSQL; SQLite's IMMEDIATE transaction already holds the write lock).
         """
+        self._still_bound()
         found = self.get_or_none(key, for_update=for_update)
         if found is None:
             problem = None if key is None else field_type_error(self._plan.pk, key)
@@ -225,7 +230,10 @@ class Repository(Generic[ModelT]):
 
     def get_or_none(self, key: object, *, for_update: bool = False) -> ModelT | None:
         """The row with primary key ``key``, or ``None`` (a key of the wrong type is simply not found)."""
+        self._still_bound()
         plan = self._plan
+        if isinstance(key, peewee.Model):  # a row: its own key if it is one of ours, else no key of ours at all
+            key = _key_of(key) if isinstance(key, self.model) else None
         if key is None or type_check(plan.pk)(key) is not None:
             return None
         if for_update and plan.for_update:
@@ -236,11 +244,12 @@ class Repository(Generic[ModelT]):
 
     def find_unique(self, field: str, value: object) -> ModelT | None:
         """The row whose unique ``field`` equals ``value``, or ``None`` (prepared once, like :meth:`get`)."""
+        self._still_bound()
         plan = self._plan
         target = plan.fields.get(field)
         if target is None or not (target.unique or target is plan.pk):
             raise InvalidQueryError(
-                f"{self.model.__name__} field {field!r} is not a unique field; expected one of "
+                f"{self.model.__name__} field {shown(field)} is not a unique field; expected one of "
                 f"{', '.join(n for n, f in plan.fields.items() if f.unique or f is plan.pk)}"
             )
         if value is None or type_check(target)(value) is not None:
@@ -256,12 +265,14 @@ class Repository(Generic[ModelT]):
         It is compiled once per repository class and database kind, so it must build the same query
         on every call: anything that varies per call belongs in filters.
         """
+        self._still_bound()
         query: peewee.ModelSelect[ModelT] = self.model.select()
         return query
 
     def find(self, *, order_by: Sequence[str] = (), limit: int | None = None, offset: int | None = None,
              **filters: object) -> list[ModelT]:
         """The rows matching every filter, in ``order_by`` order (``"-field"`` descends)."""
+        self._still_bound()
         shape, values = self._bind(filters)
         order = self._order(order_by)
         if limit is not None:
@@ -273,6 +284,7 @@ class Repository(Generic[ModelT]):
 
     def find_one(self, **filters: object) -> ModelT | None:
         """The first row (in the default order) matching every filter, or ``None``."""
+        self._still_bound()
         found = self.find(limit=1, **filters)  # type: ignore[arg-type]  # filters are never the options
         return found[0] if found else None
 
@@ -282,6 +294,7 @@ class Repository(Generic[ModelT]):
 
         Checked like :meth:`find`; built per call (it is what the prepared paths are tested against).
         """
+        self._still_bound()
         conditions = self._shapes.reference(filters)
         query = self.select()
         if conditions:
@@ -295,14 +308,14 @@ class Repository(Generic[ModelT]):
 
     def search(self, text: str, *, limit: int = 50) -> list[ModelT]:
         """Rows whose ``search_fields`` contain ``text`` (ASCII letters in either case; ``%`` and ``_`` literal)."""
+        self._still_bound()
         if not self.search_fields:
             raise ConfigurationError(
                 f"{type(self).__name__} has no search_fields to search; list the text fields to match on the "
                 f"class, e.g. search_fields = {tuple(self._text_field_names()[:2])!r}"
             )
-        if not isinstance(text, str):
-            raise InvalidQueryError(f"search text must be a string (got {text!r})")
-        values = [like_pattern(text, "contains"), self._positive("limit", limit, MAX_PAGE_SIZE)]
+        pattern = like_pattern(search_text(text, "search text"), "contains")
+        values = [pattern, self._positive("limit", limit, MAX_PAGE_SIZE)]
         return self._shapes.search(self.search_fields).rows(self.db, values)
 
     def _text_field_names(self) -> list[str]:
@@ -310,19 +323,21 @@ class Repository(Generic[ModelT]):
 
     def count(self, **filters: object) -> int:
         """How many rows match every filter."""
+        self._still_bound()
         shape, values = self._bind(filters)
         return int(self._shapes.count(shape, bare=True).scalar(self.db, values))
 
     def exists(self, **filters: object) -> bool:
         """Whether any row matches every filter."""
+        self._still_bound()
         shape, values = self._bind(filters)
         return bool(self._shapes.exists(shape).scalar(self.db, values))
 
     def page(self, number: int = 1, *, size: int = 50, order_by: Sequence[str] = (),
              **filters: object) -> Page[ModelT]:
         """Page ``number`` (from 1) of ``size`` rows, with the total: the rows, then a count if the page is full."""
-        number = self._positive("page number", number, None)
-        size = self._positive("page size", size, MAX_PAGE_SIZE)
+        self._still_bound()
+        number, size = self._page_bounds(number, size)
         shape, values = self._bind(filters)
         order = self._order(order_by)
         offset = (number - 1) * size
@@ -337,6 +352,7 @@ class Repository(Generic[ModelT]):
     def cursor_page(self, *, size: int = 50, order_by: Sequence[str] = (), after: str | None = None,
                     **filters: object) -> CursorPage[ModelT]:
         """Up to ``size`` rows after the cursor ``after`` (keyset pagination: stable under inserts, one query)."""
+        self._still_bound()
         size = self._positive("page size", size, MAX_PAGE_SIZE)
         shape, values = self._bind(filters)
         order = self._order(order_by, keyset=True)
@@ -362,6 +378,7 @@ class Repository(Generic[ModelT]):
         ``related`` loaded in the same query and its ``via`` already set to the row: reading
         ``child.<via>`` or a related row costs no query. :class:`NotFoundError` when there is no row.
         """
+        self._still_bound()
         parent = self.get(key)
         return WithChildren(parent=parent, children=self.children_of(parent, child, via=via, order_by=order_by,
                                                                      related=related))
@@ -369,6 +386,7 @@ class Repository(Generic[ModelT]):
     def children_of(self, parent: ModelT, child: type[ChildT], *, via: str | None = None,
                     order_by: Sequence[str] = (), related: Sequence[str] = ()) -> tuple[ChildT, ...]:
         """The ``child`` rows of ``parent`` (see :meth:`get_with_children`); one query."""
+        self._still_bound()
         if isinstance(order_by, str):
             order_by = (order_by,)
         if isinstance(related, str):
@@ -386,11 +404,13 @@ class Repository(Generic[ModelT]):
 
     def create(self, **values: object) -> ModelT:
         """A new row from ``values`` (defaults fill the rest), validated and inserted."""
+        self._still_bound()
         plan = self._plan
         unknown = [] if plan.settable.issuperset(values) else sorted(set(values) - plan.settable)
         if unknown:
             raise InvalidQueryError(
-                f"{self.model.__name__} has no field {unknown[0]!r}; expected some of {', '.join(self._plan.names)}"
+                f"{self.model.__name__} has no field {shown(unknown[0])}; expected some of "
+                f"{', '.join(self._plan.names)}"
             )
         obj: ModelT = plan.new(values)
         return self.save(obj)
@@ -413,15 +433,16 @@ class Repository(Generic[ModelT]):
         :class:`~orm_kit.errors.ConflictError`). A model that overrides ``save()`` is saved by its
         own ``save()``, never by the fast path.
         """
+        self._still_bound()
         model = self.model
         if (type(obj) is not model or model.save not in (Model.save, Versioned.save)
-                or self._has_unsaved_relations(obj)):
+                or self._has_unsaved_relations(obj) or self._derived_in_sql(obj)):
             obj.save()  # the general path handles what the reused SQL does not
             return obj
         before = snapshot(obj)
         try:
-            if model._derives():
-                model.derive(obj.__data__)  # as Model.save(): derived columns (Model.derive) before validating
+            if model._derives():  # as Model.save(): derived columns (Model.derive) before validating
+                model.derive(obj.__data__, partial=obj._persisted)
             if _own_validation(model):
                 obj.validate()
             else:  # what Model.validate() runs, without the calls in between
@@ -443,6 +464,7 @@ class Repository(Generic[ModelT]):
 
     def delete(self, target: ModelT | object) -> bool:
         """Delete a row given as a model or a key; True if a row went. A stale versioned copy: ConflictError."""
+        self._still_bound()
         plan = self._plan
         if isinstance(target, self.model):
             params: list[Any] = [plan.key_param(_key_of(target))]
@@ -464,6 +486,7 @@ class Repository(Generic[ModelT]):
         and a versioned model's version moves on in every row changed, so a copy read before is stale.
         At least one filter is required.
         """
+        self._still_bound()
         if not filters:
             raise InvalidQueryError(
                 f"update_where() on {self.model.__name__} needs at least one filter; it would change every row "
@@ -493,6 +516,7 @@ class Repository(Generic[ModelT]):
 
     def delete_where(self, **filters: object) -> int:
         """Delete every row matching the filters, in one DELETE; how many rows went (at least one filter)."""
+        self._still_bound()
         if not filters:
             raise InvalidQueryError(
                 f"delete_where() on {self.model.__name__} needs at least one filter; it would delete every row "
@@ -515,17 +539,23 @@ class Repository(Generic[ModelT]):
         ``.rows(self.db, values)``, ``.first(...)`` or ``.scalar(...)``, the values converted for
         the driver (:meth:`param`).
         """
+        self._still_bound()
         return self._shapes.get(("prepared", key), lambda: Prepared(build(), self.db))
 
     def param(self, field: peewee.Field, value: object) -> Any:
-        """``value`` as the driver takes it for a placeholder compared with ``field``."""
+        """``value`` as the driver takes it for a placeholder compared with ``field``; InvalidQueryError for a value
+        the column cannot hold (checked before any SQL, so a PostgreSQL transaction is not aborted by it)."""
+        self._still_bound()
+        problem = None if value is None else type_check(field)(value)
+        if problem is not None:
+            raise InvalidQueryError(f"{field.model.__name__}.{field.name} {problem}")
         plan = plan_for(field.model, self.db) if field.model is not self.model else self._plan
         return plan.writers[field.name].apply(value)
 
     def paginate(self, query: peewee.ModelSelect[ModelT], number: int, size: int) -> Page[ModelT]:
         """Page ``number`` of an ordered peewee ``query`` with its total (two queries, built per call)."""
-        number = self._positive("page number", number, None)
-        size = self._positive("page size", size, MAX_PAGE_SIZE)
+        self._still_bound()
+        number, size = self._page_bounds(number, size)
         total = int(query.order_by().count(self.db))
         items = tuple(query.paginate(number, size).execute(self.db))
         return Page(items=items, number=number, size=size, total=total)
@@ -533,6 +563,7 @@ class Repository(Generic[ModelT]):
     def keyset(self, query: peewee.ModelSelect[ModelT], keys: Sequence[tuple[peewee.Field, bool]],
                after: str | None, size: int) -> CursorPage[ModelT]:
         """Keyset page of a peewee ``query`` ordered by ``keys`` (``(field, descending)``, total), built per call."""
+        self._still_bound()
         size = self._positive("page size", size, MAX_PAGE_SIZE)
         spec = [("-" if desc else "") + f.name for f, desc in keys]
         if after is not None:
@@ -574,7 +605,7 @@ class Repository(Generic[ModelT]):
         for name in changes:
             if name not in fields or fields[name] is self._plan.pk:
                 raise InvalidQueryError(
-                    f"{self.model.__name__} field {name!r} cannot be updated; expected some of "
+                    f"{self.model.__name__} field {shown(name)} cannot be updated; expected some of "
                     f"{', '.join(n for n in self._plan.names if fields[n] is not self._plan.pk)}"
                 )
 
@@ -596,21 +627,55 @@ class Repository(Generic[ModelT]):
     @staticmethod
     def _positive(what: str, value: object, most: int | None) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (most is not None and value > most):
-            bound = f" and at most {most}" if most is not None else ""
-            raise InvalidQueryError(f"{what} must be a whole number of at least 1{bound} (got {value!r})")
+            bound = f" and at most {most:,}" if most is not None else ""
+            raise InvalidQueryError(f"{what} must be a whole number of at least 1{bound} (got {shown(value)})")
         return value
 
     @staticmethod
     def _offset(value: object) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise InvalidQueryError(f"offset must be a whole number >= 0 (got {value!r})")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_OFFSET:
+            raise InvalidQueryError(f"offset must be a whole number from 0 to {MAX_OFFSET:,}, the most either "
+                                    f"database can skip (got {shown(value)})")
         return value
+
+    @classmethod
+    def _page_bounds(cls, number: object, size: object) -> tuple[int, int]:
+        """``number`` and ``size`` of a page, checked: the page must start within :data:`MAX_OFFSET` rows."""
+        size = cls._positive("page size", size, MAX_PAGE_SIZE)
+        number = cls._positive("page number", number, MAX_OFFSET // size + 1)
+        return number, size
 
     def _delete(self, sql: str, params: list[Any], key: object) -> Any:
         try:
             return self._execute(sql, params)
         except peewee.IntegrityError as exc:  # rows still refer to it: say which
             raise _translate(self.model, exc, where=self._plan.pk == key, deleting=True) from exc
+
+    def _still_bound(self) -> None:
+        """Refuse to run once the model has been bound to another database than the one this repository was made for.
+
+        ``orm_kit.connect()`` and ``db.bind()`` bind a model for the whole process. A repository made for
+        PostgreSQL went on writing through SQL built for PostgreSQL while the model's own paths (lazy
+        relations, derived columns computed in SQL, ``save()``) followed the new binding: SQLite's date
+        arithmetic sent to PostgreSQL, rows read from the other database.
+        """
+        database = self.model._meta.database
+        if database is not self.db and dialect.unwrap(database) is not self.db:
+            now = dialect.unwrap(database)
+            raise ConfigurationError(
+                f"{type(self).__name__} was made for {type(self.db).__name__}, but {self.model.__name__} has since "
+                f"been bound to {type(now).__name__ if now is not None else 'no database'} (orm_kit.connect() and "
+                "db.bind() bind models for the whole process): bind them back (db.bind(MODELS)) before using it, "
+                "and work on the other database inside `with other.bind_ctx(MODELS):`, which binds them back after")
+
+    def _derived_in_sql(self, obj: ModelT) -> bool:
+        """Whether a derived field of ``obj`` (a row read without one of its inputs) is computed in SQL on save."""
+        model = self.model
+        if not model._derives() or not obj._persisted:
+            return False
+        probe = dict(obj.__data__)
+        model.derive(probe, partial=True)
+        return any(isinstance(value, peewee.Node) for value in probe.values())
 
     def _has_unsaved_relations(self, obj: ModelT) -> bool:
         # A related object assigned before it had a key: peewee's save() resolves it, so use that path.

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import peewee
 
 from orm_kit import dialect
+from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError
 from orm_kit.filters import Filter, Order, after_condition, like, parse_filter, parse_order
 from orm_kit.prepared import Param, Prepared, ShapeCache, cache_for
@@ -127,6 +128,8 @@ class Shapes:
             return parse_order(self.model, order_by, allowed=self._sort_fields, default=self._default_order,
                                keyset=keyset)
 
+        if not isinstance(order_by, str | list | tuple):
+            return parse()  # refused there (None is the default order)
         items = (order_by,) if isinstance(order_by, str) else tuple(order_by)
         if not all(isinstance(item, str) for item in items):
             return parse()  # refused there, with the reason; never a cache key
@@ -224,7 +227,7 @@ class Shapes:
                   related: Sequence[str]) -> Children:
         """Check a children query's names once (InvalidQueryError naming what the child model has)."""
         if not (isinstance(child, type) and issubclass(child, peewee.Model)):
-            raise InvalidQueryError(f"children must be a model class (got {child!r})")
+            raise InvalidQueryError(f"children must be a model class (got {shown(child)})")
         fields = child._meta.fields
         pointing = [f for f in fields.values() if isinstance(f, peewee.ForeignKeyField) and f.rel_model is self.model]
         if via is None:
@@ -245,8 +248,8 @@ class Shapes:
         for name in related:
             field = fields.get(name)
             if not any(field is f for f in loadable):
-                raise InvalidQueryError(f"{child.__name__} cannot load {name!r} with its rows; expected foreign keys "
-                                        f"among {', '.join(f.name for f in loadable) or '(none)'}")
+                raise InvalidQueryError(f"{child.__name__} cannot load {shown(name)} with its rows; expected "
+                                        f"foreign keys among {', '.join(f.name for f in loadable) or '(none)'}")
             joins.append(field)
         return Children(child, fk, parse_order(child, order_by, allowed=None, default=()), tuple(joins))
 

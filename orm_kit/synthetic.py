@@ -6,12 +6,19 @@
     migrate_up(db)
     result = generate(db, deployments=1_000_000, random_seed=7, progress=lambda done, total: None)
     result.releases, result.incidents          # what came with them
-    remove_generated(db, 7)                    # and back: the schema cascades from the services
+    remove_generated(db, 7)                    # and back: exactly the rows generate(..., random_seed=7) made
 
 The same ``random_seed`` gives the same rows (ids included) on an empty database; another seed gives
 other rows, under other service names, so several histories can live side by side. The world it
 deploys into is its own: team ``synthetic``, environments ``synth-dev``, ``synth-staging``,
-``synth-prod`` (shared by every seed) and ``services`` services named ``synth-s<seed>-NNN``.
+``synth-prod`` (shared by every seed; an existing row of that name is used, never taken over) and
+``services`` services named ``synth-s<seed>-NNN``.
+
+What a run generated is recorded (:mod:`orm_kit.seeding.generated`): its services by id, with how many
+releases, deployments and incidents hang from them, and the world rows it created. ``remove_generated``
+removes exactly that, never by name: an application's ``synth-s7-billing`` is not synthetic because
+of its name. It refuses, changing nothing, when a row the run did not write refers to one it did (a
+deployment an application added to a synthetic service, an incident caused by a synthetic deployment).
 
 Rows are produced by a generator and written by :class:`~orm_kit.bulk.BulkWriter` in chunks that fit
 the driver's parameter limit, so memory stays flat whatever N is. Every row is validated by its model
@@ -30,7 +37,8 @@ from typing import Any
 
 import peewee
 
-from orm_kit.bulk import DEFAULT_MAX_ROWS, BulkWriter, larger_cache, next_id, sync_id_sequence
+from orm_kit.bulk import DEFAULT_MAX_ROWS, BulkWriter, larger_cache, next_id, rows_per_chunk, sync_id_sequence
+from orm_kit.dialect import is_postgres
 from orm_kit.errors import SeedError
 from orm_kit.models import (
     FINISHED_STATUSES,
@@ -45,6 +53,7 @@ from orm_kit.models import (
 )
 from orm_kit.platform import SEED_REGISTRY
 from orm_kit.seeding import check_ready
+from orm_kit.seeding.generated import GeneratedBook
 
 __all__ = ["DEPLOYMENT_FIELDS", "INCIDENT_FIELDS", "RELEASE_FIELDS", "GenerateResult", "generate", "remove_generated",
            "synthetic_rows"]
@@ -62,6 +71,15 @@ RELEASE_FIELDS = ["id", "service", "version", "commit_sha", "ref", "committed_at
 DEPLOYMENT_FIELDS = ["id", "service", "environment", "release", "rollback_of", "status", "triggered_by",
                      "lock_version", "created_at", "started_at", "finished_at"]
 INCIDENT_FIELDS = ["service", "environment", "caused_by", "severity", "title", "opened_at", "resolved_at"]
+
+GENERATOR = "synthetic"  # how the bookkeeping names this generator
+_WORLD = "*world*"       # the bookkeeping's run for the shared world rows a run created (never a random seed)
+MAX_RANDOM_SEED = 2**63 - 1
+MAX_DEPLOYMENTS = 10**9
+MAX_SERVICES = 100_000
+MAX_DAYS = 36_500        # a century from 2026: every time stays a valid timestamp
+_HANGING = ((Release, "releases"), (Deployment, "deployments"), (Incident, "incidents"))
+_PLATFORM = frozenset((Team, Environment, Service, Release, Deployment, Incident))
 
 
 @dataclass(frozen=True)
@@ -93,20 +111,39 @@ class _Track:
     prev_prod_release: int = 0
 
 
+def _check_arguments(deployments: int, random_seed: int, services: int, days: int) -> None:
+    bounds = (("deployments", deployments, 0, MAX_DEPLOYMENTS), ("random_seed", random_seed, 0, MAX_RANDOM_SEED),
+              ("services", services, 1, MAX_SERVICES), ("days", days, 1, MAX_DAYS))
+    for name, value, low, high in bounds:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            shown = str(value) if isinstance(value, int) and abs(value) < 10**30 else type(value).__name__
+            raise SeedError(f"cannot generate a synthetic history with {name}={shown} (expected a whole number from "
+                            f"{low:,} to {high:,})")
+
+
 def generate(db: peewee.Database, *, deployments: int, random_seed: int = 0, services: int = 20,
              days: int = 90, validate: bool = True, max_rows: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> GenerateResult:
-    """Insert ``deployments`` synthetic deployments (with releases and incidents) in one transaction."""
-    if deployments < 0 or services < 1 or days < 1 or random_seed < 0:
-        raise SeedError(f"cannot generate {deployments} deployments over {days} days for {services} services "
-                        f"with random seed {random_seed} (expected N >= 0, at least one service and day, seed >= 0)")
+    """Insert ``deployments`` synthetic deployments (with releases and incidents) in one transaction, and record
+    what was generated so that :func:`remove_generated` can take back exactly that."""
+    _check_arguments(deployments, random_seed, services, days)
     check_ready(db, SEED_REGISTRY)
-    prefix = f"synth-s{random_seed}-"
     with larger_cache(db), db.atomic():
-        if Service.select().where(Service.name.startswith(prefix)).exists():
-            raise SeedError(f"synthetic history for random seed {random_seed} is already loaded (services "
-                            f"{prefix}*); use another --random-seed, or generate into a fresh database")
-        history = synthetic_rows(db, deployments=deployments, random_seed=random_seed, services=services, days=days)
+        book = GeneratedBook(db)
+        book.create()
+        if book.find(GENERATOR, str(random_seed)) is not None:
+            raise SeedError(f"synthetic history for random seed {random_seed} is already loaded; use another "
+                            "--random-seed, or remove it first (orm-kit seed remove-generated "
+                            f"{random_seed})")
+        names = [_service_name(random_seed, n) for n in range(1, services + 1)]
+        taken = [str(row[0]) for chunk in _chunks(db, names)
+                 for row in Service.select(Service.name).where(Service.name.in_(chunk)).tuples().iterator()]
+        if taken:
+            raise SeedError(f"service {taken[0]!r} already exists, and orm-kit did not generate it for random seed "
+                            f"{random_seed}: the synthetic history would need its name; use another --random-seed")
+        tracks, env_ids, created = _world(db, random_seed, services)
+        rng = random.Random(random_seed)  # noqa: S311 - reproducible test data, not secrets
+        history = _history(rng, tracks, env_ids, deployments, days, next_id(db, Release))
         writer = BulkWriter(db, validate=validate, max_rows=max_rows or DEFAULT_MAX_ROWS)
         writer.table(Release, RELEASE_FIELDS)
         writer.table(Deployment, DEPLOYMENT_FIELDS)
@@ -120,8 +157,16 @@ def generate(db: peewee.Database, *, deployments: int, random_seed: int = 0, ser
             writer.add(model, row)
         writer.flush()
         sync_id_sequence(db, Release)
-    return GenerateResult(random_seed, services, writer.written(Deployment), writer.written(Release),
-                          writer.written(Incident))
+        result = GenerateResult(random_seed, services, writer.written(Deployment), writer.written(Release),
+                                writer.written(Incident))
+        book.record(GENERATOR, str(random_seed), {"service": [t.service_id.hex for t in tracks]},
+                    counts={kind: getattr(result, kind) for _, kind in _HANGING})
+        if created:
+            if book.find(GENERATOR, _WORLD) is None:
+                book.record(GENERATOR, _WORLD, created)
+            else:
+                book.add_rows(GENERATOR, _WORLD, created)
+    return result
 
 
 def synthetic_rows(db: peewee.Database, *, deployments: int, random_seed: int = 0, services: int = 20,
@@ -133,56 +178,144 @@ def synthetic_rows(db: peewee.Database, *, deployments: int, random_seed: int = 
     so call it inside the transaction that writes the rows, and :func:`~orm_kit.bulk.sync_id_sequence`
     for ``Release`` after them. For other writers of the same history (``bench/bench_seed.py``).
     """
-    tracks, env_ids = _world(db, random_seed, services)
+    _check_arguments(deployments, random_seed, services, days)
+    tracks, env_ids, _ = _world(db, random_seed, services)
     rng = random.Random(random_seed)  # noqa: S311 - reproducible test data, not secrets
     return _history(rng, tracks, env_ids, deployments, days, next_id(db, Release))
 
 
 def remove_generated(db: peewee.Database, random_seed: int) -> GenerateResult:
-    """Delete the history :func:`generate` made for ``random_seed`` (and its world, once no seed uses it)."""
-    services = Service.select(Service.id).where(Service.name.startswith(f"synth-s{random_seed}-"))
+    """Delete the history :func:`generate` recorded for ``random_seed``, and the world rows it created once no
+    recorded history uses them; refuse, changing nothing, when other rows refer to what it generated."""
+    _check_arguments(0, random_seed, 1, 1)
+    check_ready(db, SEED_REGISTRY)
+    book = GeneratedBook(db)
     with db.atomic():
-        counts = GenerateResult(
-            random_seed, services.count(),
-            Deployment.select().where(Deployment.service.in_(services)).count(),
-            Release.select().where(Release.service.in_(services)).count(),
-            Incident.select().where(Incident.service.in_(services)).count())
-        if not counts.services:
-            raise SeedError(f"no synthetic history for random seed {random_seed} is loaded "
-                            "(nothing to remove; check the seed)")
-        # The schema cascades a service's releases, deployments and incidents.
+        run = book.find(GENERATOR, str(random_seed))
+        if run is None:
+            raise SeedError(_nothing_generated(db, random_seed))
+        services = _recorded_services(db, book, str(random_seed))
+        _refuse_foreign_references(db, random_seed, services, run.counts)
+        counts = GenerateResult(random_seed, Service.select().where(Service.id.in_(services)).count(),
+                                *(model.select().where(model.service.in_(services)).count()
+                                  for model in (Deployment, Release, Incident)))
+        # The schema cascades a service's releases, deployments and incidents; nothing else refers to them (checked).
         Service.delete().where(Service.id.in_(services)).execute()
-        synthetic = Environment.select(Environment.id).where(Environment.slug.in_([s for s, _ in ENVIRONMENTS]))
-        if not Deployment.select().where(Deployment.environment.in_(synthetic)).exists() and \
-                not Incident.select().where(Incident.environment.in_(synthetic)).exists():
-            Environment.delete().where(Environment.id.in_(synthetic)).execute()
-        team = Team.get_or_none(Team.name == "synthetic")
-        if team is not None and not team.services.exists() and not team.apis.exists():
-            team.delete_instance()
+        book.forget(GENERATOR, str(random_seed))
+        if not [r for r in book.runs_of(GENERATOR) if r != _WORLD]:
+            _remove_world(db, book)
     return counts
 
 
-def _world(db: peewee.Database, random_seed: int, count: int) -> tuple[list[_Track], list[int]]:
-    """The team, environments and services the history deploys into (created through the models)."""
+def _service_name(random_seed: int, n: int) -> str:
+    return f"synth-s{random_seed}-{n:03d}"
+
+
+def _chunks(db: peewee.Database, values: list[Any]) -> Iterator[list[Any]]:
+    size = rows_per_chunk(db, 1)
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _recorded_services(db: peewee.Database, book: GeneratedBook, run: str) -> peewee.SelectQuery:
+    """The ids of the services run ``run`` generated, as a subquery (no list of parameters to outgrow a limit)."""
+    rows = book.rows
+    # Recorded as UUIDField stores them (32 hex digits); PostgreSQL's uuid column reads that text as a uuid.
+    key = rows.row_key.cast("uuid") if is_postgres(db) else rows.row_key
+    return rows.select(key).where(rows.generator == GENERATOR, rows.run == run, rows.table_name == "service")
+
+
+def _nothing_generated(db: peewee.Database, random_seed: int) -> str:
+    prefix = _service_name(random_seed, 0)[:-3]
+    named = Service.select().where(Service.name.startswith(prefix)).count()
+    message = f"no synthetic history for random seed {random_seed} was generated in this database (nothing to remove"
+    if named:
+        message += (f"; the {named} service(s) named {prefix}* were not generated by orm-kit, or were generated "
+                    "before it recorded what it generates, so they are left alone: delete them by hand if they are "
+                    "yours to delete")
+    return message + ")"
+
+
+def _referrers(db: peewee.Database, model: type[peewee.Model]) -> list[peewee.ForeignKeyField]:
+    """Every foreign key that points at ``model`` from a table ``db`` has (other apps' models included), once per
+    column: several model classes may describe one table (a migration's frozen copy), the platform's wins."""
+    tables = set(db.get_tables())
+    found: dict[tuple[str, str], peewee.ForeignKeyField] = {}
+    for fk in model._meta.backrefs:
+        where = (fk.model._meta.table_name, fk.column_name)
+        if where[0] in tables and (where not in found or fk.model in _PLATFORM):
+            found[where] = fk
+    return list(found.values())
+
+
+def _refuse_foreign_references(db: peewee.Database, random_seed: int, services: peewee.SelectQuery,
+                               counts: dict[str, int]) -> None:
+    """Removing the services must delete nothing but what the run generated: no row it did not write may refer to
+    them, or to the releases, deployments and incidents hanging from them."""
+    ours = {model: kind for model, kind in _HANGING}
+
+    def refuse(count: int, fk: peewee.ForeignKeyField, what: str) -> None:
+        table = fk.model._meta.table_name
+        raise SeedError(f"cannot remove the synthetic history of random seed {random_seed}: {count} {table} row(s) "
+                        f"it did not generate refer to {what} ({table}.{fk.name}); nothing was removed: delete or "
+                        "change those rows first")
+
+    for fk in _referrers(db, Service):
+        found = fk.model.select().where(fk.in_(services)).count()
+        expected = counts.get(ours[fk.model], 0) if fk.model in ours and fk.name == "service" else 0
+        if found > expected:
+            refuse(found - expected, fk, "its services")
+    for target, kind in _HANGING:
+        generated = target.select(target._meta.primary_key).where(target.service.in_(services))
+        for fk in _referrers(db, target):
+            query = fk.model.select().where(fk.in_(generated))
+            if fk.model in ours:  # a row of the same history may refer to it (a rollback, a cause)
+                query = query.where(fk.model.service.not_in(services))
+            found = query.count()
+            if found:
+                refuse(found, fk, f"its {kind}")
+
+
+def _remove_world(db: peewee.Database, book: GeneratedBook) -> None:
+    """The world rows generate() created, once no history uses them and no other row refers to them."""
+    world = book.find(GENERATOR, _WORLD)
+    if world is None:
+        return
+    for model in (Environment, Team):
+        key = model._meta.fields["id"]
+        for value in world.rows.get(model._meta.table_name, []):
+            row_id = key.python_value(value)
+            if not any(fk.model.select().where(fk == row_id).exists() for fk in _referrers(db, model)):
+                model.delete().where(key == row_id).execute()
+    book.forget(GENERATOR, _WORLD)
+
+
+def _world(db: peewee.Database, random_seed: int, count: int,
+           ) -> tuple[list[_Track], list[int], dict[str, list[object]]]:
+    """The team, environments and services the history deploys into (created through the models), and the world
+    rows created here rather than found (table -> ids)."""
     rng = random.Random(f"world-{random_seed}")  # noqa: S311 - reproducible test data, not secrets
+    created: dict[str, list[object]] = {}
     team = Team.get_or_none(Team.name == "synthetic")
     if team is None:
         team = Team.create(name="synthetic", display_name="Synthetic load", created_at=BASE_TIME)
+        created["team"] = [team.id]
     env_ids = []
     for slug, tier in ENVIRONMENTS:
         env = Environment.get_or_none(Environment.slug == slug)
         if env is None:
             env = Environment.create(slug=slug, name=f"Synthetic {tier}", tier=tier, region="synthetic-1")
+            created.setdefault("environment", []).append(env.id)
         env_ids.append(env.id)
     tracks = []
     for n in range(1, count + 1):
         service_id = uuid.UUID(int=rng.getrandbits(128), version=4)
-        Service.insert(id=service_id, name=f"synth-s{random_seed}-{n:03d}", owner=team,
+        Service.insert(id=service_id, name=_service_name(random_seed, n), owner=team,
                        tier=rng.choice(("critical", "high", "medium", "low")), lifecycle="production",
                        description="synthetic load-test service", created_at=BASE_TIME, updated_at=BASE_TIME,
                        ).execute()
         tracks.append(_Track(service_id))
-    return tracks, env_ids
+    return tracks, env_ids, created
 
 
 def _history(rng: random.Random, tracks: list[_Track], env_ids: list[int], total: int, days: int,

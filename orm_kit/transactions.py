@@ -67,7 +67,10 @@ from typing import Any, ParamSpec, TypeVar
 import peewee
 
 from orm_kit import dialect, integrity
+from orm_kit._shown import shown
 from orm_kit._sql import execute, scalar
+from orm_kit.backends import Savepoint
+from orm_kit.bounds import MAX_RETRIES, check_count, check_seconds
 from orm_kit.errors import (
     CommitOutcomeUnknownError,
     ConfigurationError,
@@ -124,13 +127,10 @@ class RetryPolicy:
     max_delay: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ConfigurationError(f"RetryPolicy attempts is {self.attempts!r}; expected at least 1")
-        if self.max_seconds <= 0 or self.base_delay < 0 or self.max_delay < 0:
-            raise ConfigurationError(
-                f"RetryPolicy times must be positive (got max_seconds={self.max_seconds!r}, "
-                f"base_delay={self.base_delay!r}, max_delay={self.max_delay!r})"
-            )
+        check_count(self.attempts, "RetryPolicy attempts", low=1, high=MAX_RETRIES + 1)
+        check_seconds(self.max_seconds, "RetryPolicy max_seconds")
+        check_seconds(self.base_delay, "RetryPolicy base_delay", zero="retry at once")
+        check_seconds(self.max_delay, "RetryPolicy max_delay", zero="retry at once")
 
     def delay(self, attempt: int) -> float:
         """The pause after failed attempt number ``attempt`` (1-based)."""
@@ -183,7 +183,7 @@ def _frames(db: peewee.Database) -> list[_Frame]:
     return frames
 
 
-class _TrackedSavepoint(peewee._savepoint):
+class _TrackedSavepoint(Savepoint):
     """peewee's savepoint, with a frame of its own: hooks registered in it go if it rolls back."""
 
     def __enter__(self) -> Any:
@@ -226,10 +226,10 @@ def _pop(frames: list[_Frame], frame: _Frame) -> None:
 def _begin_options(db: peewee.Database, isolation: str | None) -> dict[str, Any]:
     if isolation is None:
         return {}
-    level = isolation.lower()
+    level = isolation.lower() if isinstance(isolation, str) else None
     if level not in ISOLATION_LEVELS:
         raise ConfigurationError(
-            f"isolation {isolation!r} is not a transaction isolation level; expected one of "
+            f"isolation {shown(isolation)} is not a transaction isolation level; expected one of "
             f"{', '.join(ISOLATION_LEVELS)}"
         )
     if dialect.is_cockroach(db) and level != "serializable":

@@ -35,7 +35,8 @@ from urllib.parse import urlsplit
 
 import peewee
 
-from orm_kit.fields import as_utc
+from orm_kit._shown import shown
+from orm_kit.fields import as_utc, out_of_range
 
 __all__ = [
     "Validator",
@@ -57,6 +58,7 @@ __all__ = [
 ]
 
 BLANK = "can't be blank"
+UTC = datetime.UTC
 
 
 class Validator:
@@ -79,8 +81,7 @@ class Validator:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return shown(value, 77)
 
 
 def required() -> Validator:
@@ -168,14 +169,22 @@ def url(*, schemes: Iterable[str] = ("http", "https")) -> Validator:
         if isinstance(value, str) and not any(c.isspace() for c in value):
             try:
                 parts = urlsplit(value)
-                host = parts.hostname
-            except ValueError:
-                host = None
-            if parts.scheme in allowed and host:
+                # .port raises for a port that is not a number from 0 to 65535: that URL is no URL either.
+                ok = parts.scheme in allowed and bool(parts.hostname) and (parts.port or 0) >= 0
+            except ValueError:  # an unclosed or invalid IPv6 host ("http://[::1"), a bad port
+                ok = False
+            if ok:
                 return None
         return f"is not a valid URL (expected {' or '.join(s + '://' for s in allowed)}host/..., got {_shown(value)})"
 
     return Validator(check, f"url(schemes={allowed!r})")
+
+
+def _finite(value: int | float | decimal.Decimal) -> bool:
+    # math.isfinite() raises for a signaling Decimal NaN; Decimal answers for itself.
+    if isinstance(value, int):
+        return True  # math.isfinite() of an integer past a float's range raises OverflowError
+    return value.is_finite() if isinstance(value, decimal.Decimal) else math.isfinite(value)
 
 
 def number_range(*, min: float | None = None, max: float | None = None) -> Validator:
@@ -184,10 +193,12 @@ def number_range(*, min: float | None = None, max: float | None = None) -> Valid
     def check(value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
             return None  # the type check reports non-numbers
+        if not _finite(value):
+            return f"must be a finite number (got {_shown(value)})"  # NaN compares false with both bounds
         if min is not None and value < min:
-            return f"must be at least {min} (got {value})"
+            return f"must be at least {min} (got {_shown(value)})"
         if max is not None and value > max:
-            return f"must be at most {max} (got {value})"
+            return f"must be at most {max} (got {_shown(value)})"
         return None
 
     return Validator(check, f"number_range(min={min!r}, max={max!r})")
@@ -229,6 +240,8 @@ def not_before(later: Any, earlier: Any, earlier_name: str) -> str | None:
     SQL expression is the database's to evaluate.
     """
     if isinstance(later, datetime.datetime) and isinstance(earlier, datetime.datetime):
+        if out_of_range(later) or out_of_range(earlier):
+            return None  # the type check reports it
         later, earlier = as_utc(later), as_utc(earlier)  # a naive value is UTC, as the fields store it
     elif not (type(later) is datetime.date and type(earlier) is datetime.date):
         return None
@@ -252,7 +265,7 @@ def _int_error(value: Any, bits: int) -> str | None:
         return f"must be an integer (got {_shown(value)})"
     low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     if not low <= value <= high:
-        return f"must be a {bits}-bit integer between {low} and {high} (got {value})"
+        return f"must be a {bits}-bit integer between {low} and {high} (got {_shown(value)})"
     return None
 
 
@@ -298,7 +311,7 @@ def _no_check(value: Any) -> str | None:
 
 def _build_type_check(field: peewee.Field) -> TypeCheck:
     if isinstance(field, peewee.ForeignKeyField):
-        return _foreign_key_check(type_check(field.rel_field))
+        return _foreign_key_check(field, type_check(field.rel_field))
     if isinstance(field, peewee.IntegerField):
         bits = next(b for kind, b in _INT_BITS if isinstance(field, kind))
         low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
@@ -312,7 +325,7 @@ def _build_type_check(field: peewee.Field) -> TypeCheck:
         def number(value: Any) -> str | None:
             if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
                 return f"must be a number (got {_shown(value)})"
-            if isinstance(value, float | decimal.Decimal) and not math.isfinite(value):
+            if not _finite(value):
                 return f"must be a finite number (got {value})"
             return None
         return number
@@ -325,15 +338,21 @@ def _build_type_check(field: peewee.Field) -> TypeCheck:
             if isinstance(value, uuid.UUID):
                 return None
             try:
-                uuid.UUID(str(value))
+                # Text only: str() of a 32-digit integer, or of a row (its key), would parse as a UUID too.
+                if isinstance(value, str):
+                    uuid.UUID(value)
+                    return None
             except ValueError:
-                return f"must be a UUID (got {_shown(value)})"
-            return None
+                pass
+            return f"must be a UUID (got {_shown(value)})"
         return a_uuid
     if isinstance(field, peewee.DateTimeField):
         def date_time(value: Any) -> str | None:
-            if type(value) is datetime.datetime or isinstance(value, datetime.datetime):
-                return None
+            if isinstance(value, datetime.datetime):
+                zone = value.tzinfo
+                if zone is None or zone is UTC:
+                    return None
+                return out_of_range(value)
             return f"must be a date and time (got {_shown(value)})"
         return date_time
     if isinstance(field, peewee.DateField):
@@ -354,28 +373,37 @@ def _build_type_check(field: peewee.Field) -> TypeCheck:
     return _no_check
 
 
-def _foreign_key_check(target: TypeCheck) -> TypeCheck:
-    """The check of the key a foreign key points at; a model instance passes, and each distinct value is parsed once.
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _foreign_key_check(field: peewee.ForeignKeyField, target: TypeCheck) -> TypeCheck:
+    """The check of the key a foreign key points at; an instance of the model it points at passes, an instance of
+    any other model is refused (its key would silently link to a row of the wrong table), and each distinct
+    text value is parsed once.
 
     Only text values are remembered: a key given as text (a UUID, say) takes a parse to check, and a
     bulk load repeats the same few parents on every row. A value of the key's own type passes with
     one ``type()`` test, cheaper than a lookup.
     """
-    if target is _no_check:
-        return target
     known: set[str] = set()
 
     def foreign_key(value: Any) -> str | None:
         if type(value) is str and value in known:
             return None
+        if isinstance(value, peewee.Model):
+            related = field.rel_model  # read per call: a deferred or "self" reference is resolved after the check
+            if isinstance(value, related):
+                return None
+            given = type(value).__name__
+            return (f"must be a {related.__name__} or its {field.rel_field.name} (got {_article(given)} {given}, "
+                    "a row of another table)")
         problem = target(value)
-        if problem is None:
-            if type(value) is str:
-                if len(known) >= _MEMO_SIZE:
-                    known.clear()
-                known.add(value)
-            return None
-        return None if isinstance(value, peewee.Model) else problem
+        if problem is None and type(value) is str:
+            if len(known) >= _MEMO_SIZE:
+                known.clear()
+            known.add(value)
+        return problem
 
     return foreign_key
 
@@ -420,12 +448,13 @@ def _value_check(field: peewee.Field, rules: tuple[Validator, ...]) -> ValueChec
     # Only these can pass their type check while being an SQL expression (a model instance is a Node).
     node_may_pass = isinstance(field, peewee.ForeignKeyField) or kind_check is _no_check
     checks = tuple(_direct(rule) for rule in rules)
-    node = peewee.Node
+    node, model = peewee.Node, peewee.Model
 
     def check(value: Any) -> list[str] | None:
         problem = kind_check(value)
         if problem is not None:
-            return None if isinstance(value, node) else [problem]
+            # An SQL expression is the database's to evaluate; a model instance is a Node too, but a row, not SQL.
+            return None if isinstance(value, node) and not isinstance(value, model) else [problem]
         if not checks or (node_may_pass and isinstance(value, node)):
             return None
         found: list[str] | None = None

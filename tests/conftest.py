@@ -13,6 +13,7 @@ works the PostgreSQL tests fail: they are never skipped.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import peewee
 import psycopg
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 # The worked example app's package (feature_flags), importable as a service's own code imports it.
@@ -35,6 +37,13 @@ from orm_kit.platform import migrate_up
 from orm_kit.testing import pgbouncer, pgserver
 
 pytest_plugins = ["pytester"]  # tests of the pytest plugin run pytest inside pytest
+
+# Hypothesis: the suite is deterministic (the same examples on every run and machine, none remembered between
+# runs), so a CI failure reproduces and a green run means the same thing twice. HYPOTHESIS_PROFILE=explore
+# draws new examples, ten times as many, to look for more.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", max_examples=1000, derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 BACKENDS = ("sqlite", "postgres")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "feature-flags"

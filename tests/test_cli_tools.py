@@ -130,6 +130,16 @@ def test_dbshell_opens_sqlite3(seeded_file: str) -> None:
     assert passed.stdout.strip() == "42"
 
 
+def test_dbshell_refuses_an_argument_no_command_line_can_carry(seeded_file: str) -> None:
+    from click.testing import CliRunner
+
+    from orm_kit.cli import main
+
+    result = CliRunner().invoke(main, ["dbshell", "--database", seeded_file, "--", "-cmd", "SELECT 1\x00"])
+    assert result.exit_code == 1 and not isinstance(result.exception, ValueError), repr(result.exception)
+    assert "holds a NUL byte" in result.output and len(result.output.strip().splitlines()) == 1
+
+
 def test_dbshell_gives_psql_the_password_through_a_file_never_argv(postgres_url: str, tmp_path: Path) -> None:
     secret = password_of(postgres_url)
     typed = ("SELECT 'user=' || current_user;\n"

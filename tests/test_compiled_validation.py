@@ -18,6 +18,7 @@ import peewee
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orm_kit.fields import out_of_range
 from orm_kit.model import Model
 from orm_kit.models import MODELS, Deployment, Team
 from orm_kit.validation import BLANK, _int_error, _shown, _text_error, field_type_error
@@ -31,7 +32,11 @@ _INT_BITS = ((peewee.SmallIntegerField, 16), (peewee.BigAutoField, 64), (peewee.
 def reference_type_error(field: peewee.Field, value: Any) -> str | None:
     if isinstance(field, peewee.ForeignKeyField):
         if isinstance(value, peewee.Model):
-            return None
+            if isinstance(value, field.rel_model):
+                return None
+            given = type(value).__name__
+            return (f"must be a {field.rel_model.__name__} or its {field.rel_field.name} "
+                    f"(got {'an' if given[0] in 'AEIOU' else 'a'} {given}, a row of another table)")
         return reference_type_error(field.rel_field, value)
     if isinstance(field, peewee.IntegerField):
         for kind, bits in _INT_BITS:
@@ -40,7 +45,9 @@ def reference_type_error(field: peewee.Field, value: Any) -> str | None:
     if isinstance(field, peewee.FloatField | peewee.DecimalField):
         if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
             return f"must be a number (got {_shown(value)})"
-        if isinstance(value, float | decimal.Decimal) and not math.isfinite(value):
+        finite = value.is_finite() if isinstance(value, decimal.Decimal) else not isinstance(value, float) or \
+            math.isfinite(value)
+        if not finite:
             return f"must be a finite number (got {value})"
         return None
     if isinstance(field, peewee.BooleanField):
@@ -49,12 +56,16 @@ def reference_type_error(field: peewee.Field, value: Any) -> str | None:
         if isinstance(value, uuid.UUID):
             return None
         try:
-            uuid.UUID(str(value))
+            if isinstance(value, str):
+                uuid.UUID(value)
+                return None
         except ValueError:
-            return f"must be a UUID (got {_shown(value)})"
-        return None
+            pass
+        return f"must be a UUID (got {_shown(value)})"
     if isinstance(field, peewee.DateTimeField):
-        return None if isinstance(value, datetime.datetime) else f"must be a date and time (got {_shown(value)})"
+        if isinstance(value, datetime.datetime):
+            return out_of_range(value)
+        return f"must be a date and time (got {_shown(value)})"
     if isinstance(field, peewee.DateField):
         ok = isinstance(value, datetime.date) and not isinstance(value, datetime.datetime)
         return None if ok else f"must be a date (got {_shown(value)})"
@@ -78,7 +89,7 @@ def reference_check_data(cls: type[Model], data: dict[str, Any], *, partial: boo
             continue
         else:
             value = None
-        if isinstance(value, peewee.Node):
+        if isinstance(value, peewee.Node) and not isinstance(value, peewee.Model):
             continue
         if value is None:
             if instance is not None and instance.__rel__.get(name) is not None:
@@ -115,8 +126,10 @@ ANY_VALUE = st.one_of(
     st.sampled_from(["production", "success", "critical", "sev1", "runtime", "manual", "openapi", "available",
                      "1.4.2", "a" * 40, "team@example.com", "https://example.com/x", "\x00", "\ud800", "x" * 300,
                      str(uuid.UUID(int=5)), uuid.UUID(int=5).hex, "not a uuid"]),
-    st.uuids(), st.datetimes(timezones=st.sampled_from([None, UTC])), st.dates(), st.just(peewee.SQL("1")),
-    st.builds(lambda: Team(id=3, name="t")))
+    st.uuids(), st.datetimes(timezones=st.sampled_from([None, UTC, datetime.timezone(datetime.timedelta(hours=14)),
+                                                        datetime.timezone(-datetime.timedelta(hours=14))])),
+    st.dates(), st.just(peewee.SQL("1")), st.builds(lambda: Team(id=3, name="t")),
+    st.builds(lambda: Deployment(id=uuid.UUID(int=9))))
 
 
 @st.composite

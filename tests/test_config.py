@@ -224,6 +224,25 @@ def test_a_src_layout_names_its_folder_in_pythonpath(tmp_path: Path) -> None:
     assert [m.__name__ for m in load_project(platform.APP, start=tmp_path).app().models] == ["Widget", "Gadget"]
 
 
+@pytest.mark.parametrize("body", [
+    "app = " + "9" * 5000,                                   # past Python's 4,300-digit limit (ValueError in tomllib)
+    "app = " + "[" * 1000 + "]" * 1000,                      # nesting past the parser's recursion
+    'app = "' + "a" * 5000 + '"',                            # quoted whole, it made a 5 kB message
+    'app = "x"\nmodels = [' + "[" * 200 + "]" * 200 + "]",
+], ids=["huge-number", "deep-nesting", "long-name", "nested-models"])
+def test_a_hostile_pyproject_is_one_short_configuration_error(tmp_path: Path, body: str) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.orm-kit]\n" + body + "\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_project(platform.APP, pyproject=tmp_path / "pyproject.toml")
+    assert str(tmp_path / "pyproject.toml") in str(caught.value) and len(str(caught.value)) < 1000
+
+
+def test_a_pyproject_that_is_not_utf8_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_bytes(b"[tool.orm-kit]\napp = \"caf\xe9\"\n")
+    with pytest.raises(ConfigurationError, match="not valid TOML"):
+        load_project(platform.APP, pyproject=tmp_path / "pyproject.toml")
+
+
 def test_seeds_flag_adds_a_folder_to_the_apps_own_unless_told_to_replace_them(tmp_path: Path) -> None:
     service = tmp_path / "service"
     service.mkdir()

@@ -88,7 +88,7 @@ def test_unreachable_server_names_the_url_with_its_password_masked() -> None:
     text = str(caught.value)
     assert "postgresql://app:***@127.0.0.1:1/platform" in text
     assert "topsecret" not in text
-    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert caught.value.__cause__ is None and caught.value.__context__ is None and caught.value.__suppress_context__
 
 
 def _with_password(url: str, password: str) -> str:
@@ -110,7 +110,7 @@ def test_wrong_password_is_refused_and_never_printed(postgres_url: str) -> None:
 @pytest.mark.postgres
 def test_postgres_uses_psycopg3(postgres_url: str) -> None:
     db = open_database(postgres_url)
-    assert type(db).__name__ == "PostgresqlDatabase"
+    assert isinstance(db, peewee.PostgresqlDatabase) and type(db).__name__ == "PostgresDatabase"
     assert db.execute_sql("SHOW server_version").fetchone()[0].startswith("15")
     db.close()
 

@@ -82,3 +82,55 @@ def test_bulk_writer_and_generator_fill_it(migrated: peewee.Database, svc_env: t
     assert len(rows) > 100
     for d in rows:
         assert d.duration_seconds == round((d.finished_at - d.started_at).total_seconds()), d.triggered_by
+
+
+def test_a_duration_given_directly_is_never_written_as_given(migrated: peewee.Database,
+                                                             svc_env: tuple[Service, Environment]) -> None:
+    """Model.create, update, insert, insert_many, bulk_create/bulk_update, BulkWriter and the repository all wrote
+    duration_seconds=999 as given (with no times, or over the row's own times)."""
+    from orm_kit.repositories import DeploymentRepository
+
+    svc, env = svc_env
+    repo = DeploymentRepository(migrated)
+    Deployment.create(service=svc, environment=env, triggered_by="create", duration_seconds=999)
+    Deployment.insert(service=svc, environment=env, triggered_by="insert", duration_seconds=999).execute()
+    Deployment.insert_many([{"service": svc, "environment": env, "triggered_by": "insert_many",
+                             "duration_seconds": 999}]).execute()
+    Deployment.bulk_create([Deployment(service=svc, environment=env, triggered_by="bulk_create",
+                                       duration_seconds=999)])
+    with BulkWriter(migrated) as writer:
+        writer.table(Deployment, ["service", "environment", "triggered_by", "started_at", "finished_at",
+                                  "duration_seconds"])
+        writer.add(Deployment, (svc.id, env.id, "BulkWriter", T0, minutes(1), 999))
+    repo.create(service=svc, environment=env, triggered_by="repository", duration_seconds=999)
+    timed = repo.create(service=svc, environment=env, triggered_by="repository update", started_at=T0,
+                        finished_at=minutes(3))
+    repo.update(timed, duration_seconds=999)
+    Deployment.create(service=svc, environment=env, triggered_by="update", started_at=T0, finished_at=minutes(4))
+    Deployment.update(duration_seconds=999).where(Deployment.triggered_by == "update").execute()
+    bulk = Deployment.create(service=svc, environment=env, triggered_by="bulk_update", started_at=T0,
+                             finished_at=minutes(5))
+    bulk.duration_seconds = 999
+    Deployment.bulk_update([bulk], fields=["duration_seconds"])
+    assert durations() == {"create": None, "insert": None, "insert_many": None, "bulk_create": None,
+                           "BulkWriter": 60, "repository": None, "repository update": 180, "update": 240,
+                           "bulk_update": 300}
+
+
+def test_a_row_read_without_its_times_keeps_its_duration_right_when_saved(
+        migrated: peewee.Database, svc_env: tuple[Service, Environment]) -> None:
+    from orm_kit.repositories import DeploymentRepository
+
+    svc, env = svc_env
+    for name in ("model", "repository"):
+        d = Deployment.create(service=svc, environment=env, triggered_by=name, started_at=T0, finished_at=minutes(2))
+        partial = Deployment.select(Deployment.id, Deployment.lock_version, Deployment.duration_seconds,
+                                    Deployment.started_at).where(Deployment.id == d.id).get()
+        partial.duration_seconds = 999  # neither its finished_at nor the truth
+        partial.started_at = minutes(1)
+        if name == "model":
+            partial.save()
+        else:
+            DeploymentRepository(migrated).save(partial)
+        assert "duration_seconds" not in partial.__data__  # computed by the database: read the row to know it
+    assert durations() == {"model": 60, "repository": 60}

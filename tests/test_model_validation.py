@@ -302,3 +302,52 @@ def test_unique_pairs_for_dependencies_and_consumers(migrated: peewee.Database) 
     with pytest.raises(UniqueViolationError, match="service and api must be unique together"), migrated.atomic():
         ServiceApiConsumer.create(service=a, api=api)
     assert ServiceDependency.select().count() == 1 and ServiceApiConsumer.select().count() == 1
+
+
+def _wrong_row_paths(env: Environment, team: Team, migrated: peewee.Database) -> dict[str, Any]:
+    from orm_kit.bulk import BulkWriter
+    from orm_kit.repositories import ServiceRepository
+
+    def bulk(validate: bool) -> None:
+        with BulkWriter(migrated, validate=validate) as writer:
+            writer.table(Service, ["name", "owner", "tier"])
+            writer.add(Service, ("bulk", env, "low"))
+
+    def saved() -> None:
+        svc = Service.create(name="saved", owner=team, tier="low")
+        svc.owner = env
+        svc.save()
+
+    return {
+        "create": lambda: Service.create(name="s", owner=env, tier="low"),
+        "insert": lambda: Service.insert(name="s", owner=env, tier="low").execute(),
+        "insert_many": lambda: Service.insert_many([{"name": "s", "owner": env, "tier": "low"}]).execute(),
+        "update": lambda: Service.update(owner=env).execute(),
+        "save": saved,
+        "bulk_create": lambda: Service.bulk_create([Service(name="s", owner=env, tier="low")]),
+        "BulkWriter": lambda: bulk(True),
+        "BulkWriter(validate=False)": lambda: bulk(False),
+        "repository create": lambda: ServiceRepository(migrated).create(name="s", owner=env, tier="low"),
+    }
+
+
+@pytest.mark.parametrize("path", ["create", "insert", "insert_many", "update", "save", "bulk_create", "BulkWriter",
+                                  "BulkWriter(validate=False)", "repository create"])
+def test_a_foreign_key_given_a_row_of_another_table_is_refused_not_linked_by_its_id(
+        migrated: peewee.Database, path: str) -> None:
+    """Service.create(owner=<Environment id=1>) linked the service to team 1."""
+    team = Team.create(name="one")
+    env = Environment.create(name="Production", slug="prod", tier="production")
+    assert team.id == env.id == 1
+    with migrated.atomic() as txn:
+        with pytest.raises(ValidationError, match=r"owner must be a Team or its id .*Environment"):
+            _wrong_row_paths(env, team, migrated)[path]()
+        txn.rollback()
+    assert Service.select().count() == 0
+
+
+def test_a_uuid_foreign_key_given_another_tables_uuid_row_is_refused() -> None:
+    service = f.service()
+    env = f.environment()
+    with pytest.raises(ValidationError, match=r"caused_by must be a Deployment or its id .*Service"):
+        f.incident(service, env, caused_by=service)  # a Service's UUID is no deployment's

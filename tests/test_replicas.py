@@ -524,7 +524,7 @@ def test_replica_urls_from_the_environment() -> None:
     ("cockroachdb://a:topsecret@c/db", "postgresql://a:topsecret@r/db", "CockroachDB replicates by itself"),
     ("postgresql://a:topsecret@p/db", "cockroachdb://a:topsecret@r/db", "a replica is a PostgreSQL streaming"),
     ("postgresql://a:topsecret@p/db", "postgresql://a:topsecret@r/db?max_lag_seconds=soon",
-     "max_lag_seconds='soon'; expected a number above 0"),
+     "max_lag_seconds is 'soon'; expected a number of seconds from above 0 to 2,147,483.647"),
     ("postgresql://a:topsecret@p/db?max_lag_seconds=1", "postgresql://a:topsecret@r/db",
      "sets max_lag_seconds, which only a replica's URL takes"),
 ])

@@ -183,6 +183,33 @@ def test_earlier_migrations_of_a_failed_run_stay_applied(db, folder):
     assert "a" in db.get_tables() and "b" not in db.get_tables()
 
 
+@pytest.mark.parametrize("exit_call", ["sys.exit()", "sys.exit(0)", "sys.exit('done')", "raise SystemExit(3)"])
+def test_sys_exit_inside_a_migration_fails_it_and_keeps_the_earlier_ones(db, folder, exit_call):
+    write(folder, "0001_a", create("a"))
+    write(folder, "0002_exits", create("b") + f"\n{exit_call}", header="import sys\n")
+    write(folder, "0003_c", create("c"))
+    with pytest.raises(MigrationFailedError) as failure:
+        migrate_up(db, folder)
+    message = str(failure.value)
+    assert "0002_exits up() failed: MigrationError: up() called sys.exit(" in message, message
+    assert "rolled back" in message and "0001_a applied before it stay so" in message
+    assert history(db) == [("0001_a", "applied")]
+    assert "a" in db.get_tables() and not {"b", "c"} & set(db.get_tables())
+
+
+def test_sys_exit_inside_a_migration_is_a_one_line_cli_error(db_url, folder):
+    from click.testing import CliRunner
+
+    from orm_kit.cli import main
+
+    write(folder, "0001_a", create("a"))
+    write(folder, "0002_exits", "import sys\nsys.exit()")
+    result = CliRunner().invoke(main, ["--database", db_url, "migrate", "--migrations", str(folder)])
+    assert result.exit_code == 1, result.output
+    assert "0002_exits up() failed: MigrationError: up() called sys.exit(None)" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_a_failed_non_atomic_migration_is_recorded_and_blocks_until_repaired(db, folder):
     flaky = write(folder, "0001_flaky", create("half") + "\nraise RuntimeError('server went away')",
                   header="atomic = False\n")
@@ -337,8 +364,9 @@ def test_a_sqlite_table_rebuild_keeps_the_tables_triggers(tmp_path, folder):
 
 @pytest.mark.parametrize(("steps", "target", "message"), [
     (1, "0001_a", "pass either a number of steps or a target"),
-    (0, None, r"--steps must be 1 or more \(got 0\)"),
-])
+    (0, None, r"--steps must be a whole number from 1 to 1,000,000 \(got 0\)"),
+    (10**5000, None, r"--steps must be a whole number from 1 to 1,000,000 \(got <an integer of 16610 bits>\)"),
+], ids=["steps-and-target", "zero-steps", "steps-of-5000-digits"])
 def test_bad_down_arguments_are_refused_at_once_without_waiting_for_the_lock(db, db_url, folder, steps, target,
                                                                             message):
     from orm_kit.db import open_database

@@ -270,3 +270,101 @@ def test_a_postgres_runner_killed_mid_statement_lets_go_of_the_lock_within_secon
         assert time.monotonic() - killed < 10
     finally:
         db.close()
+
+
+ORPHAN = '''
+import os
+
+atomic = False
+
+
+def up(migrator, db):
+    db.execute_sql("CREATE TABLE orphan (id INTEGER)")
+    if os.environ.get("ORM_KIT_TEST_DEAF"):  # as a server that cannot notice a dead client (before 14, or its OS)
+        db.execute_sql("SET client_connection_check_interval = 0")
+    db.execute_sql("SELECT pg_sleep(%s)", (float(os.environ.get("ORM_KIT_TEST_SLEEP", "0")),))
+    db.execute_sql("CREATE INDEX orphan_id ON orphan (id)")
+
+
+def down(migrator, db):
+    db.execute_sql("DROP TABLE orphan")
+'''
+
+
+def _kill_inside_pg_sleep(postgres_url: str, folder: Path, env: dict[str, str]) -> int:
+    """Start a runner, SIGKILL it once the server is inside its pg_sleep; the backend pid running it."""
+    victim = orm_kit(postgres_url, folder, env=env)
+    db = open_database(postgres_url)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            row = db.execute_sql("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s "
+                                 "AND pid <> pg_backend_pid()", ("SELECT pg_sleep(%",)).fetchone()
+            if row:
+                break
+            assert time.monotonic() < deadline and victim.poll() is None, "the runner never reached pg_sleep"
+            time.sleep(0.05)
+    finally:
+        db.close()
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(timeout=30) == -signal.SIGKILL
+    return int(row[0])
+
+
+def _backend_alive(postgres_url: str, pid: int) -> bool:
+    db = open_database(postgres_url)
+    try:
+        return bool(db.execute_sql("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_a_non_atomic_run_is_dead_only_once_its_statement_has_left_the_server(postgres_url: str,
+                                                                               tmp_path: Path) -> None:
+    from conftest import reset_postgres
+
+    reset_postgres(postgres_url)
+    folder = tmp_path / "pg"
+    folder.mkdir()
+    (folder / "0001_orphan.py").write_text(ORPHAN)
+    backend = _kill_inside_pg_sleep(postgres_url, folder, {"ORM_KIT_TEST_SLEEP": "8", "ORM_KIT_TEST_DEAF": "1"})
+    assert _backend_alive(postgres_url, backend)  # its runner is dead; its statement runs on
+    code, out, _ = wait_for_exit(orm_kit(postgres_url, folder, "status"))
+    assert code == 1 and f"is being applied right now by another runner (pid {backend} (" in out, out
+    assert "a statement its runner left running on the server when it died" in out
+    code, _, err = wait_for_exit(orm_kit(postgres_url, folder, "repair"))
+    assert code == 1 and f"is being run right now by another runner (pid {backend} (" in err, err
+    code, _, err = wait_for_exit(orm_kit(postgres_url, folder, "--lock-timeout", "0.5"))
+    assert code == 1 and f"another runner (pid {backend} (" in err, err
+    deadline = time.monotonic() + 30
+    while _backend_alive(postgres_url, backend):
+        assert time.monotonic() < deadline, "the orphaned statement never ended"
+        time.sleep(0.1)
+    code, out, _ = wait_for_exit(orm_kit(postgres_url, folder, "status"))
+    assert code == 1 and "was started and never finished (its runner died)" in out, out
+    db = open_database(postgres_url)
+    try:
+        db.execute_sql("DROP TABLE orphan")  # what a human does: put the half-done schema back
+        runner = Runner(db, folder, lock_timeout=10)
+        assert runner.repair().cleared == ["0001_orphan"]
+        assert runner.up() == ["0001_orphan"]
+        assert "orphan_id" in {index.name for index in db.get_indexes("orphan")}
+    finally:
+        db.close()
+
+
+def test_a_non_atomic_statement_left_by_a_killed_runner_ends_within_seconds(postgres_url: str,
+                                                                             tmp_path: Path) -> None:
+    from conftest import reset_postgres
+
+    reset_postgres(postgres_url)
+    folder = tmp_path / "pg"
+    folder.mkdir()
+    (folder / "0001_orphan.py").write_text(ORPHAN)
+    backend = _kill_inside_pg_sleep(postgres_url, folder, {"ORM_KIT_TEST_SLEEP": "60"})
+    killed = time.monotonic()
+    while _backend_alive(postgres_url, backend):  # the claimed session checks for its client every second
+        assert time.monotonic() - killed < 10, "the orphaned pg_sleep(60) was not ended"
+        time.sleep(0.1)
+    code, out, _ = wait_for_exit(orm_kit(postgres_url, folder, "status"))
+    assert code == 1 and "its runner died" in out, out

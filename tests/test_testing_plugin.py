@@ -61,7 +61,7 @@ def test_writes_and_commits(orm_kit_db, orm_kit_backend, on_commit_hooks):
         assert ran == []
     assert ran == ["sent"] and len(on_commit_hooks) == 1
     Tag.create(note=note, label="x")
-    assert type(orm_kit_db).__name__ == {"sqlite": "SqliteDatabase", "postgres": "PostgresqlDatabase"}[orm_kit_backend]
+    assert type(orm_kit_db).__name__ == {"sqlite": "SqliteDatabase", "postgres": "PostgresDatabase"}[orm_kit_backend]
 
 def test_sees_nothing_the_other_test_wrote(orm_kit_db):
     assert Note.select().count() == 0 and Tag.select().count() == 0

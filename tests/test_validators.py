@@ -44,9 +44,14 @@ CASES: list[tuple[Validator, list[Any], list[tuple[Any, str]]]] = [
     (url(), ["https://example.com", "http://localhost:8080/x?y=1"],
      [("example.com", "is not a valid URL"), ("ftp://example.com", "is not a valid URL"),
       ("https://", "is not a valid URL"), ("https://exa mple.com", "is not a valid URL")]),
+    (url(), ["http://[::1]:8080/", "https://h:65535"],  # an unclosed IPv6 host raised UnboundLocalError
+     [("http://[::1", "is not a valid URL"), ("http://[zz]/", "is not a valid URL"),
+      ("http://h:99999", "is not a valid URL"), ("http://h:port", "is not a valid URL")]),
     (url(schemes=("ssh",)), ["ssh://git@example.com/repo.git"], [("https://example.com", "expected ssh://")]),
     (number_range(min=0, max=10), [0, 10, 5.5, decimal.Decimal("3")],
-     [(-1, "must be at least 0 (got -1)"), (11, "must be at most 10 (got 11)")]),
+     [(-1, "must be at least 0 (got -1)"), (11, "must be at most 10 (got 11)"),
+      (math.nan, "must be a finite number"), (decimal.Decimal("NaN"), "must be a finite number"),
+      (decimal.Decimal("sNaN"), "must be a finite number"), (10**5000, "must be at most 10 (got <an integer of")]),
     (semver(), ["1.0.0", "0.9.12", "2.0.0-rc.1", "1.0.0+build.5", "1.0.0-alpha.1+sha.abc"],
      [("1.0", "must be a semantic version"),
       ("v1.0.0", "must be a semantic version"), ("01.0.0", "must be a semantic version"),
@@ -86,7 +91,7 @@ def test_validators_have_readable_reprs() -> None:
 TYPE_CASES: list[tuple[peewee.Field, list[Any], list[tuple[Any, str]]]] = [
     (peewee.IntegerField(), [0, -(2**31), 2**31 - 1],
      [("12", "must be an integer"), (True, "must be an integer"), (1.5, "must be an integer"),
-      (2**31, "must be a 32-bit integer")]),
+      (2**31, "must be a 32-bit integer"), (10**5000, "(got <an integer of 16610 bits>)")]),
     (peewee.BigIntegerField(), [2**63 - 1, -(2**63)], [(2**63, "must be a 64-bit integer"), ("1", "integer")]),
     (peewee.SmallIntegerField(), [2**15 - 1], [(2**15, "must be a 16-bit integer")]),
     (peewee.FloatField(), [1.5, 2, decimal.Decimal("1.1")],
@@ -97,8 +102,14 @@ TYPE_CASES: list[tuple[peewee.Field, list[Any], list[tuple[Any, str]]]] = [
     (peewee.TextField(), ["x" * 100_000], [("\x00", "NUL byte"), (b"bytes", "must be text")]),
     (peewee.BooleanField(), [True, False], [(1, "must be true or false"), ("true", "must be true or false")]),
     (peewee.UUIDField(), [uuid.uuid4(), str(uuid.uuid4())], [("not-a-uuid", "must be a UUID")]),
-    (peewee.DateTimeField(), [datetime.datetime(2026, 1, 1)],
-     [("2026-01-01", "must be a date and time"), (0, "must be a date and time")]),
+    (peewee.DateTimeField(), [datetime.datetime(2026, 1, 1), datetime.datetime(1, 1, 1, tzinfo=datetime.UTC),
+                              datetime.datetime(1, 1, 1, 10, tzinfo=datetime.timezone(datetime.timedelta(hours=10))),
+                              datetime.datetime(9999, 12, 31, 23, 59, 59, 999999)],
+     [("2026-01-01", "must be a date and time"), (0, "must be a date and time"),
+      (datetime.datetime(1, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=14))), "outside years 1 to 9999"),
+      (datetime.datetime(9999, 12, 31, 23, tzinfo=datetime.timezone(-datetime.timedelta(hours=1))),
+       "once converted to UTC")]),
+    (peewee.DecimalField(), [decimal.Decimal("1.5")], [(decimal.Decimal("sNaN"), "must be a finite number")]),
 ]
 
 

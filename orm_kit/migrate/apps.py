@@ -34,8 +34,9 @@ from pathlib import Path
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit.errors import ConfigurationError, MigrationError
-from orm_kit.migrate.files import DEFAULT_APP, MigrationFile
+from orm_kit.migrate.files import DEFAULT_APP, MigrationFile, target_number
 
 __all__ = [
     "APP_NAME",
@@ -91,6 +92,8 @@ def label(app: str, name: str, qualified: bool) -> str:
 
 def split_target(target: str, default_app: str) -> tuple[str, str]:
     """``"flags:0002"`` -> ``("flags", "0002")``; a target without an app is in ``default_app``."""
+    if not isinstance(target, str):
+        raise MigrationError(f"a migration target is text, NNNN or APP:NNNN (got {shown(target)})")
     app, colon, rest = target.partition(":")
     return (app, rest) if colon else (default_app, target)
 
@@ -132,7 +135,7 @@ def declared_dependencies(f: MigrationFile) -> list[Key]:
 
 def _resolve_in(files: Sequence[MigrationFile], target: str) -> MigrationFile | None:
     for f in files:
-        if target == f.name or (target.isdigit() and int(target) == f.number):
+        if target == f.name or target_number(target) == f.number:
             return f
     return None
 

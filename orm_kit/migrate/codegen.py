@@ -39,8 +39,10 @@ import peewee
 from playhouse.migrations import template
 from playhouse.schema_diff import diff_models
 
+from orm_kit._shown import shown
 from orm_kit.dialect import unwrap
 from orm_kit.errors import MigrationError, MigrationRefusedError
+from orm_kit.fields import UUIDField
 from orm_kit.migrate.apps import AppMigrations, Graph, heads, referenced_apps
 from orm_kit.migrate.drift import accept_python_defaults, apps_of, compare, owners, replay_owning
 from orm_kit.migrate.files import MigrationFile, discover
@@ -65,6 +67,9 @@ def down(migrator, db):
 '''
 
 
+_MAX_SLUG = 100
+
+
 def create_migration(target: Path | Sequence[AppMigrations], name: str, body: str | None = None, *,
                      app: str | None = None) -> Path:
     """Write the next numbered migration file (a template, or ``body``); return its path.
@@ -72,9 +77,14 @@ def create_migration(target: Path | Sequence[AppMigrations], name: str, body: st
     ``target``: a folder, or apps: then the file goes into ``app``'s folder (default: the last app's) and
     declares ``depends_on`` the head of every other app whose tables its models point at.
     """
+    if not isinstance(name, str):
+        raise MigrationError(f"migration name {shown(name)} is not text (try: add_service_slack_channel)")
     slug = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
     if not slug:
-        raise MigrationError(f"migration name {name!r} has no letters or digits (try: add_service_slack_channel)")
+        raise MigrationError(f"migration name {shown(name)} has no letters or digits (try: add_service_slack_channel)")
+    if len(slug) > _MAX_SLUG:  # a file name past 255 bytes is an OSError; a name this long is a sentence
+        raise MigrationError(f"migration name {shown(name)} makes a file name of {len(slug)} characters; keep it "
+                             f"to {_MAX_SLUG} (try: add_service_slack_channel)")
     depends_on: list[tuple[str, str]] = []
     if isinstance(target, str | Path):
         directory = Path(target)
@@ -226,7 +236,11 @@ def _template(diff: object, todos: list[str]) -> str:
     imports: set[str] = set()
     saved: list[tuple[peewee.Field, object]] = []
     created = list(getattr(diff, "create_tables", ()))
+    # orm-kit's UUIDField only spells values canonically; its column is peewee's, which the migration declares.
+    canonical: list[peewee.Field] = [f for f in _diff_fields(diff) if type(f) is UUIDField]
     try:
+        for field in canonical:
+            field.__class__ = peewee.UUIDField
         for field in [f for model in created for f in model._meta.sorted_fields]:
             if _python_side(field.default):
                 saved.append((field, field.default))
@@ -249,11 +263,20 @@ def _template(diff: object, todos: list[str]) -> str:
     finally:
         for field, default in saved:
             field.default = default
+        for field in canonical:
+            field.__class__ = UUIDField
     text = _with_constraints(text, created, todos)
     if imports:
         text = text.replace("from peewee import *\n", "from peewee import *\n" + "".join(
             f"import {module}\n" for module in sorted(imports)), 1)
     return text
+
+
+def _diff_fields(diff: object) -> list[peewee.Field]:
+    """Every field ``diff`` writes: its new tables' (with the keys they refer to) and its new columns."""
+    fields = [f for model in getattr(diff, "create_tables", ()) for f in model._meta.sorted_fields]
+    fields += list(getattr(diff, "add_columns", ()))
+    return fields + [f.rel_field for f in fields if isinstance(f, peewee.ForeignKeyField)]
 
 
 def _python_side(default: object) -> bool:

@@ -30,7 +30,7 @@ from types import ModuleType
 from orm_kit.errors import MigrationError, MigrationRefusedError, first_line
 
 __all__ = ["DEFAULT_APP", "MigrationFile", "checksum", "discover", "misnamed", "number_of", "suggested_name",
-           "superseded", "syntax_error"]
+           "superseded", "syntax_error", "target_number"]
 
 NAME = re.compile(r"^(\d+)_?\w*$")
 
@@ -42,6 +42,12 @@ DEFAULT_APP = "platform"
 def checksum(path: Path) -> str:
     """sha256 of a migration file, line endings normalised (a CRLF checkout is not an edit)."""
     return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+
+
+def target_number(target: str) -> int | None:
+    """The migration number a target such as ``0003`` gives, or None: not ASCII digits, or too long to be one
+    (``int()`` of 5,000 digits raises, and ``"²".isdigit()`` is true)."""
+    return int(target) if target.isascii() and target.isdigit() and len(target) <= 18 else None
 
 
 def number_of(name: str) -> int:

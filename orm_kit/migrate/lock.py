@@ -22,7 +22,13 @@ An ``atomic = False`` migration runs outside that transaction, so the lock is le
         ...                                    # run_claim_holder(db) names this process meanwhile
 
 PostgreSQL: a second, session-level advisory lock on a dedicated connection, which the server drops
-with the session (also when the runner is killed). Session-level, so not safe behind a transaction
+with the session (also when the runner is killed), and a third on the runner's own connection, the one
+the migration's statements run on. A runner killed in the middle of a statement leaves that statement
+running on the server (a backend notices its client is gone only when it next talks to it): the run is
+dead only once that backend has ended too, so a rerun never collides with an orphaned ``CREATE INDEX
+CONCURRENTLY`` that then finishes behind its back. The claimed session also sets
+``client_connection_check_interval`` (PostgreSQL 14+) so that the server ends such a statement within
+about a second. Session-level, so not safe behind a transaction
 pooler (PgBouncer in transaction mode would hand the session, lock and all, to someone else): run
 ``atomic = False`` migrations against the server directly, or through a session-mode pool. They need
 that anyway: ``CREATE INDEX CONCURRENTLY`` and friends cannot share a pooled session.
@@ -43,6 +49,7 @@ from pathlib import Path
 import peewee
 
 from orm_kit._sql import execute
+from orm_kit.bounds import check_seconds
 from orm_kit.db import DIRECT_ENV_VAR
 from orm_kit.dialect import is_postgres, is_sqlite, transaction_pooled
 from orm_kit.errors import MigrationError, MigrationLockTimeoutError
@@ -88,6 +95,7 @@ def foreign_keys_off(db: peewee.Database) -> Iterator[None]:
 def migration_lock(db: peewee.Database, timeout: float = DEFAULT_LOCK_TIMEOUT,
                    history_table: str = "schema_migration") -> Iterator[None]:
     """Open a transaction holding the migration lock; commit on a normal exit, roll back on an exception."""
+    timeout = check_seconds(timeout, "the migration lock timeout", zero="do not wait")
     if db.in_transaction():
         raise MigrationError("the migration runner must start its own transaction (call it outside db.atomic())")
     if is_postgres(db):
@@ -201,7 +209,8 @@ def run_claim(db: peewee.Database, history_table: str = "schema_migration") -> I
                 raise MigrationError(
                     f"another runner ({advisory_lock_holder(keeper, key)}) claims an atomic = False migration "
                     "although the history shows none running: wait for it, then run `orm-kit migrate status`")
-            yield
+            with _working_session(db, history_table):
+                yield
         finally:
             keeper.close()  # the session, and with it the lock, ends here
         return
@@ -222,10 +231,43 @@ def run_claim(db: peewee.Database, history_table: str = "schema_migration") -> I
         os.close(fd)
 
 
+@contextmanager
+def _working_session(db: peewee.Database, history_table: str) -> Iterator[None]:
+    """The claim's part on the connection the migration runs on: alive as long as the server runs its work."""
+    key = lock_key(history_table, "working")
+    if not execute(db, "SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+        raise MigrationError(
+            f"a statement of an earlier atomic = False run is still running on the server "
+            f"({advisory_lock_holder(db, key)}): wait for it to end, then run `orm-kit migrate status`")
+    before = None
+    # Session-level, so put back afterwards; in a savepoint where the claim is taken inside a transaction,
+    # so a server without the setting (before 14, or without the OS support) leaves the transaction usable.
+    with suppress(peewee.DatabaseError), db.atomic():
+        before = execute(db, "SELECT current_setting('client_connection_check_interval')").fetchone()[0]
+        execute(db, "SET client_connection_check_interval = '1s'")
+    try:
+        yield
+    finally:
+        # A broken connection has no lock left to let go of; a savepoint keeps a caller's transaction usable.
+        with suppress(peewee.DatabaseError, peewee.InterfaceError), db.atomic():
+            if before is not None:
+                execute(db, "SELECT set_config('client_connection_check_interval', %s, false)", (before,))
+            execute(db, "SELECT pg_advisory_unlock(%s)", (key,))
+
+
 def run_claim_holder(db: peewee.Database, history_table: str = "schema_migration") -> str | None:
-    """Who holds the run claim (``pid N ...``), or None when no live process does."""
+    """Who holds the run claim (``pid N ...``), or None when no live process does: neither the runner, nor a
+    statement it left running on the server when it died."""
     if is_postgres(db):
-        return advisory_lock_holder(db, lock_key(history_table, "running"))
+        runner = advisory_lock_holder(db, lock_key(history_table, "running"))
+        if runner is not None:
+            return runner
+        orphan = advisory_lock_holder(db, lock_key(history_table, "working"))
+        if orphan is None:
+            return None
+        pid = orphan.split()[1]
+        return (f"{orphan}, a statement its runner left running on the server when it died; the run is over when "
+                f"that statement ends (to end it now: SELECT pg_terminate_backend({pid}))")
     path = _claim_file(db) if is_sqlite(db) else None
     if path is None or fcntl is None:
         return None

@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 import peewee
 
 from orm_kit._sql import execute, fetchall, scalar
-from orm_kit.errors import ConfigurationError
+from orm_kit.bounds import MAX_RETRIES, check_count, check_seconds
 
 __all__ = [
     "DEFAULT_LOCK_RETRIES",
@@ -96,14 +96,10 @@ class LockPolicy:
     statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
 
     def __post_init__(self) -> None:
-        if not self.lock_timeout > 0:
-            raise ConfigurationError(f"the statement lock timeout is {self.lock_timeout!r} s; expected more than 0 "
-                                     "(a migration statement must never wait for a lock without a bound)")
-        if self.retries < 0:
-            raise ConfigurationError(f"lock retries is {self.retries!r}; expected 0 or more")
-        if self.statement_timeout < 0:
-            raise ConfigurationError(f"the statement timeout is {self.statement_timeout!r} s; expected 0 (none) or "
-                                     "more")
+        # A migration statement must never wait for a lock without a bound: no zero here.
+        check_seconds(self.lock_timeout, "the statement lock timeout")
+        check_count(self.retries, "lock retries", low=0, high=MAX_RETRIES)
+        check_seconds(self.statement_timeout, "the statement timeout", zero="no limit")
 
     def attempts(self) -> list[Attempt]:
         """Every attempt in order: growing lock timeouts up to ``lock_timeout``, growing pauses between them."""

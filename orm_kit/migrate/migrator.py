@@ -28,6 +28,7 @@ from typing import Any
 import peewee
 from playhouse.migrate import SchemaMigrator, SqliteMigrator, operation
 
+from orm_kit._shown import shown
 from orm_kit._sql import execute, quote
 from orm_kit.dialect import is_postgres, is_sqlite
 from orm_kit.errors import MigrationError, first_line
@@ -121,7 +122,13 @@ def run_step(db: peewee.Database, module: ModuleType, direction: str) -> StepRes
     """Run a loaded migration's up() or down(), then the foreign-key check; what it took and left to run."""
     started = time.perf_counter()
     migrator = migrator_for(db)
-    getattr(module, direction)(migrator, db)
+    try:
+        getattr(module, direction)(migrator, db)
+    except SystemExit as exc:
+        # A migration is a function the runner calls, not a program: sys.exit() in it would end the runner
+        # with exit code 0 and its transaction rolled back, so it fails like any other error instead.
+        raise MigrationError(f"{direction}() called sys.exit({shown(exc.code)}); a migration returns when it is "
+                             "done and raises an exception when it cannot go on") from None
     broken = foreign_key_violations(db)
     if broken:
         raise MigrationError(

@@ -38,6 +38,7 @@ from typing import Any
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit.errors import MigrationError
 from orm_kit.migrate.apps import AppMigrations, Graph, as_apps, label, split_target
 from orm_kit.migrate.files import (
@@ -49,6 +50,7 @@ from orm_kit.migrate.files import (
     suggested_name,
     superseded,
     syntax_error,
+    target_number,
 )
 from orm_kit.migrate.history import (
     APPLIED,
@@ -66,6 +68,7 @@ from orm_kit.migrate.lock import run_claim_holder
 from orm_kit.migrate.snapshot import tables
 
 __all__ = [
+    "MAX_STEPS",
     "LiveRun",
     "MigrationState",
     "Plan",
@@ -411,15 +414,16 @@ def _tables_without_history(other_tables: Sequence[str]) -> str:
 def resolve(files: Sequence[MigrationFile], target: str, app: str | None = None) -> MigrationFile:
     """The file ``target`` names: a full name, or a number (of ``app``, for messages)."""
     for f in files:
-        if target == f.name or (target.isdigit() and int(target) == f.number):
+        if target == f.name or target_number(target) == f.number:
             return f
     names = ", ".join(f.name for f in files) or "none"
     where = f" of app {app}" if app else ""
-    if target.isdigit():
-        raise MigrationError(f"migration {int(target):04d}{where} does not exist (the migrations{where}: {names}; "
+    number = target_number(target)
+    if number is not None:
+        raise MigrationError(f"migration {number:04d}{where} does not exist (the migrations{where}: {names}; "
                              "`orm-kit migrate status` lists them)")
-    raise MigrationError(f"migration {target!r}{where} does not exist: a target is a migration's number (0002) or "
-                         f"its full name (the migrations{where}: {names})")
+    raise MigrationError(f"migration {shown(target)}{where} does not exist: a target is a migration's number (0002) "
+                         f"or its full name (the migrations{where}: {names})")
 
 
 def applied_files(files: Sequence[MigrationFile], history: Sequence[HistoryRow]) -> list[MigrationFile]:
@@ -441,12 +445,18 @@ def plan_up(files: Sequence[MigrationFile], status: Status, target: str | None =
     return [f for f in pending if f.app != last.app or (f.number, f.name) <= (last.number, last.name)]
 
 
+#: Migrations reverted at once, at most: more than any history holds.
+MAX_STEPS = 1_000_000
+
+
 def check_down_arguments(steps: int | None, target: str | None) -> None:
-    """Refuse ``steps`` and ``target`` together, and ``steps`` below 1."""
+    """Refuse ``steps`` and ``target`` together, and ``steps`` outside 1 to :data:`MAX_STEPS`."""
     if steps is not None and target is not None:
         raise MigrationError("pass either a number of steps or a target, not both")
-    if steps is not None and steps < 1:
-        raise MigrationError(f"--steps must be 1 or more (got {steps})")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS):
+        raise MigrationError(f"--steps must be a whole number from 1 to {MAX_STEPS:,} (got {shown(steps)})")
+    if target is not None and not isinstance(target, str):
+        raise MigrationError(f"a migration target is text, NNNN or APP:NNNN (got {shown(target)})")
 
 
 def plan_down(files: Sequence[MigrationFile], history: Sequence[HistoryRow], steps: int | None = None,

@@ -47,6 +47,7 @@ from types import ModuleType
 import peewee
 
 from orm_kit.bookkeeping import drop_seed_bookkeeping
+from orm_kit.bounds import check_seconds
 from orm_kit.dialect import is_postgres, unwrap
 from orm_kit.errors import (
     DataLossError,
@@ -143,7 +144,7 @@ class Runner:
         self.db: peewee.Database = unwrap(db) or db
         self.apps = as_apps(migrations)
         self.directory = self.apps[-1].directory
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = check_seconds(lock_timeout, "the migration lock timeout", zero="do not wait")
         self.allow_out_of_order = allow_out_of_order
         self.table = history_table
         self.recorder = History(self.db, history_table)

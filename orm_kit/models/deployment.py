@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import peewee
 
 from orm_kit import dialect
-from orm_kit.fields import UTCDateTimeField, as_utc, choice_field, utcnow
+from orm_kit.fields import UTCDateTimeField, as_utc, choice_field, out_of_range, utcnow
 from orm_kit.locking import Versioned
 from orm_kit.models._base import PlatformModel, in_check
 from orm_kit.models.environment import Environment
@@ -73,12 +73,17 @@ class Deployment(Versioned, PlatformModel):
 
     @classmethod
     def derive(cls, data: dict[str, Any], *, partial: bool = False) -> None:
-        """Keep ``duration_seconds`` in step with ``started_at`` and ``finished_at`` on every write path."""
-        if "started_at" not in data and "finished_at" not in data:
-            return  # a value given for duration_seconds itself is overwritten below, never trusted
-        if "started_at" in data and "finished_at" in data:
+        """Keep ``duration_seconds`` in step with ``started_at`` and ``finished_at`` on every write path.
+
+        A value given for ``duration_seconds`` itself is never trusted: a new row's comes from its two
+        times (None when either is missing), and an UPDATE that names the duration or one time computes
+        it in SQL from the row's own columns.
+        """
+        if not partial:
+            data["duration_seconds"] = _seconds_between(data.get("started_at"), data.get("finished_at"))
+        elif "started_at" in data and "finished_at" in data:
             data["duration_seconds"] = _seconds_between(data["started_at"], data["finished_at"])
-        elif partial:  # an UPDATE of one end: the other end is the row's own column
+        elif "started_at" in data or "finished_at" in data or "duration_seconds" in data:
             start = _param(cls.started_at, data["started_at"]) if "started_at" in data else cls.started_at
             end = _param(cls.finished_at, data["finished_at"]) if "finished_at" in data else cls.finished_at
             data["duration_seconds"] = _sql_seconds_between(cls._meta.database, start, end)
@@ -104,6 +109,8 @@ class Deployment(Versioned, PlatformModel):
 def _seconds_between(start: Any, end: Any) -> int | None:
     if not isinstance(start, datetime.datetime) or not isinstance(end, datetime.datetime):
         return None
+    if out_of_range(start) or out_of_range(end):
+        return None  # the type check reports it: derive() runs before validation
     ran = as_utc(end) - as_utc(start)
     # finished before started is finished_at's error to report, not a negative duration
     return round(ran.total_seconds()) if ran >= datetime.timedelta(0) else None

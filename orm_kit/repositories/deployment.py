@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError, NotFoundError
 from orm_kit.models import DEPLOYMENT_STATUSES, Deployment, DeploymentStatus, Environment, Release, Service
 from orm_kit.prepared import Param
@@ -107,11 +108,13 @@ class DeploymentRepository(Repository[Deployment]):
         if environment is not None:
             filters["environment"] = _key(environment)
         if status is not None:
+            if not isinstance(status, str | list | tuple | set | frozenset):
+                raise InvalidQueryError(f"deployment status is a status or a list of them (got {shown(status)})")
             statuses = [status] if isinstance(status, str) else list(status)
             unknown = [s for s in statuses if s not in DEPLOYMENT_STATUSES]
             if unknown:
                 raise InvalidQueryError(
-                    f"deployment status {unknown[0]!r} is not one of {', '.join(DEPLOYMENT_STATUSES)}"
+                    f"deployment status {shown(unknown[0])} is not one of {', '.join(DEPLOYMENT_STATUSES)}"
                 )
             filters["status__in"] = statuses
         if since is not None:
@@ -123,7 +126,7 @@ class DeploymentRepository(Repository[Deployment]):
     def environments_reached(self, commit_sha: str) -> list[Environment]:
         """Environments where a release built from ``commit_sha`` (40 hex digits) was deployed successfully."""
         if not isinstance(commit_sha, str) or not _SHA.fullmatch(commit_sha.lower()):
-            raise InvalidQueryError(f"commit {commit_sha!r} is not a full commit SHA (expected 40 hex digits)")
+            raise InvalidQueryError(f"commit {shown(commit_sha)} is not a full commit SHA (expected 40 hex digits)")
 
         def build() -> peewee.Query:
             reached = (Deployment.select(Deployment.environment)

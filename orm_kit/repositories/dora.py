@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import peewee
 
 from orm_kit import dialect
+from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError
 from orm_kit.fields import as_utc, writer
 from orm_kit.models import Deployment, Environment, Incident, Release
@@ -68,7 +69,7 @@ def _median(durations: list[datetime.timedelta]) -> datetime.timedelta | None:
 def _period(start: datetime.datetime, end: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
     for name, value in (("start", start), ("end", end)):
         if not isinstance(value, datetime.datetime):
-            raise InvalidQueryError(f"DORA period {name} must be a datetime (got {value!r})")
+            raise InvalidQueryError(f"DORA period {name} must be a datetime (got {shown(value)})")
     start, end = as_utc(start), as_utc(end)
     if end <= start:
         raise InvalidQueryError(f"DORA period end {end.isoformat()} must be after start {start.isoformat()}")

@@ -15,6 +15,7 @@ from typing import cast
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError, NotFoundError
 from orm_kit.models import DependencyKind, Deployment, Service, ServiceDependency, Team
 from orm_kit.prepared import Param
@@ -110,7 +111,8 @@ class ServiceRepository(Repository[Service]):
         are read by key (by walking again, as subqueries, when more than 256 are met).
         """
         if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= MAX_GRAPH_DEPTH:
-            raise InvalidQueryError(f"graph depth must be a whole number from 1 to {MAX_GRAPH_DEPTH} (got {depth!r})")
+            raise InvalidQueryError(
+                f"graph depth must be a whole number from 1 to {MAX_GRAPH_DEPTH} (got {shown(depth)})")
         if isinstance(root, Service):
             root_id: uuid.UUID = root.id
         elif field_type_error(Service.id, root) is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError
 from orm_kit.models import Team
 from orm_kit.prepared import Param
@@ -53,7 +54,7 @@ def _team_id(team: Team | int) -> int:
     if isinstance(team, Team):
         if team.id is None:
             raise InvalidQueryError(
-                f"team {team.name!r} is unsaved (it has no id yet); save it first, or pass a saved team or its id"
+                f"team {shown(team.name)} is unsaved (it has no id yet); save it first, or pass a saved team or its id"
             )
         return int(team.id)
     return team

@@ -17,6 +17,7 @@ module        role
 ``keys``      natural keys: naming a row, and turning a name into a primary key (loader, status, remove)
 ``loader``    ``load``: match, insert, update, in one transaction
 ``book``      the bookkeeping tables; ``status`` and ``remove``
+``generated`` what a data generator (not a seed file) inserted, so that removing it touches only that
 ``results``   the dataclasses the engine returns
 ``sources``   several apps' seed data at once: each fills its own tables, refers to the others' by natural key
 ============  ==============================================================================================

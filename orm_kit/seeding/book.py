@@ -20,6 +20,7 @@ from typing import Any
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit._sql import execute
 from orm_kit.bookkeeping import SEED_TABLES
 from orm_kit.bulk import rows_per_chunk
@@ -29,7 +30,7 @@ from orm_kit.seeding.files import SeedSet
 from orm_kit.seeding.keys import Keys
 from orm_kit.seeding.registry import SeedRegistry, SeedTable, check_ready, pk, pk_field
 from orm_kit.seeding.results import RemoveResult, SetStatus
-from orm_kit.seeding.sources import SeedSource, as_sources, available, combined
+from orm_kit.seeding.sources import SeedSource, as_sources, available, combined, set_names
 
 __all__ = ["BOOKKEEPING_TABLES", "Book", "remove", "status", "still_owned"]
 
@@ -99,14 +100,30 @@ class Book:
     def record(self, owned: Iterable[tuple[str, str, str, str]], chosen: Sequence[SeedSet],
                changed_sets: Collection[str]) -> None:
         """Record the rows a load inserted (set, table, key, natural key) and each chosen set's checksum."""
+        # Set-based, a fixed number of statements per chunk: a statement per row, each scanning the table for
+        # the row's natural key, made a load of n rows take time in n squared (24,000 rows: a minute).
         rows = self.rows
-        for set_name, table, key, natural in owned:
+        new = {(set_name, table, key): natural for set_name, table, key, natural in owned}
+        if new:
+            recorded: dict[tuple[str, str, str], str | None] = {}
+            keys_of: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
+            query = rows.select(rows.set_name, rows.table_name, rows.row_key, rows.natural_key).where(
+                rows.set_name.in_(sorted({set_name for set_name, _, _ in new})))
+            for set_name, table, key, natural in query.tuples().iterator():
+                recorded[(set_name, table, key)] = natural
+                keys_of[(set_name, table, natural)].append(key)
             # The same row inserted again (someone deleted it): its old id is no longer the set's.
-            rows.delete().where(rows.set_name == set_name, rows.table_name == table, rows.natural_key == natural,
-                                rows.row_key != key).execute()
-            rows.insert(set_name=set_name, table_name=table, row_key=key, natural_key=natural).on_conflict(
-                conflict_target=[rows.set_name, rows.table_name, rows.row_key],
-                update={rows.natural_key: natural}).execute()
+            replaced = [(set_name, table, old) for (set_name, table, key), natural in new.items()
+                        for old in keys_of.get((set_name, table, natural), ()) if old != key]
+            target = peewee.Tuple(rows.set_name, rows.table_name, rows.row_key)
+            for chunk in _chunks(self.db, replaced, columns=3):
+                rows.delete().where(target.in_([peewee.Tuple(*row) for row in chunk])).execute()
+            fresh = [(*key, natural) for key, natural in new.items()
+                     if key not in recorded or recorded[key] != natural]
+            for chunk in _chunks(self.db, fresh, columns=4):
+                rows.insert_many(chunk, fields=[rows.set_name, rows.table_name, rows.row_key, rows.natural_key]
+                                 ).on_conflict(conflict_target=[rows.set_name, rows.table_name, rows.row_key],
+                                               update={rows.natural_key: peewee.EXCLUDED.natural_key}).execute()
         now = utcnow()
         for seed_set in chosen:
             current = self.sets.get_or_none(self.sets.name == seed_set.name)
@@ -123,6 +140,7 @@ def status(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], d
     since, rows still there."""
     sources = as_sources(registry, directory)
     registry = combined(sources)
+    sets = set_names(sets)
     found = {name: seed_set for name, (seed_set, _) in available(sources, missing_ok=True).items()}
     where = " or ".join(repr(str(s.directory)) for s in sources)
     book = Book(db)
@@ -136,7 +154,7 @@ def status(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], d
     if sets is not None:
         unknown = [name for name in sets if name not in names]
         if unknown:
-            raise SeedError(f"no seed set named {unknown[0]!r} in {where} or in the database "
+            raise SeedError(f"no seed set named {shown(unknown[0])} in {where} or in the database "
                             f"(expected one of {', '.join(names) or 'none'})")
         names = [name for name in names if name in sets]
     report = []
@@ -152,9 +170,10 @@ def status(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], d
     return report
 
 
-def _chunks(db: peewee.Database, values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    """``values`` in pieces that fit one ``IN (...)`` list under the connection's parameter limit."""
-    size = rows_per_chunk(db, 1)
+def _chunks(db: peewee.Database, values: Sequence[Any], *, columns: int = 1) -> Iterator[Sequence[Any]]:
+    """``values`` (of ``columns`` parameters each) in pieces that fit one statement under the connection's
+    parameter limit."""
+    size = rows_per_chunk(db, columns)
     for start in range(0, len(values), size):
         yield values[start:start + size]
 
@@ -169,7 +188,7 @@ def remove(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], n
     book = Book(db)
     if not book.exists() or book.sets.get_or_none(book.sets.name == name) is None:
         loaded = [r.name for r in book.sets.select()] if book.exists() else []
-        raise SeedError(f"seed set {name!r} is not loaded (loaded: {', '.join(loaded) or 'none'})")
+        raise SeedError(f"seed set {shown(name)} is not loaded (loaded: {', '.join(loaded) or 'none'})")
     with db.atomic() as transaction:
         recorded = book.owned()
         everyone = still_owned(db, registry, book, recorded)

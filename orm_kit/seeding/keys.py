@@ -22,8 +22,9 @@ from typing import Any
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit.errors import SeedError
-from orm_kit.fields import as_utc
+from orm_kit.fields import as_utc, out_of_range
 from orm_kit.model import Model
 from orm_kit.seeding.files import SeedRow
 from orm_kit.seeding.registry import SeedRegistry, SeedTable, pk, pk_field
@@ -47,9 +48,11 @@ def shown_key(natural: tuple[Any, ...]) -> str:
             return "/".join(part(v) for v in value)
         if isinstance(value, datetime.datetime):
             return value.isoformat()
+        if isinstance(value, int) and value.bit_length() > 256:
+            return shown(value)  # str() of a number past 4,300 digits raises
         return str(value)
 
-    return repr(part(natural))
+    return shown(part(natural), 200)
 
 
 def encode(natural: tuple[Any, ...]) -> str:
@@ -84,6 +87,8 @@ def decode(text: str) -> tuple[Any, ...]:
 def hashable(value: Any) -> Any:
     """``value`` as a part of a natural key (datetimes in UTC); TypeError for a list, a mapping or bytes."""
     if isinstance(value, datetime.datetime):
+        if out_of_range(value):
+            raise TypeError("an instant outside years 1-9999 in UTC cannot be part of a key")
         return as_utc(value)
     if isinstance(value, bytes | bytearray):
         raise TypeError("bytes cannot be part of a key")  # a YAML !!binary: not text the bookkeeping can keep
@@ -139,10 +144,10 @@ class Keys:
                 given[rest[0]] = raw
             else:
                 raise SeedError(f"must name a {target.name} by its natural key, as a mapping "
-                                f"{{{', '.join(f'{p}: ...' for p in parts)}}} (got {raw!r})",
+                                f"{{{', '.join(f'{p}: ...' for p in parts)}}} (got {shown(raw)})",
                                 path=row.path, line=row.line_of(name), table=table.name, field=name)
             if set(given) != set(parts):
-                raise SeedError(f"must name a {target.name} by exactly {', '.join(parts)} (got {raw!r})",
+                raise SeedError(f"must name a {target.name} by exactly {', '.join(parts)} (got {shown(raw)})",
                                 path=row.path, line=row.line_of(name), table=table.name, field=name)
             target_fields = target.model._meta.fields
             return tuple(
@@ -152,7 +157,7 @@ class Keys:
                 for p in parts
             )
         except TypeError:
-            raise SeedError(f"cannot be part of a key (got {raw!r}); give text, a number or a date",
+            raise SeedError(f"cannot be part of a key (got {shown(raw)}); give text, a number or a date",
                             path=row.path, line=row.line_of(name), table=table.name, field=name) from None
 
     def _part(self, table: SeedTable, row: SeedRow, name: str, part: str, value: Any) -> Any:
@@ -174,8 +179,8 @@ class Keys:
             theirs = self.reference_key(target, row, part, given[part])
             if theirs != self.reference_key(table, row, mine, own):
                 rest = [p for p in target.natural_key if p not in table.scopes[name]]
-                raise SeedError(f"must be a {target.name} of this row's own {mine} {own!r} (got {part} "
-                                f"{given[part]!r}); give just its {', '.join(rest)}, or correct one of the two",
+                raise SeedError(f"must be a {target.name} of this row's own {mine} {shown(own)} (got {part} "
+                                f"{shown(given[part])}); give just its {', '.join(rest)}, or correct one of the two",
                                 path=row.path, line=row.line_of(name), table=table.name, field=name)
 
     def pk_of(self, table: SeedTable, natural: tuple[Any, ...]) -> Any:

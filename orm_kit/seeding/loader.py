@@ -36,6 +36,8 @@ from typing import Any
 
 import peewee
 
+from orm_kit._shown import shown
+from orm_kit.bounds import check_count
 from orm_kit.dialect import is_postgres
 from orm_kit.errors import IntegrityViolationError, SeedError, SeedProblemsError, ValidationError, first_line
 from orm_kit.fields import utcnow
@@ -54,12 +56,13 @@ from orm_kit.seeding.registry import (
     writable,
 )
 from orm_kit.seeding.results import RowChange, SeedResult
-from orm_kit.seeding.sources import SeedSource, as_sources, available, combined, table_for
+from orm_kit.seeding.sources import SeedSource, as_sources, available, combined, set_names, table_for
 
 __all__ = ["MAX_PROBLEMS", "load"]
 
 #: How many problems one load reports (the rest are counted): enough to fix a whole catalog in one pass.
 MAX_PROBLEMS = 100
+MAX_PROBLEMS_BOUND = 1_000_000  # the most a caller may ask for: each is kept in memory until the load ends
 
 
 def _choose(found: Mapping[str, tuple[SeedSet, SeedSource]], names: Sequence[str] | None,
@@ -71,7 +74,7 @@ def _choose(found: Mapping[str, tuple[SeedSet, SeedSource]], names: Sequence[str
         return list(found.values())
     unknown = [n for n in names if n not in found]
     if unknown:
-        raise SeedError(f"no seed set named {unknown[0]!r} in {where} (available: {', '.join(found) or 'none'})")
+        raise SeedError(f"no seed set named {shown(unknown[0])} in {where} (available: {', '.join(found) or 'none'})")
     return [found[n] for n in dict.fromkeys(names)]
 
 
@@ -85,8 +88,10 @@ def load(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], dir
     """
     sources = as_sources(registry, directory)
     registry = combined(sources)
+    check_count(max_problems, "max_problems", low=1, high=MAX_PROBLEMS_BOUND)
+    names = set_names(sets)
     check_ready(db, registry)
-    chosen = _choose(available(sources), sets, sources)
+    chosen = _choose(available(sources), names, sources)
     problems = _Problems(max_problems)
     entries: dict[str, list[tuple[str, SeedRow]]] = defaultdict(list)
     broken: set[int] = set()  # rows (by id) with problems found before the transaction: checked, never written
@@ -108,7 +113,7 @@ def load(db: peewee.Database, registry: SeedRegistry | Sequence[SeedSource], dir
                     continue
                 if table is None:
                     known = ", ".join(source.registry.by_name)
-                    problems.add(SeedError(f"unknown table {row.table!r} (expected one of {known})",
+                    problems.add(SeedError(f"unknown table {shown(row.table)} (expected one of {known})",
                                            path=row.path, line=row.line))
                     continue
                 bad = _field_problems(table, row)

@@ -23,6 +23,7 @@ from typing import Any
 
 import peewee
 
+from orm_kit._shown import shown
 from orm_kit.dialect import unwrap
 from orm_kit.errors import ConfigurationError, SeedError
 from orm_kit.locking import Versioned
@@ -78,10 +79,16 @@ class SeedRegistry:
 
     def __init__(self, tables: Sequence[SeedTable]) -> None:
         self.tables = tuple(tables)
+        wrong = next((t for t in self.tables if not isinstance(t, SeedTable)), None)
+        if wrong is not None:
+            raise ConfigurationError(f"a seed registry lists SeedTable(model, key=(...)) entries, not {shown(wrong)}")
         self.by_name = {t.name: t for t in self.tables}
         self.by_model = {t.model: t for t in self.tables}
         for table in self.tables:
             fields = table.model._meta.fields
+            if not isinstance(table.key, tuple | list) or not all(isinstance(k, str) for k in table.key):
+                raise ConfigurationError(f"seed table {table.name!r}: key is {shown(table.key)}; expected a tuple of "
+                                         "field names, e.g. key=(\"name\",)")
             if not table.natural_key:
                 raise ConfigurationError(f"seed table {table.name!r} needs a natural key (key=... or uuid_key=...)")
             if table.uuid_key and not isinstance(table.model._meta.primary_key, peewee.UUIDField):
@@ -129,16 +136,15 @@ def writable(table: SeedTable) -> set[str]:
 def computed(model: type[Model]) -> dict[str, str]:
     """Fields a file must not give, each with why: the version column, and what ``Model.derive`` fills.
 
-    A derived field is found the way :class:`~orm_kit.bulk.BulkWriter` finds it, by asking ``derive``:
-    left out of a row of every other field, does it come back? Its inputs are the fields whose absence
-    stops that. (A derived value in a file would contradict its inputs, and an update that changed only
-    it would not be derived again.)
+    A derived field is one :meth:`~orm_kit.model.Model.derived_fields` names (``derive`` fills it for a new
+    row); its inputs are the fields whose change alone makes an update derive it again. (A derived value
+    in a file would contradict its inputs, and is never written as given anyway.)
     """
     names = [f.name for f in model._meta.sorted_fields]
 
-    def derives(name: str, without: str | None = None) -> bool:
-        probe: dict[str, Any] = dict.fromkeys(n for n in names if n not in (name, without))
-        model.derive(probe)
+    def input_of(name: str, other: str) -> bool:
+        probe: dict[str, Any] = {other: None}
+        model.derive(probe, partial=True)
         return name in probe
 
     found: dict[str, str] = {}
@@ -147,8 +153,8 @@ def computed(model: type[Model]) -> dict[str, str]:
         found[version] = ("is the optimistic-locking version: the loader moves it on every update, so a copy "
                           "read before the load conflicts; remove it")
     for name in names:
-        if name != version and derives(name):
-            inputs = [n for n in names if n != name and not derives(name, without=n)]
+        if name != version and name in model.derived_fields():
+            inputs = [n for n in names if n != name and input_of(name, n)]
             source = " and ".join(inputs) if inputs else "the other fields"
             found[name] = f"is computed from {source} whenever the row is written; remove it"
     return found

@@ -21,11 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from orm_kit._shown import shown
 from orm_kit.errors import ConfigurationError, SeedError
 from orm_kit.seeding.files import SeedSet, discover_sets
 from orm_kit.seeding.registry import SeedRegistry, SeedTable
 
-__all__ = ["SeedSource", "as_sources", "available", "combined"]
+__all__ = ["SeedSource", "as_sources", "available", "combined", "set_names"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,15 @@ def as_sources(registry: SeedRegistry | Sequence[SeedSource], directory: Path | 
     if not sources:
         raise ConfigurationError("no seed sources given")
     return sources
+
+
+def set_names(sets: object) -> list[str] | None:
+    """``sets`` as a caller gives them: None (every set), or a list or tuple of set names."""
+    if sets is None:
+        return None
+    if not isinstance(sets, list | tuple) or not all(isinstance(name, str) for name in sets):
+        raise SeedError(f"sets are a list of set names, e.g. ['reference'] (got {shown(sets)})")
+    return list(sets)
 
 
 def combined(sources: Sequence[SeedSource]) -> SeedRegistry:
@@ -105,5 +115,5 @@ def table_for(source: SeedSource, registry: SeedRegistry, table: str) -> SeedTab
     mine = source.registry.by_name.get(table)
     if mine is not None or table not in registry.by_name:
         return mine
-    raise SeedError(f"table {table!r} is not one of {source.owner()}'s seed tables: its files fill only "
+    raise SeedError(f"table {shown(table)} is not one of {source.owner()}'s seed tables: its files fill only "
                     f"{', '.join(source.registry.by_name) or 'none'}, and refer to other apps' rows by natural key")
