@@ -50,7 +50,7 @@ from orm_kit.errors import ValidationError
 from orm_kit.fields import Conversion, writer
 from orm_kit.integrity import translate
 from orm_kit.model import Model
-from orm_kit.plan import compile_function
+from orm_kit.query.statements import compile_function
 
 __all__ = ["BulkWriter", "larger_cache", "max_parameters", "next_id", "rows_per_chunk", "sync_id_sequence"]
 

@@ -12,7 +12,7 @@ What it adds to :class:`peewee.Model`:
   (plain peewee would issue an UPDATE that matches nothing and silently store nothing);
 * ``updated_at``, where a model has it, is set on every save;
 * ``get_by_id()``, ``get(Model.field == value)``, ``save()``, ``create()`` and
-  ``insert_many(...).execute()`` run SQL built once per model and column set (:mod:`orm_kit.plan`)
+  ``insert_many(...).execute()`` run SQL built once per model and column set (:mod:`orm_kit.query.statements`)
   instead of a query peewee builds and compiles per call, with peewee's behaviour: the same rows,
   return values and errors. A model whose ``select()``, ``insert()``, ``update()`` or ``_pk_expr()`` is
   its own, a composite key, or an SQL expression as a value goes through peewee's general path.
@@ -37,7 +37,7 @@ from orm_kit._sql import execute
 from orm_kit.errors import ValidationError
 from orm_kit.fields import UUIDField, utcnow
 from orm_kit.integrity import translate as _translate
-from orm_kit.plan import plain_construction, plan_for, register_plain_init
+from orm_kit.query.statements import plain_construction, plan_for, register_plain_init
 from orm_kit.validation import Validator, collect_record_rules, model_rules
 
 __all__ = ["Model"]
@@ -393,7 +393,7 @@ class Model(peewee.Model):
         return {field.name: value for field, value in zip(columns, row, strict=False)}
 
 
-# --- the fast paths: SQL built once per model (orm_kit.plan), peewee's semantics ---------------------
+# --- the fast paths: SQL built once per model (orm_kit.query.statements), peewee's semantics ---------------------
 
 _GENERAL: Any = object()  # "the fast path does not apply here": run peewee's general one
 _SELECT = peewee.Model.select.__func__  # type: ignore[attr-defined]

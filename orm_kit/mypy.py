@@ -18,7 +18,7 @@ Nothing is generated, so nothing can go stale: when mypy checks a call, the plug
 model declares (their types come from the fields themselves: ``CharField[str]``,
 ``ForeignKeyField[Team | None]``, ``choice_field(TIERS)``'s ``CharField[Tier]``) and gives the call a
 signature with one keyword per field, or per ``field__op`` for filters
-(:data:`orm_kit.filters.OPERATORS`; the text operators on text fields only):
+(:data:`orm_kit.query.filters.OPERATORS`; the text operators on text fields only):
 
 * writes (a model's constructor; ``Model.create``, ``insert``, ``update``; ``Repository.create``,
   ``update``, ``update_where``'s changes): the field's type; a foreign key its model or that model's key
@@ -102,7 +102,7 @@ _ORDERED = frozenset({"find", "query", "page", "cursor_page"})
 _COMPARISONS = ("lt", "lte", "gt", "gte")
 _LISTS = ("in", "not_in")
 _TEXT_OPERATORS = ("contains", "startswith")
-#: Every operator the plugin types: orm_kit.filters.OPERATORS (a test holds them equal; importing the run-time
+#: Every operator the plugin types: orm_kit.query.filters.OPERATORS (a test holds them equal; importing the run-time
 #: module here would load peewee and the toolkit into mypy for a tuple).
 TYPED_OPERATORS = ("eq", "ne", *_COMPARISONS, *_LISTS, "isnull", *_TEXT_OPERATORS)
 _DECLARED = ("primary_key", "unique")  # bool keyword arguments of a field kept from the class body

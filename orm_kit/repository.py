@@ -32,14 +32,14 @@ column of a unique, not-null key), so pages never overlap or skip.
 
 Every path runs SQL built once and reused with new parameters. The by-key paths (``get``,
 ``get_or_none``, ``find_unique``, ``create``, ``save``/``update``, ``delete``) use the model's plan
-(:mod:`orm_kit.plan`). The listings (``find``, ``find_one``, ``search``, ``count``, ``exists``,
+(:mod:`orm_kit.query.statements`). The listings (``find``, ``find_one``, ``search``, ``count``, ``exists``,
 ``page``, ``cursor_page``, ``get_with_children``, ``update_where``, ``delete_where``) are compiled
 once per *shape* -- which filters with which operators, the order, whether there is a limit, an
 offset or a cursor, how long an ``in`` list is on SQLite (rounded up to a power of two; on PostgreSQL
 it is one array parameter) -- by peewee from :meth:`select`, then kept in a bounded cache per
-repository class, model and database kind (:mod:`orm_kit.shapes`) and run with the new values; rows
+repository class, model and database kind (:mod:`orm_kit.query.shapes`) and run with the new values; rows
 become the same models peewee would build, joins included, without its per-row cost. Keyset cursors
-are :mod:`orm_kit.cursors`.
+are :mod:`orm_kit.query.cursors`.
 :meth:`query` builds the same query the peewee way, per call, for composing further.
 
 Validation, ``updated_at``, unique violations reported as :class:`~orm_kit.errors.ValidationError`,
@@ -58,17 +58,27 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import peewee
 
-from orm_kit import cursors, dialect
+from orm_kit import dialect
 from orm_kit._shown import shown
 from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError, ValidationError
 from orm_kit.fields import utcnow
-from orm_kit.filters import OPERATORS, Order, after_condition, escape_like, is_text, like, like_pattern, search_text
 from orm_kit.integrity import translate as _translate
 from orm_kit.locking import Versioned, conflict_error, missing_version_error, restore, snapshot
 from orm_kit.model import Model
-from orm_kit.plan import ModelPlan, plan_for
-from orm_kit.prepared import Prepared
-from orm_kit.shapes import Shape, Shapes
+from orm_kit.query import cursors
+from orm_kit.query.filters import (
+    OPERATORS,
+    Order,
+    after_condition,
+    escape_like,
+    is_text,
+    like,
+    like_pattern,
+    search_text,
+)
+from orm_kit.query.prepared import Prepared
+from orm_kit.query.shapes import Shape, Shapes
+from orm_kit.query.statements import ModelPlan, plan_for
 from orm_kit.validation import field_type_error, model_rules, type_check
 
 __all__ = [
@@ -532,7 +542,7 @@ class Repository(Generic[ModelT]):
     # --- building blocks for subclasses ------------------------------------------------------------
 
     def prepared(self, key: Hashable, build: Callable[[], peewee.Query]) -> Prepared:
-        """The query ``build()`` returns, with :class:`~orm_kit.prepared.Param` placeholders, compiled once.
+        """The query ``build()`` returns, with :class:`~orm_kit.query.prepared.Param` placeholders, compiled once.
 
         Once per repository class, database kind and ``key``: ``key`` must name everything that
         changes the query's shape (which optional filters are there, say). Run it with

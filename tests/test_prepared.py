@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from orm_kit.errors import InvalidQueryError
-from orm_kit.filters import escape_like, like
 from orm_kit.models import Deployment, Service, Team
+from orm_kit.query.filters import escape_like, like
 from orm_kit.repositories import DeploymentRepository, ReleaseRepository, TeamRepository
 
 import factories

@@ -17,10 +17,11 @@ import peewee
 import pytest
 
 from feature_flags.models import MODELS as FLAG_MODELS
-from orm_kit import filters, mypy
+from orm_kit import mypy
 from orm_kit.errors import ConfigurationError
 from orm_kit.fields import choice_field
 from orm_kit.models import MODELS
+from orm_kit.query import filters
 from orm_kit.testing.typecheck import probe_source, type_problems
 
 from conftest import EXAMPLE
@@ -124,7 +125,7 @@ def test_drifted_declarations_are_each_named_with_the_fix(drifted: Path) -> None
 
 
 def test_the_plugin_types_the_filter_languages_operators() -> None:
-    # A new operator in orm_kit.filters must be typed by the plugin too (it keeps its own list).
+    # A new operator in orm_kit.query.filters must be typed by the plugin too (it keeps its own list).
     assert sorted(mypy.TYPED_OPERATORS) == sorted(filters.OPERATORS)
     assert set(mypy._TEXT_OPERATORS) == set(filters._TEXT_OPERATORS)
     assert set(mypy._LISTS) == set(filters._LIST_OPERATORS)

@@ -22,7 +22,7 @@ import peewee
 from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError, NotFoundError
 from orm_kit.models import DEPLOYMENT_STATUSES, Deployment, DeploymentStatus, Environment, Release, Service
-from orm_kit.prepared import Param
+from orm_kit.query.prepared import Param
 from orm_kit.repositories.dora import DoraMetrics, dora_metrics
 from orm_kit.repository import CursorPage, Page, Repository
 

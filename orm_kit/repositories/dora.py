@@ -40,7 +40,7 @@ from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError
 from orm_kit.fields import as_utc, writer
 from orm_kit.models import Deployment, Environment, Incident, Release
-from orm_kit.prepared import Param, Prepared, cache_for
+from orm_kit.query.prepared import Param, Prepared, cache_for
 
 __all__ = ["DoraMetrics", "dora_metrics"]
 

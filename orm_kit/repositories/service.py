@@ -18,7 +18,7 @@ import peewee
 from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError, NotFoundError
 from orm_kit.models import DependencyKind, Deployment, Service, ServiceDependency, Team
-from orm_kit.prepared import Param
+from orm_kit.query.prepared import Param
 from orm_kit.repositories.team import _team_id, team_tree
 from orm_kit.repository import Repository
 from orm_kit.validation import field_type_error

@@ -7,7 +7,7 @@ import peewee
 from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError
 from orm_kit.models import Team
-from orm_kit.prepared import Param
+from orm_kit.query.prepared import Param
 from orm_kit.repository import Repository
 
 __all__ = ["TeamRepository", "team_tree"]

@@ -12,7 +12,7 @@ wrapper. A :class:`Prepared` statement is compiled by peewee once, with :class:`
 where the values go, and keeps the SQL and the position of every placeholder; each run only puts
 the new values in place (already converted for the driver: see :func:`orm_kit.fields.writer`). The
 first run asks peewee's own cursor wrapper how the selected columns map onto models and joins, and
-compiles that into a straight-line row loader (:mod:`orm_kit.plan`): the same instances, the same
+compiles that into a straight-line row loader (:mod:`orm_kit.query.statements`): the same instances, the same
 ``__data__``, joined rows attached where peewee attaches them (``None`` for an outer join that found
 nothing), without a ``setattr`` per column. Shapes the loader does not cover (dict rows, columns that
 are not fields) use peewee's wrapper, still without compiling again.
@@ -32,7 +32,7 @@ import peewee
 
 from orm_kit import dialect
 from orm_kit.fields import Conversion, reader
-from orm_kit.plan import (
+from orm_kit.query.statements import (
     compile_function,
     compile_loader,
     data_source,

@@ -12,7 +12,7 @@ or a cursor. The values are not part of it: they are bound as parameters each ru
 
 :class:`~orm_kit.repository.Repository` keeps one per instance; the statements are shared by every
 instance of the same repository class and model on the same kind of database
-(:func:`~orm_kit.prepared.cache_for`), at most :data:`SHAPES_PER_REPOSITORY` of them.
+(:func:`~orm_kit.query.prepared.cache_for`), at most :data:`SHAPES_PER_REPOSITORY` of them.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import peewee
 from orm_kit import dialect
 from orm_kit._shown import shown
 from orm_kit.errors import InvalidQueryError
-from orm_kit.filters import Filter, Order, after_condition, like, parse_filter, parse_order
-from orm_kit.prepared import Param, Prepared, ShapeCache, cache_for
+from orm_kit.query.filters import Filter, Order, after_condition, like, parse_filter, parse_order
+from orm_kit.query.prepared import Param, Prepared, ShapeCache, cache_for
 
 __all__ = ["SHAPES_PER_REPOSITORY", "Children", "Shape", "Shapes"]
 
