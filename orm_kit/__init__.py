@@ -31,6 +31,7 @@ from orm_kit import replicas as _replicas
 from orm_kit.apps import App
 from orm_kit.db import open_database, redact_url, resolve_url
 from orm_kit.errors import (
+    ArgumentTypeError,
     CheckViolationError,
     CommitOutcomeUnknownError,
     ConfigurationError,
@@ -111,6 +112,7 @@ __all__ = [
     "Api",
     "ApiType",
     "App",
+    "ArgumentTypeError",
     "Backref",
     "CheckViolationError",
     "CommitOutcomeUnknownError",

@@ -168,6 +168,10 @@ class MigrationError(OrmKitError):
     """Raised when migrations cannot be planned or applied (what was rolled back or recorded, the message says)."""
 
 
+class ArgumentTypeError(OrmKitError, TypeError):
+    """Raised when a toolkit call gets an argument of the wrong kind (a TypeError too, as Python's own are)."""
+
+
 class InvalidQueryError(OrmKitError):
     """Raised when a filter, sort key, page, cursor or a value compared in a query cannot be used as given."""
 

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar, overload
 
 import peewee
 
-from orm_kit.errors import ConfigurationError
+from orm_kit.errors import ArgumentTypeError, ConfigurationError
 
 __all__ = ["Backref", "backref"]
 
@@ -43,8 +43,9 @@ class Backref(Generic[ParentT, ChildT]):
     def __call__(self, row: ParentT) -> peewee.ModelSelect[ChildT]:
         """``row.<backref>``: the rows pointing at ``row``."""
         if not isinstance(row, self.field.rel_model):
-            raise TypeError(f"{self.model.__name__}.{self.field.name} points at {self.field.rel_model.__name__}, "
-                            f"not {type(row).__name__}")
+            raise ArgumentTypeError(f"{self.model.__name__}.{self.field.name} points at "
+                                    f"{self.field.rel_model.__name__}, not {type(row).__name__}; pass a "
+                                    f"{self.field.rel_model.__name__}")
         if self.name is not None:
             found: peewee.ModelSelect[ChildT] = getattr(row, self.name)
             return found

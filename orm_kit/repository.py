@@ -60,7 +60,7 @@ import peewee
 
 from orm_kit import dialect
 from orm_kit._shown import shown
-from orm_kit.errors import ConfigurationError, InvalidQueryError, NotFoundError, ValidationError
+from orm_kit.errors import ArgumentTypeError, ConfigurationError, InvalidQueryError, NotFoundError, ValidationError
 from orm_kit.fields import utcnow
 from orm_kit.integrity import translate as _translate
 from orm_kit.locking import Versioned, conflict_error, missing_version_error, restore, snapshot
@@ -165,10 +165,12 @@ class Repository(Generic[ModelT]):
         """``Repository(Model, db)`` for any model, or ``SubclassWithModel(db)``."""
         given = [*args, *(kwargs.pop(name) for name in ("model", "db") if name in kwargs)]
         if kwargs or not 1 <= len(given) <= 2:
-            raise TypeError(f"{type(self).__name__}() takes the database, or a model and the database")
+            raise ArgumentTypeError(f"{type(self).__name__}() takes the database, or a model and the database "
+                                    "(Repository(YourModel, db), or YourRepository(db))")
         model, database = (None, given[0]) if len(given) == 1 else (given[0], given[1])
         if not isinstance(database, peewee.Database):
-            raise TypeError(f"{type(self).__name__}() takes the database last (got {type(database).__name__})")
+            raise ArgumentTypeError(f"{type(self).__name__}() takes the database last (got {type(database).__name__}; "
+                                    "pass a peewee Database, e.g. orm_kit.connect(url))")
         db: peewee.Database = database
         declared = getattr(type(self), "model", None)
         if isinstance(model, type) and declared is not None and declared is not model:

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import peewee
 
 from orm_kit._shown import shown
+from orm_kit.errors import ArgumentTypeError
 from orm_kit.fields import as_utc, out_of_range
 
 __all__ = [
@@ -586,7 +587,8 @@ def validate(**rules: Iterable[Validator]) -> Callable[[ModelT], ModelT]:
         fields = getattr(getattr(cls, "_meta", None), "fields", None)
         unknown = sorted(set(rules) - set(fields or ()))
         if fields is not None and unknown:
-            raise TypeError(f"@validate on {cls.__name__} names {unknown}, which are not fields of the model")
+            raise ArgumentTypeError(f"@validate on {cls.__name__} names {unknown}, which are not fields of the model; "
+                                    f"use some of {sorted(fields)}")
         inherited: Mapping[str, tuple[Validator, ...]] = getattr(cls, FIELD_RULES, {})
         merged = dict(inherited)
         for name, validators in rules.items():

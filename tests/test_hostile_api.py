@@ -49,7 +49,13 @@ CASES: dict[str, Callable[[peewee.Database, Path], object]] = {
     "generate(max_rows='x')": lambda db, _: generate(db, deployments=1, max_rows="x"),  # type: ignore[arg-type]
     "read_rows(max_bytes=2**63)": lambda db, _: read_rows(seed_dir() / "reference" / "teams.yaml", max_bytes=2**63),
     "down(steps=10**5000)": lambda db, _: Runner(db, migrations_dir()).down(steps=10**5000),
+    "a repository given the database first": lambda db, _: orm_kit.Repository(db, orm_kit.Team),  # type: ignore[call-overload]
+    "a repository given three arguments": lambda db, _: orm_kit.Repository(orm_kit.Team, db, db),  # type: ignore[call-overload]
+    "@validate naming no field": lambda db, _: orm_kit.validate(nmae=[])(orm_kit.Team),
+    "a backref given another model's row": lambda db, _: orm_kit.backref(orm_kit.Service, orm_kit.Service.owner)(
+        orm_kit.Release()),  # type: ignore[arg-type]
 }
+
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -91,7 +91,8 @@ class SafePostgresqlMigrator(PostgresqlMigrator):
             field.name = field.column_name = column_name
         foreign = isinstance(field, peewee.ForeignKeyField)
         if foreign and not field.rel_field:
-            raise ValueError("Foreign keys must specify a `field`.")
+            raise MigrationError(f"add_column({table!r}, {column_name!r}): the foreign key names no field it points "
+                                 "at; give it one (ForeignKeyField(Team, field=Team.id))")
         needs_value = not field.null and not allow_not_null
         if needs_value and field.default is None:
             raise MigrationError(
