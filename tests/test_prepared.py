@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from orm_kit.errors import InvalidQueryError
+from orm_kit.errors import IntegrityViolationError, InvalidQueryError
 from orm_kit.models import Deployment, Service, Team
 from orm_kit.query.filters import escape_like, like
 from orm_kit.repositories import DeploymentRepository, ReleaseRepository, TeamRepository
@@ -179,6 +179,46 @@ def test_cursor_pages_equal_the_peewee_built_keyset(deployments: tuple[Deploymen
     reference = outcome(lambda: walk(lambda after: repo.keyset(repo.query(**chosen), repo._sort_keys(order),
                                                                after, size)))
     assert cached == reference
+
+
+def _rolled_back(db: peewee.Database, write: Any) -> Any:
+    """What ``write()`` returned or raised, and the deployments' rows after it, all then rolled back."""
+    with db.atomic() as txn:
+        try:
+            try:
+                result: Any = write()
+            except (InvalidQueryError, IntegrityViolationError) as error:
+                return ("error", type(error).__name__)
+            rows = sorted((str(d.id), d.triggered_by)
+                          for d in Deployment.select(Deployment.id, Deployment.triggered_by))
+            return result, rows
+        finally:
+            txn.rollback()
+
+
+@SETTINGS
+@given(st.data())
+def test_update_where_and_delete_where_equal_the_peewee_built_statements(
+        deployments: tuple[DeploymentRepository, dict[str, list[Any]]], data: st.DataObject) -> None:
+    repo, registry = deployments
+    chosen = data.draw(filters(registry).filter(bool))  # at least one filter: both refuse none
+    who = data.draw(st.sampled_from(["ci", "a%b", None]))
+
+    def reference_where() -> Any:
+        return repo.query(**chosen)._where
+
+    def update_reference() -> int:
+        return int(Deployment.update(triggered_by=who, lock_version=Deployment.lock_version + 1)
+                   .where(reference_where()).execute())
+
+    def delete_reference() -> int:
+        return int(Deployment.delete().where(reference_where()).execute())
+
+    updated = _rolled_back(repo.db, lambda: repo.update_where({"triggered_by": who}, **chosen))
+    assert updated == _rolled_back(repo.db, update_reference)
+    deleted = _rolled_back(repo.db, lambda: repo.delete_where(**chosen))
+    assert deleted == _rolled_back(repo.db, delete_reference)
+    event("refused" if updated[0] == "error" else f"{min(updated[0], 3)}+ rows" if updated[0] else "no rows")
 
 
 @SETTINGS
