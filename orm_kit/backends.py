@@ -30,14 +30,15 @@ from typing import Any
 
 import peewee
 
-from orm_kit.errors import DiskFullError
+from orm_kit.errors import DiskFullError, InvalidQueryError, first_line
 
-__all__ = ["SESSION_SQL", "DiskFullErrors", "PostgresDatabase", "Savepoint", "SqliteDatabase", "UTCSessions",
+__all__ = ["SESSION_SQL", "DriverErrors", "PostgresDatabase", "Savepoint", "SqliteDatabase", "UTCSessions",
            "disk_full"]
 
 SESSION_SQL = "SET TIME ZONE 'UTC'"
 _SQLITE_FULL = 13
 _PG_DISK_FULL = "53100"
+_PG_OUT_OF_RANGE = "22003"
 
 
 def disk_full(db: peewee.Database, exc: BaseException) -> DiskFullError | None:
@@ -58,12 +59,28 @@ def disk_full(db: peewee.Database, exc: BaseException) -> DiskFullError | None:
                          "nothing it wrote was kept; free space on that disk (or raise its quota), then try again")
 
 
-class DiskFullErrors(peewee.Database):
-    """Mixed in under a database class: a full disk raised by a statement or a COMMIT is a DiskFullError."""
+class DriverErrors(peewee.Database):
+    """Mixed in under a database class: the driver's errors that are about the caller's data, typed.
+
+    A full disk raised by a statement or a COMMIT is a DiskFullError. A value the driver cannot even send
+    (an integer beyond 64 bits for SQLite, text with a lone surrogate, which no encoding can write) is an
+    InvalidQueryError: raised while binding, before the statement reaches the database, so the caller's
+    transaction is untouched. The repositories refuse such values earlier, naming the field; this covers
+    every other route (``Model.get(Model.id == ...)``, raw ``where`` expressions, ``select().limit(...)``).
+    """
 
     def execute_sql(self, sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().execute_sql(sql, params, *args, **kwargs)  # type: ignore[no-untyped-call]  # stubs
+        except (OverflowError, UnicodeEncodeError) as exc:
+            raise _unsendable(exc) from None
+        except peewee.DataError as exc:
+            if getattr(exc.__context__, "sqlstate", None) != _PG_OUT_OF_RANGE:
+                raise
+            # PostgreSQL refused it once sent (a LIMIT past bigint, say): typed, though, as with any error the
+            # server raises, the transaction it was in can only be rolled back now.
+            raise InvalidQueryError(f"a value of this query is out of range for PostgreSQL ({first_line(exc)}); "
+                                    "pass a smaller one (LIMIT and OFFSET take at most 2**63-1)") from None
         except peewee.OperationalError as exc:
             error = disk_full(self, exc)
             if error is None:
@@ -84,6 +101,15 @@ class DiskFullErrors(peewee.Database):
         raise error
 
 
+def _unsendable(exc: BaseException) -> InvalidQueryError:
+    if isinstance(exc, UnicodeEncodeError):
+        what = (f"text holding {exc.object[exc.start:exc.end]!r} at position {exc.start}, which no encoding can "
+                "write (a lone surrogate; decode the input with errors='replace', or drop the character)")
+    else:
+        what = "a whole number too large for the database (SQLite stores at most 64 bits: -2**63 .. 2**63-1)"
+    return InvalidQueryError(f"a value of this query cannot be sent to the database: {what}; nothing was run")
+
+
 class UTCSessions(peewee.PostgresqlDatabase):
     """Mixed in under any PostgreSQL-protocol database class: each new connection is set to UTC."""
 
@@ -98,7 +124,7 @@ class UTCSessions(peewee.PostgresqlDatabase):
         return conn
 
 
-class PostgresDatabase(DiskFullErrors, UTCSessions, peewee.PostgresqlDatabase):
+class PostgresDatabase(DriverErrors, UTCSessions, peewee.PostgresqlDatabase):
     """peewee's PostgreSQL database with its sessions in UTC (what ``postgresql://`` URLs open)."""
 
 
@@ -117,7 +143,7 @@ def _in_transaction(db: peewee.Database) -> bool:
     return not isinstance(conn, sqlite3.Connection) or conn.in_transaction
 
 
-class SqliteDatabase(DiskFullErrors, peewee.SqliteDatabase):
+class SqliteDatabase(DriverErrors, peewee.SqliteDatabase):
     """peewee's SQLite database, whose rollbacks never hide the error that made SQLite roll back already."""
 
     def rollback(self) -> None:

@@ -34,7 +34,7 @@ from peewee import __exception_wrapper__ as _driver_errors  # type: ignore[attr-
 from playhouse.cockroachdb import NESTED_TX_MIN_VERSION, _crdb_atomic
 from playhouse.cockroachdb import CockroachDatabase as _PeeweeCockroachDatabase
 
-from orm_kit.backends import DiskFullErrors, UTCSessions
+from orm_kit.backends import DriverErrors, UTCSessions
 from orm_kit.errors import ConfigurationError
 
 __all__ = ["CockroachDatabase"]
@@ -46,7 +46,7 @@ _USE_RUN_IN_TRANSACTION = (
 )
 
 
-class CockroachDatabase(DiskFullErrors, UTCSessions, _PeeweeCockroachDatabase):
+class CockroachDatabase(DriverErrors, UTCSessions, _PeeweeCockroachDatabase):
     """peewee's CockroachDB database: ``isolation_level`` accepted by ``atomic()``, retries left to orm-kit."""
 
     def atomic(self, system_time: Any = None, priority: Any = None, isolation_level: str | None = None) -> Any:

@@ -297,6 +297,9 @@ def unchained(fn: Callable[P, R]) -> Callable[P, R]:
         error.__cause__ = None
         error.__context__ = None
         error.__suppress_context__ = True
+        # This frame is in the traceback raised from here: a reporter that records frame locals (Sentry,
+        # rich) must not find the secret-bearing arguments in it either.
+        del args, kwargs
         raise error.with_traceback(None)
 
     return wrapper

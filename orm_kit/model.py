@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import peewee
 
@@ -246,21 +246,23 @@ class Model(peewee.Model):
         return rows
 
     @classmethod
-    def get_by_id(cls, pk: Any) -> Any:
+    def get_by_id(cls, pk: Any) -> Self:
         """The row with primary key ``pk`` (``DoesNotExist`` when there is none), by SQL built once per model."""
         found = _get_by(cls, None, pk)
         if found is _GENERAL:
             return super().get_by_id(pk)
-        return found
+        row: Self = found  # _get_by builds a cls (untyped: it is shared by every model)
+        return row
 
     @classmethod
-    def get(cls, *query: Any, **filters: Any) -> Any:
+    def get(cls, *query: Any, **filters: Any) -> Self:
         """peewee's ``get``; a lookup by one column's value runs SQL built once per model and column."""
         lookup = _simple_lookup(cls, query, filters)
         if lookup is not None:
             found = _get_by(cls, *lookup)
             if found is not _GENERAL:
-                return found
+                row: Self = found  # as in get_by_id
+                return row
         return super().get(*query, **filters)
 
     @classmethod

@@ -50,7 +50,7 @@ import peewee
 from playhouse.pool import MaxConnectionsExceeded, PooledDatabase
 
 from orm_kit._shown import shown
-from orm_kit.backends import SESSION_SQL, DiskFullErrors, UTCSessions
+from orm_kit.backends import SESSION_SQL, DriverErrors, UTCSessions
 from orm_kit.bounds import check_seconds
 from orm_kit.cockroach import CockroachDatabase
 from orm_kit.errors import ConfigurationError, PoolExhaustedError
@@ -99,7 +99,7 @@ class PoolStatus:
 
 
 # playhouse.pool is untyped, and its init() takes pool options PostgresqlDatabase.init() does not.
-class _CleanPool(PooledDatabase, DiskFullErrors, UTCSessions, peewee.PostgresqlDatabase):  # type: ignore[misc]
+class _CleanPool(PooledDatabase, DriverErrors, UTCSessions, peewee.PostgresqlDatabase):  # type: ignore[misc]
     """playhouse.pool's pool over a PostgreSQL-protocol database class (mixed in before another one)."""
 
     reset_sql = RESET_SQL

@@ -128,3 +128,34 @@ def test_a_duration_of_5000_digits_is_refused() -> None:
 
     with pytest.raises(ConfigurationError, match="expected a number of seconds"):
         check_seconds(HUGE, "lock_timeout")
+
+
+MODEL_READS: dict[str, Callable[[], object]] = {
+    "get_by_id(2**70)": lambda: Team.get_by_id(2**70),
+    "get(Team.id == 2**70)": lambda: Team.get(Team.id == 2**70),
+    "delete_by_id(2**70)": lambda: Team.delete_by_id(2**70),
+    "select().limit(2**70)": lambda: list(Team.select().limit(2**70)),
+    "get(name=lone surrogate)": lambda: Team.get(name="\udc80"),
+    "where(name == lone surrogate)": lambda: Team.select().where(Team.name == "a\udc80").count(),
+}
+
+
+@pytest.mark.parametrize("case", list(MODEL_READS))
+def test_the_model_api_given_a_value_no_driver_can_send_is_a_typed_error(migrated: peewee.Database,
+                                                                        case: str) -> None:
+    # The repositories refuse these values by field; peewee's own query API reaches the driver with them.
+    sent = False
+    with migrated.atomic() as txn:
+        Team.create(name="payments")
+        try:
+            MODEL_READS[case]()
+        except Team.DoesNotExist:
+            pass  # PostgreSQL compares a big integer as numeric: nothing matches, which is right
+        except InvalidQueryError as error:
+            sent = "out of range for PostgreSQL" in str(error)  # refused by the server, once sent
+            assert sent or "cannot be sent to the database" in str(error), error
+        if sent:  # as after any error PostgreSQL raises, the transaction can only be rolled back
+            assert isinstance(migrated, peewee.PostgresqlDatabase) and case == "select().limit(2**70)"
+            txn.rollback()
+        else:  # refused before sending: the transaction is still usable, the row still there
+            assert Team.select().count() == 1

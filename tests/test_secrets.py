@@ -60,6 +60,16 @@ def below_the_boundary(exc: BaseException) -> list[str]:
     return frames
 
 
+def frame_locals(exc: BaseException) -> Iterator[str]:
+    """The locals of every orm-kit frame the traceback holds (what a reporter like Sentry records)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if "/orm_kit/" in tb.tb_frame.f_code.co_filename:
+            for name, value in tb.tb_frame.f_locals.items():
+                yield f"{name}={value!r}"
+        tb = tb.tb_next
+
+
 def leaks(texts: Iterator[str], password: str) -> list[str]:
     return [text[:200] for text in texts if LEAK.search(text) or password in text]
 
@@ -100,6 +110,7 @@ def test_no_url_error_carries_the_password_anywhere(given_url: tuple[str, str]) 
             found = leaks(reachable_text(exc), password)
             assert not found, found
             assert below_the_boundary(exc) == []  # no frame whose locals hold the URL taken apart
+            assert not leaks(frame_locals(exc), password)  # nor the boundary's own frame
 
 
 @pytest.mark.parametrize("password", ["GHJ/KMN", "NPV#WXZ", "ZXW?VPN", "GH:JKM@NPV", "MNP%zzVWX"])
@@ -108,6 +119,7 @@ def test_connect_and_the_cli_never_show_the_password(password: str, tmp_path: An
     with pytest.raises(OrmKitError) as caught:
         orm_kit.connect(url, replicas=[])
     assert not leaks(reachable_text(caught.value), password)
+    assert not leaks(frame_locals(caught.value), password)
     for arguments in (["migrate", "status"], ["seed", "status"], ["migrate", "up"]):
         result = CliRunner().invoke(main, ["--database", url, *arguments])
         assert result.exit_code == 1, result.output

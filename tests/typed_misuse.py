@@ -37,6 +37,9 @@ def issue_examples(db: peewee.Database, service: Service, deployment: Deployment
     Service(name=42)  # E: Argument "name" to "Service" has incompatible type "int"; expected "str"  [arg-type]
     _ = deployment.finished_at + 1  # E: Unsupported operand types for + ("None" and "int")  [operator]  # E: Unsupported operand types for + ("datetime" and "int")  [operator]
     _ = service.feature_flags  # E: "Service" has no attribute "feature_flags"  [attr-defined]
+    # The same read through the model's own lookups, which orm-kit runs by SQL built once.
+    _ = Deployment.get_by_id(deployment.id).finished_at + 1  # E: Unsupported operand types for + ("None" and "int")  [operator]  # E: Unsupported operand types for + ("datetime" and "int")  [operator]
+    _ = Deployment.get(Deployment.id == deployment.id).finished_at + 1  # E: Unsupported operand types for + ("None" and "int")  [operator]  # E: Unsupported operand types for + ("datetime" and "int")  [operator]
 
 
 def reads(service: Service, deployment: Deployment, team: Team) -> None:
