@@ -20,6 +20,7 @@ files independently, and the history keys its rows by app and name (:mod:`orm_ki
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.util
 import re
@@ -41,7 +42,11 @@ DEFAULT_APP = "platform"
 
 def checksum(path: Path) -> str:
     """sha256 of a migration file, line endings normalised (a CRLF checkout is not an edit)."""
-    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+    return _digest(path.read_bytes())
+
+
+def _digest(source: bytes) -> str:
+    return hashlib.sha256(source.replace(b"\r\n", b"\n")).hexdigest()
 
 
 def target_number(target: str) -> int | None:
@@ -65,6 +70,12 @@ class MigrationFile:
     path: Path
     checksum: str
     app: str = DEFAULT_APP
+
+    @functools.cached_property
+    def source(self) -> bytes:
+        """The file's bytes, read once (:func:`discover` keeps what it read for the checksum): the plan reads
+        ``depends_on``, ``supersedes`` and syntax errors from them without opening the file again."""
+        return self.path.read_bytes()
 
     def load(self) -> ModuleType:
         """Execute the file as a fresh module (never cached in sys.modules: names repeat across projects)."""
@@ -92,7 +103,7 @@ class MigrationFile:
 
 def superseded(f: MigrationFile) -> dict[str, str]:
     """The checksums of earlier revisions ``f`` replaces (its ``supersedes``), each with why; read, never run."""
-    source = f.path.read_bytes()
+    source = f.source
     if b"supersedes" not in source:
         return {}
     expected = ('expected a literal dict like supersedes = {"<sha256 of the earlier file>": "what changed and why '
@@ -120,7 +131,7 @@ def superseded(f: MigrationFile) -> dict[str, str]:
 def syntax_error(f: MigrationFile) -> str | None:
     """Why ``f`` does not compile (``SyntaxError: ... (line 12)``), or None: checked without running it."""
     try:
-        compile(f.path.read_bytes(), str(f.path), "exec", dont_inherit=True)
+        compile(f.source, str(f.path), "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
         where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
         detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
@@ -138,12 +149,14 @@ def discover(directory: Path, app: str = DEFAULT_APP) -> list[MigrationFile]:
         if match is None:
             continue  # reported by misnamed(), as a problem that stops the runner
         try:
-            digest = checksum(path)
+            source = path.read_bytes()
         except OSError as exc:
             raise MigrationError(
                 f"cannot read migration {path.name}: {first_line(exc)} (a dangling symlink or a permission? fix or "
                 "remove the file)") from None
-        found.append(MigrationFile(int(match.group(1)), path.stem, path, digest, app))
+        f = MigrationFile(int(match.group(1)), path.stem, path, _digest(source), app)
+        f.__dict__["source"] = source  # the cached_property's slot: the file is read once per plan
+        found.append(f)
     return sorted(found, key=lambda f: (f.number, f.name))
 
 
