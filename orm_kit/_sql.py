@@ -11,7 +11,8 @@ from typing import Any
 
 import peewee
 
-__all__ = ["connection", "cursor", "driver_errors", "execute", "fetchall", "inline", "literal", "quote", "scalar"]
+__all__ = ["closing_paren", "connection", "cursor", "driver_errors", "execute", "fetchall", "inline", "literal",
+           "quote", "scalar"]
 
 #: peewee's context manager that re-raises a driver error as peewee's class (IntegrityError, ...), for work
 #: done on the driver's own cursor (COPY, executemany).
@@ -37,6 +38,26 @@ def scalar(db: peewee.Database, sql: str, params: Sequence[Any] | None = None) -
 def quote(identifier: str) -> str:
     """``identifier`` as a quoted SQL name (both supported databases quote with double quotes)."""
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def closing_paren(sql: str, start: int) -> int | None:
+    """Where the parenthesis opening at ``start`` closes in ``sql`` (string and quoted names skipped), or None."""
+    depth = 0
+    quoting = ""
+    for index in range(start, len(sql)):
+        char = sql[index]
+        if quoting:
+            if char == quoting:
+                quoting = ""
+        elif char in "'\"`":
+            quoting = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
 
 
 def cursor(db: peewee.Database) -> Any:

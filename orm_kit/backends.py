@@ -30,7 +30,7 @@ from typing import Any
 
 import peewee
 
-from orm_kit.errors import DiskFullError, InvalidQueryError, first_line
+from orm_kit.errors import DiskFullError, InvalidQueryError, first_line, sqlstate
 
 __all__ = ["SESSION_SQL", "DriverErrors", "PostgresDatabase", "Savepoint", "SqliteDatabase", "UTCSessions",
            "disk_full"]
@@ -75,7 +75,7 @@ class DriverErrors(peewee.Database):
         except (OverflowError, UnicodeEncodeError) as exc:
             raise _unsendable(exc) from None
         except peewee.DataError as exc:
-            if getattr(exc.__context__, "sqlstate", None) != _PG_OUT_OF_RANGE:
+            if sqlstate(exc) != _PG_OUT_OF_RANGE:
                 raise
             # PostgreSQL refused it once sent (a LIMIT past bigint, say): typed, though, as with any error the
             # server raises, the transaction it was in can only be rolled back now.

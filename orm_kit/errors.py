@@ -8,7 +8,7 @@ offending value, say what was expected, and name the fix.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import peewee
@@ -303,6 +303,33 @@ def unchained(fn: Callable[P, R]) -> Callable[P, R]:
         raise error.with_traceback(None)
 
     return wrapper
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception behind it (``__cause__``, ``__context__``, a wrapped first argument, a
+    wrapper's ``orig``), each once: where a driver's error hides under peewee's or orm-kit's own."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend(c for c in (current.__cause__, current.__context__, getattr(current, "orig", None))
+                    if isinstance(c, BaseException))
+        todo.extend(a for a in current.args[:1] if isinstance(a, BaseException))
+
+
+def own_sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE a driver's error carries itself (psycopg 3's ``sqlstate``, psycopg2's ``pgcode``), or None."""
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return state if isinstance(state, str) else None
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE behind ``exc`` (peewee wraps the driver's error), or None."""
+    return next((state for state in map(own_sqlstate, causes(exc)) if state is not None), None)
 
 
 def first_line(exc: BaseException, *, typed: bool = True) -> str:

@@ -41,7 +41,7 @@ from typing import Any
 import peewee
 
 from orm_kit import dialect
-from orm_kit._sql import fetchall, quote
+from orm_kit._sql import closing_paren, fetchall, quote
 from orm_kit.errors import (
     CheckViolationError,
     ForeignKeyViolationError,
@@ -411,22 +411,8 @@ def _inside_quotes(sql: str, position: int) -> bool:
 
 def _balanced(sql: str, start: int) -> str | None:
     """The text inside the parenthesis opening at ``start`` (quotes respected)."""
-    depth = 0
-    quote_char = ""
-    for index in range(start, len(sql)):
-        char = sql[index]
-        if quote_char:
-            if char == quote_char:
-                quote_char = ""
-        elif char in "'\"`":
-            quote_char = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return sql[start + 1:index]
-    return None
+    end = closing_paren(sql, start)
+    return None if end is None else sql[start + 1:end]
 
 
 def _unquote(identifier: str) -> str:

@@ -78,6 +78,7 @@ from orm_kit.errors import (
     PrimaryReadOnlyError,
     RoutingError,
     first_line,
+    sqlstate,
     unchained,
 )
 from orm_kit.pool import PooledPostgresDatabase, PoolSettings
@@ -167,23 +168,6 @@ def _is_plain_read(sql: str) -> bool:
         return False
     bare = _QUOTED.sub("''", sql)
     return not _WRITES.search(bare) and not _EFFECTS.search(bare)
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of the driver error behind ``exc`` (peewee wraps psycopg's), or None."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        error = todo.pop()
-        if id(error) in seen:
-            continue
-        seen.add(id(error))
-        state = getattr(error, "sqlstate", None)
-        if isinstance(state, str):
-            return state
-        todo += [e for e in (getattr(error, "orig", None), error.__cause__, error.__context__)
-                 if isinstance(e, BaseException)]
-    return None
 
 
 def replica_urls(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -376,7 +360,7 @@ class ReplicatedDatabase(PostgresDatabase):
 
     def _raise_if_standby(self, exc: peewee.DatabaseError) -> None:
         """:class:`PrimaryReadOnlyError` when ``exc`` is a read-only refusal (25006, 55000) by a standby."""
-        if _sqlstate(exc) not in ("25006", "55000"):
+        if sqlstate(exc) not in ("25006", "55000"):
             return
         standby = self._primary_is_standby()
         if standby:
@@ -459,7 +443,7 @@ class ReplicatedDatabase(PostgresDatabase):
 
     def _replica_failed(self, replica: _Tracked, exc: BaseException) -> bool:
         """Record why ``replica`` failed a read; True when the read should run again on the primary."""
-        state = _sqlstate(exc)
+        state = sqlstate(exc)
         if state in _CONFLICT or state in _NEEDS_PRIMARY:
             return True
         gone = (state in _GONE or (state or "").startswith("08") or isinstance(exc, PoolExhaustedError)

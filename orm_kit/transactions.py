@@ -77,6 +77,8 @@ from orm_kit.errors import (
     OrmKitError,
     RetryExhaustedError,
     TransactionUsageError,
+    causes,
+    own_sqlstate,
 )
 
 __all__ = [
@@ -384,34 +386,16 @@ def on_commit(db: peewee.Database, fn: Callable[[], object]) -> None:
         fn()
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo.extend(c for c in (current.__cause__, current.__context__) if c is not None)
-        todo.extend(a for a in current.args[:1] if isinstance(a, BaseException))
-
-
 def retryable_reason(exc: BaseException) -> str | None:
     """Why running the transaction again could succeed (serialization failure, deadlock, busy), or None."""
-    for error in _causes(exc):
-        sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-        if isinstance(sqlstate, str) and sqlstate in _PG_RETRYABLE:
-            return _PG_RETRYABLE[sqlstate]
+    for error in causes(exc):
+        state = own_sqlstate(error)
+        if state in _PG_RETRYABLE:
+            return _PG_RETRYABLE[state]
         code = getattr(error, "sqlite_errorcode", None)
         if isinstance(code, int) and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
             return f"SQLite database is locked ({getattr(error, 'sqlite_errorname', 'SQLITE_BUSY')})"
     return None
-
-
-def _sqlstate(error: BaseException) -> str | None:
-    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-    return state if isinstance(state, str) else None
 
 
 def commit_outcome_unknown(exc: BaseException, db: peewee.Database | None = None) -> str | None:
@@ -420,13 +404,13 @@ def commit_outcome_unknown(exc: BaseException, db: peewee.Database | None = None
     SQLSTATE 40003 anywhere says so; with ``db`` (pass it only when the error came from COMMIT), so does
     a connection that was lost: the server may have committed before the client heard back.
     """
-    for error in _causes(exc):
-        if _sqlstate(error) == _PG_AMBIGUOUS:
+    for error in causes(exc):
+        if own_sqlstate(error) == _PG_AMBIGUOUS:
             return "the database could not say whether it committed (SQLSTATE 40003)"
     if db is None:
         return None
-    for error in _causes(exc):
-        state = _sqlstate(error)
+    for error in causes(exc):
+        state = own_sqlstate(error)
         if state in _PG_CONNECTION_LOST or (state or "").startswith("08"):
             return f"the connection was lost while committing (SQLSTATE {state})"
     conn: Any = getattr(getattr(db, "_state", None), "conn", None)  # peewee's state is not in the stubs

@@ -43,6 +43,7 @@ import peewee
 
 from orm_kit._sql import execute, fetchall, scalar
 from orm_kit.bounds import MAX_RETRIES, check_count, check_seconds
+from orm_kit.errors import sqlstate
 
 __all__ = [
     "DEFAULT_LOCK_RETRIES",
@@ -144,28 +145,6 @@ def session_limits(db: peewee.Database, lock_timeout: float, statement_timeout: 
         with suppress(peewee.DatabaseError):  # a broken connection has no settings left to restore
             execute(db, "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
                     before)
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    todo = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo.extend(c for c in (current.__cause__, current.__context__) if c is not None)
-        todo.extend(a for a in current.args[:1] if isinstance(a, BaseException))
-
-
-def sqlstate(exc: BaseException) -> str | None:
-    """The PostgreSQL SQLSTATE behind ``exc`` (peewee wraps the driver's error), or None."""
-    for error in _causes(exc):
-        state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-        if isinstance(state, str):
-            return state
-    return None
 
 
 def is_lock_timeout(exc: BaseException) -> bool:

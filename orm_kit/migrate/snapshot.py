@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import peewee
 
-from orm_kit._sql import fetchall
+from orm_kit._sql import closing_paren, fetchall
 from orm_kit.bookkeeping import SEED_TABLES
 from orm_kit.dialect import is_postgres
 
@@ -257,21 +257,9 @@ def sqlite_checks(create_sql: str) -> list[str]:
         if i < 0:
             return found
         j = create_sql.index("(", i)
-        depth, k, quote = 0, j, ""
-        while k < len(create_sql):
-            ch = create_sql[k]
-            if quote:
-                if ch == quote:
-                    quote = ""
-            elif ch in "'\"`":
-                quote = ch
-            elif ch == "(":
-                depth += 1
-            elif ch == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-            k += 1
+        k = closing_paren(create_sql, j)
+        if k is None:
+            k = len(create_sql)  # unbalanced: the rest of the statement
         found.append("CHECK " + create_sql[j:k + 1])
         i = k + 1
 
