@@ -126,6 +126,17 @@ def reset_postgres(url: str) -> None:
         db.close()
 
 
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[peewee.Database]:
+    """An open, empty PostgreSQL database (no models bound): for tests about PostgreSQL alone."""
+    reset_postgres(postgres_url)
+    db = open_database(postgres_url)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
 @pytest.fixture(params=BACKENDS, ids=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """Which database a test runs on; tests that use a database run once per backend."""

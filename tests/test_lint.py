@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import peewee
@@ -15,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from orm_kit.cli import main
-from orm_kit.db import open_database
 from orm_kit.migrate import Runner, check, lint
 from orm_kit.migrate.lint import RULES
 from orm_kit.models import MODELS
@@ -65,18 +63,6 @@ def write(folder: Path, name: str, statements: list[str], header: str = "") -> N
     body = "\n".join(f"db.execute_sql({sql!r})" for sql in statements) or "pass"
     (folder / f"{name}.py").write_text(textwrap.dedent(header) + "\n\ndef up(migrator, db):\n"
                                        + textwrap.indent(body, "    ") + "\n")
-
-
-@pytest.fixture
-def pg(postgres_url: str) -> Iterator[peewee.Database]:
-    from conftest import reset_postgres
-
-    reset_postgres(postgres_url)
-    db = open_database(postgres_url)
-    try:
-        yield db
-    finally:
-        db.close()
 
 
 @pytest.fixture

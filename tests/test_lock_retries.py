@@ -38,18 +38,6 @@ def up(migrator, db):
 
 
 @pytest.fixture
-def pg(postgres_url: str) -> Iterator[peewee.Database]:
-    from conftest import reset_postgres
-
-    reset_postgres(postgres_url)
-    db = open_database(postgres_url)
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-@pytest.fixture
 def reader(postgres_url: str) -> Iterator[peewee.Database]:
     """A second connection, as an application's long-running reader."""
     db = open_database(postgres_url)
